@@ -1,0 +1,157 @@
+"""A single-node Apache Kafka broker in KRaft mode, from Maven Central jars (no Docker, no tarball)."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import uuid
+from pathlib import Path
+
+from infra.errors import InfraError
+from infra.service import Service, require_binary
+
+KAFKA_DIR = Path(__file__).parent / "kafka"
+POM = KAFKA_DIR / "pom.xml"
+LOG4J = KAFKA_DIR / "log4j.properties"
+
+
+def server_properties(data_dir: Path, port: int, controller_port: int, partitions: int) -> str:
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={data_dir}",
+            f"num.partitions={partitions}",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=8",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            # A single node has nobody to wait for; the default 3 s delays every first group join.
+            "group.initial.rebalance.delay.ms=0",
+            # Faust never creates source topics and we create ours explicitly: typos should fail loudly.
+            "auto.create.topics.enable=false",
+            "",
+        ]
+    )
+
+
+def cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+class KafkaService(Service):
+    name = "kafka"
+    port_setting = "kafka_port"
+
+    @property
+    def url(self) -> str:
+        return self.settings.kafka_servers
+
+    @property
+    def managed(self) -> bool:
+        return self.settings.kafka_bootstrap is None
+
+    @property
+    def port(self) -> int:
+        return self.settings.kafka_port
+
+    @property
+    def libs_dir(self) -> Path:
+        return self.settings.cache_dir / f"kafka-{self.settings.kafka_version}" / "libs"
+
+    @property
+    def config_file(self) -> Path:
+        return self.dir / "server.properties"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    def check_binaries(self) -> None:
+        self.java = require_binary("java", "openjdk-17-jre-headless")
+        if not self._jars_present():
+            self.mvn = require_binary("mvn", "maven")
+
+    def _jars_present(self) -> bool:
+        return (self.libs_dir / f"kafka_2.13-{self.settings.kafka_version}.jar").is_file()
+
+    def fetch_jars(self) -> Path:
+        """Download the broker and its dependencies from Maven Central into the cache (once)."""
+        if self._jars_present():
+            return self.libs_dir
+        mvn = require_binary("mvn", "maven")
+        tmp = self.libs_dir.with_name("libs.partial")
+        cmd = [
+            mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+            f"-Dkafka.version={self.settings.kafka_version}", "-DincludeScope=runtime",
+            f"-DoutputDirectory={tmp}",
+        ]  # fmt: skip
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise InfraError(
+                f"could not fetch Apache Kafka {self.settings.kafka_version} from Maven Central "
+                f"(mvn exit {result.returncode}):\n{(result.stdout + result.stderr)[-2000:]}"
+            )
+        tmp.rename(self.libs_dir)  # only a complete download takes the final name
+        return self.libs_dir
+
+    def _java_base(self) -> list[str]:
+        return [
+            self.java, f"-Xmx{self.settings.kafka_heap}", "-Xms128m", "-XX:+UseG1GC",
+            "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{LOG4J}",
+            "-cp", f"{self.libs_dir}/*",
+        ]  # fmt: skip
+
+    def prepare(self) -> None:
+        self.fetch_jars()
+        props = server_properties(
+            self.data_dir, self.port, self.settings.kafka_controller_port, self.settings.topic_partitions
+        )
+        self.config_file.write_text(props)
+        if (self.data_dir / "meta.properties").is_file():
+            return
+        cmd = [*self._java_base(), "kafka.tools.StorageTool", "format", "-t", cluster_id(),
+               "-c", str(self.config_file)]  # fmt: skip
+        result = subprocess.run(cmd, capture_output=True, text=True, cwd=self.dir)
+        if result.returncode != 0:
+            raise InfraError(f"formatting Kafka storage in {self.data_dir} failed:\n{result.stderr[-2000:]}")
+
+    def command(self) -> list[str]:
+        return [*self._java_base(), "kafka.Kafka", str(self.config_file)]
+
+    def probe(self) -> bool:
+        host, _, port = self.url.split(",")[0].rpartition(":")
+        from infra.procs import port_open
+
+        if not port_open(host or "127.0.0.1", int(port)):
+            return False
+        return metadata_ready(self.url)
+
+
+def metadata_ready(bootstrap: str) -> bool:
+    """True when the broker answers a metadata request (a listening socket is not enough)."""
+    import logging
+
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, client_id="sentimon-probe")
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.describe_cluster()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+

@@ -1,0 +1,49 @@
+"""Redis with append-only persistence, data under the state dir, loopback only."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from infra.service import Service, require_binary
+
+
+class RedisService(Service):
+    name = "redis"
+    port_setting = "redis_port"
+
+    @property
+    def url(self) -> str:
+        return self.settings.redis
+
+    @property
+    def managed(self) -> bool:
+        return self.settings.redis_url is None
+
+    @property
+    def port(self) -> int:
+        return self.settings.redis_port
+
+    def check_binaries(self) -> None:
+        self.binary = require_binary("redis-server", "redis-server")
+
+    def command(self) -> list[str]:
+        return [
+            self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+            "--daemonize", "no", "--protected-mode", "yes", "--logfile", "",
+        ]  # fmt: skip
+
+    def probe(self) -> bool:
+        import redis
+
+        parsed = urlparse(self.url)
+        if parsed.scheme not in ("redis", "rediss", "unix"):
+            return False
+        try:
+            client = redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=2)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except (redis.RedisError, OSError, ValueError):
+            return False

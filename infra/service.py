@@ -1,0 +1,140 @@
+"""What every locally launched service shares: pid file, log, idempotent start, ready check, stop."""
+
+from __future__ import annotations
+
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra import procs
+from infra.errors import InfraError, MissingDependency, ServiceStartError
+from sentimon.settings import Settings
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    url: str
+    up: bool
+    managed: bool
+    pid: int | None
+
+    def as_dict(self) -> dict:
+        key = "bootstrap" if self.name == "kafka" else "url"
+        return {key: self.url, "up": self.up, "managed": self.managed, "pid": self.pid}
+
+
+class Service(ABC):
+    name: str  # kafka | redis | database
+    port_setting: str  # the Settings field to change when the port is taken
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.dir = settings.state_dir / self.name
+        self.pid_file = settings.state_dir / "run" / f"{self.name}.pid"
+        self.log_file = settings.state_dir / "logs" / f"{self.name}.log"
+
+    # -- what each service defines
+    @property
+    @abstractmethod
+    def url(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def managed(self) -> bool:
+        """False when the user pointed sentimon at an existing service."""
+
+    @property
+    @abstractmethod
+    def port(self) -> int: ...
+
+    @abstractmethod
+    def command(self) -> list[str]: ...
+
+    @abstractmethod
+    def probe(self) -> bool:
+        """True when the service answers a real request."""
+
+    def check_binaries(self) -> None:
+        """Raise MissingDependency naming the package to install."""
+
+    def prepare(self) -> None:
+        """One-time setup before the first start (download, init data dir)."""
+
+    def after_start(self) -> None:
+        """Setup that needs the running service (create the database)."""
+
+    user: str | None = None
+
+    # -- shared lifecycle
+    def pid(self) -> int | None:
+        return procs.read_pid(self.pid_file, marker=self.settings.state_dir.resolve())
+
+    def status(self) -> ServiceStatus:
+        return ServiceStatus(self.name, self.url, self.probe(), self.managed, self.pid() if self.managed else None)
+
+    def start(self) -> bool:
+        """Start if not running; return True if a process was launched. Blocks until ready."""
+        if not self.managed:
+            return False
+        running = self.pid()
+        if running is not None:
+            self._wait_ready(running)
+            return False
+        if procs.port_open("127.0.0.1", self.port):
+            env = f"SENTIMON_{self.port_setting.upper()}"
+            raise InfraError(
+                f"{self.name}: port {self.port} on 127.0.0.1 is taken by a process sentimon did not start. "
+                f"Stop it, choose another port with {env}, or point sentimon at it with the URL setting."
+            )
+        self.check_binaries()
+        for d in (self.dir, self.pid_file.parent, self.log_file.parent):
+            d.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        pid = procs.spawn(self.command(), pid_file=self.pid_file, log_file=self.log_file, cwd=self.dir, user=self.user)
+        self._wait_ready(pid)
+        self.after_start()
+        return True
+
+    def _wait_ready(self, pid: int) -> None:
+        timeout_s = self.settings.startup_timeout_s
+
+        def ready() -> bool:
+            if not procs.alive(pid):
+                raise ServiceStartError(
+                    f"{self.name} exited during start-up. Last lines of {self.log_file}:\n{procs.tail(self.log_file)}"
+                )
+            return self.probe()
+
+        if not procs.wait_until(ready, timeout_s, interval_s=0.3):
+            raise ServiceStartError(
+                f"{self.name} was not ready within {timeout_s:.0f} s (SENTIMON_STARTUP_TIMEOUT_S). "
+                f"Last lines of {self.log_file}:\n{procs.tail(self.log_file)}"
+            )
+
+    def stop(self) -> bool:
+        """Stop the process we started, if any; return True if one was stopped."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        procs.stop(pid)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def require_binary(name: str, package: str, search: list[Path] | None = None) -> str:
+    found = shutil.which(name)
+    for directory in search or []:
+        if found:
+            break
+        candidate = directory / name
+        if candidate.is_file():
+            found = str(candidate)
+    if not found:
+        raise MissingDependency(
+            f"'{name}' was not found. Install it with: sudo apt-get install -y {package} "
+            f"(or run `make bootstrap`, which installs the system packages sentimon needs)."
+        )
+    return found

@@ -1,0 +1,59 @@
+"""Create the pipeline's topics (partitions, retention) idempotently; Faust never creates source topics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sentimon.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+
+
+def pipeline_topics(settings: Settings) -> list[TopicSpec]:
+    p = settings.topic_partitions
+    return [
+        TopicSpec(settings.topic_social, p, settings.raw_retention_ms),
+        TopicSpec(settings.topic_market, p, settings.raw_retention_ms),
+        TopicSpec(settings.topic_scored, p, settings.scored_retention_ms),
+        TopicSpec(settings.topic_dlq, 1, settings.dlq_retention_ms),
+        TopicSpec(settings.topic_alerts, 1, settings.alerts_retention_ms),
+    ]
+
+
+def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> dict[str, str]:
+    """Create missing topics, grow partitions and set retention on existing ones. Returns name -> action."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sentimon-topics", request_timeout_ms=15000)
+    try:
+        # kafka-python 3 names the key "name", 2.x "topic".
+        described = admin.describe_topics()
+        existing = {t.get("name", t.get("topic")): len(t["partitions"]) for t in described if not t["error_code"]}
+        actions: dict[str, str] = {}
+        for spec in specs:
+            config = {"retention.ms": str(spec.retention_ms)}
+            if spec.name not in existing:
+                try:
+                    admin.create_topics(
+                        [NewTopic(spec.name, spec.partitions, replication_factor=1, topic_configs=config)]
+                    )
+                    actions[spec.name] = "created"
+                    continue
+                except TopicAlreadyExistsError:  # created concurrently by someone else
+                    existing[spec.name] = spec.partitions
+            changes = []
+            if existing[spec.name] < spec.partitions:
+                admin.create_partitions({spec.name: NewPartitions(total_count=spec.partitions)})
+                changes.append(f"partitions {existing[spec.name]} -> {spec.partitions}")
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=config)])
+            actions[spec.name] = "exists" + (f" ({', '.join(changes)})" if changes else "")
+        return actions
+    finally:
+        admin.close()

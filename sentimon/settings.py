@@ -1,0 +1,144 @@
+"""The one typed settings object, read once at the edge (CLI, worker) and passed down.
+
+Sources, highest priority first: explicit keyword arguments, ``SENTIMON_*`` environment variables, a TOML
+config file (``--config FILE``, ``SENTIMON_CONFIG``, or ``./sentimon.toml`` when present), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from sentimon.errors import UserError
+
+DEFAULT_CONFIG_FILE = "sentimon.toml"
+
+
+class ConfigError(UserError):
+    """A settings problem the user can fix; the message says how."""
+
+
+def _default_state_dir() -> Path:
+    # PostgreSQL refuses to run as root and is started as the 'postgres' user, who cannot enter /root.
+    if os.geteuid() == 0:
+        return Path("/var/lib/sentimon")
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "sentimon"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "sentimon"
+
+
+class Settings(BaseSettings):
+    """Every knob of sentimon. Each field is read from ``SENTIMON_<FIELD NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SENTIMON_", frozen=True, extra="forbid")
+
+    # Where the local stack keeps data, logs and pid files; downloads (Kafka jars, corpora) are cached apart.
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+
+    # External services: when set, `sentimon up` launches nothing for them.
+    kafka_bootstrap: str | None = None
+    redis_url: str | None = None
+    database_url: str | None = None
+
+    # The local stack (used when the URL above is unset). Non-default ports so a system Kafka/Redis/
+    # PostgreSQL on the same host is left alone.
+    kafka_version: str = "3.9.1"
+    kafka_port: int = Field(19092, ge=1, le=65535)
+    kafka_controller_port: int = Field(19093, ge=1, le=65535)
+    kafka_heap: str = "512m"
+    redis_port: int = Field(16379, ge=1, le=65535)
+    postgres_port: int = Field(15432, ge=1, le=65535)
+    startup_timeout_s: float = Field(60.0, gt=0)
+
+    # Topics.
+    topic_social: str = "sentimon.raw.social"
+    topic_market: str = "sentimon.raw.market"
+    topic_scored: str = "sentimon.scored"
+    topic_dlq: str = "sentimon.dlq"
+    topic_alerts: str = "sentimon.alerts"
+    topic_partitions: int = Field(4, ge=1)
+    raw_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+    scored_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+    dlq_retention_ms: int = Field(30 * 24 * 3600 * 1000, ge=-1)
+    alerts_retention_ms: int = Field(30 * 24 * 3600 * 1000, ge=-1)
+
+    # Scoring and the worker.
+    model: str = "default"
+    metrics_port: int = Field(9108, ge=1, le=65535)
+    web_port: int = Field(6066, ge=1, le=65535)
+
+    @field_validator("kafka_heap")
+    @classmethod
+    def _heap_size(cls, value: str) -> str:
+        if not (value[:-1].isdigit() and value[-1] in "kmgKMG"):
+            raise ValueError("expected a JVM size such as 512m or 1g")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+    # Effective endpoints: the external URL when given, else the local stack's.
+    @property
+    def kafka_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def redis(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"postgresql+psycopg://sentimon@127.0.0.1:{self.postgres_port}/sentimon"
+
+    @property
+    def topics(self) -> dict[str, str]:
+        return {
+            "social": self.topic_social,
+            "market": self.topic_market,
+            "scored": self.topic_scored,
+            "dlq": self.topic_dlq,
+            "alerts": self.topic_alerts,
+        }
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read settings from arguments, environment and the config file; raise ConfigError on bad values."""
+    path = config_file or os.environ.get("SENTIMON_CONFIG")
+    if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        path = DEFAULT_CONFIG_FILE
+    cls = Settings
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist (given by --config or SENTIMON_CONFIG)")
+        cls = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}})
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        where = f" (config file {path})" if path else ""
+        raise ConfigError(f"invalid settings{where}: {problems}. Env vars are SENTIMON_<NAME>.") from None

@@ -1,0 +1,70 @@
+"""Shared fixtures. Integration tests get ONE real stack per session, started by the project's own launcher
+(infra.Stack) in a temporary state dir on free loopback ports, or the services named by
+SENTIMON_KAFKA_BOOTSTRAP / SENTIMON_REDIS_URL / SENTIMON_DATABASE_URL when those are set.
+
+Each test isolates itself with the ``unique`` fixture: its own topic names and Redis key prefix.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sentimon.settings import Settings, load_settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def stack_settings() -> Iterator[Settings]:
+    """Settings whose kafka_servers / redis / database point at running real services."""
+    from infra import Stack
+
+    # Under /tmp, not pytest's 0700 tmp root: as root, PostgreSQL runs as 'postgres' and must enter it.
+    state_dir = Path(tempfile.mkdtemp(prefix="sentimon-test-", dir="/tmp"))
+    settings = load_settings(
+        state_dir=state_dir,
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        redis_port=free_port(),
+        postgres_port=free_port(),
+        metrics_port=free_port(),
+        web_port=free_port(),
+        startup_timeout_s=90,
+    )
+    stack = Stack(settings)
+    try:
+        stack.up()
+        yield settings
+    finally:
+        stack.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def unique(request: pytest.FixtureRequest) -> str:
+    """A short name unique to this test, for topics and Redis key prefixes."""
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40]
+    return f"t-{name}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def make_topic(stack_settings: Settings) -> Callable[..., str]:
+    """Create a topic (idempotently) on the test broker and return its name."""
+    from infra import TopicSpec, ensure_topics
+
+    def make(name: str, partitions: int = 1, retention_ms: int = 3_600_000) -> str:
+        ensure_topics(stack_settings.kafka_servers, [TopicSpec(name, partitions, retention_ms)])
+        return name
+
+    return make
