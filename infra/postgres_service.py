@@ -68,16 +68,16 @@ class PostgresService(Service):
 
     def _grant_to_service_user(self) -> None:
         entry = pwd.getpwnam(self.user)
-        for parent in reversed(self.dir.resolve().parents):
-            mode = parent.stat().st_mode
-            if not mode & stat.S_IXOTH and parent.stat().st_uid != entry.pw_uid:
+        state_dir = self.settings.state_dir.resolve()
+        state_dir.chmod(0o711)  # ours: let the service account pass through to its own data dir
+        for parent in state_dir.parents:
+            info = parent.stat()
+            if not info.st_mode & stat.S_IXOTH and info.st_uid != entry.pw_uid:
                 raise InfraError(
                     f"PostgreSQL runs as '{self.user}' (it refuses root), who cannot enter {parent}. "
                     f"Set SENTIMON_STATE_DIR to a directory outside it, e.g. /var/lib/sentimon."
                 )
-        self.dir.mkdir(parents=True, exist_ok=True)
         os.chown(self.dir, entry.pw_uid, entry.pw_gid)
-        self.settings.state_dir.chmod(0o711)
 
     def command(self) -> list[str]:
         return [self.postgres, "-D", str(self.data_dir), "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",

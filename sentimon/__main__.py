@@ -1,0 +1,3 @@
+from sentimon.cli import main
+
+main()
