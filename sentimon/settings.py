@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -78,8 +78,38 @@ class Settings(BaseSettings):
 
     # Scoring and the worker.
     model: str = "default"
+    # Inference runtime (inference.load). A model name is a bundle dir under models_dir (or "vader").
+    models_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "models")
+    inference_threads: int = Field(0, ge=0)  # ORT intra-op threads; 0 = ORT's default (one per core)
+    inference_providers: str = "auto"  # "auto" = CUDA when available, else CPU; or comma list of ORT providers
+    inference_graph_optimization: Literal["disabled", "basic", "extended", "all"] = "all"
+    inference_max_batch: int = Field(64, ge=1)  # sequences (windows) per ORT call
+    inference_max_batch_tokens: int = Field(8192, ge=1)  # padded tokens per ORT call: bounds memory on long texts
+    inference_pad_multiple: int = Field(8, ge=1)  # pad a batch's length up to a multiple: fewer distinct shapes
+    inference_window_stride: int = Field(32, ge=0)  # tokens shared by consecutive windows of a long text
     metrics_port: int = Field(9108, ge=1, le=65535)
     web_port: int = Field(6066, ge=1, le=65535)
+
+    # Streaming worker (streams/). Micro-batches: up to stream_max_batch records or stream_batch_within_s.
+    worker_id: str = "sentimon-worker"  # Faust app id = Kafka consumer group shared by all workers
+    worker_data_dir: Path | None = None  # Faust's local data dir; default <state_dir>/worker
+    worker_threads: int = Field(1, ge=1)  # executor threads for inference + Redis (never the event loop)
+    stream_max_batch: int = Field(256, ge=1)
+    stream_batch_within_s: float = Field(0.05, gt=0)
+    stream_max_message_bytes: int = Field(64 * 1024, ge=64)
+    stream_max_entities: int = Field(32, ge=1)
+    stream_max_future_ms: int = Field(5 * 60 * 1000, ge=0)  # reject event times this far ahead of the clock
+    watchlist: Path | None = None  # entity -> aliases YAML; default the sample streams/watchlist.yaml
+    # Kafka group timings: production values; tests shorten them (see README "Streaming worker").
+    worker_session_timeout_s: float = Field(30.0, gt=0)
+    worker_heartbeat_s: float = Field(3.0, gt=0)
+    worker_rebalance_timeout_s: float = Field(60.0, gt=0)
+    worker_commit_interval_s: float = Field(1.0, gt=0)
+    # Redis windows: event-time buckets; any window is summed from them.
+    window_prefix: str = "sentimon"
+    window_bucket_ms: int = Field(60_000, ge=1000)
+    window_allowed_lateness_ms: int = Field(10 * 60 * 1000, ge=0)
+    window_retention_ms: int = Field(8 * 24 * 3600 * 1000, ge=60_000)  # bucket TTL: covers a 7 d baseline
 
     @field_validator("kafka_heap")
     @classmethod
