@@ -1,0 +1,65 @@
+"""What every scorer returns, and the base class every scorer implements (the scoring contract)."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from inference.bundle import LABELS
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One text's sentiment: ``label`` is the most probable class, ``score`` = P(positive) - P(negative)."""
+
+    label: str
+    score: float
+    probs: dict[str, float] = field(hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "score": self.score, "probs": dict(self.probs)}
+
+
+def predictions_from_probs(probs: np.ndarray) -> list[Prediction]:
+    """Rows of probabilities in ``LABELS`` order -> Predictions (label = argmax, first label wins ties)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
+    neg, pos = LABELS.index("negative"), LABELS.index("positive")
+    return [
+        Prediction(
+            label=LABELS[int(b)],
+            score=float(np.clip(row[pos] - row[neg], -1.0, 1.0)),
+            probs={label: float(p) for label, p in zip(LABELS, row)},
+        )
+        for row, b in zip(probs, best)
+    ]
+
+
+def margins(probs: np.ndarray) -> np.ndarray:
+    """Top-1 minus top-2 probability per row: the cascade's confidence."""
+    top2 = np.sort(np.asarray(probs), axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+class Scorer(abc.ABC):
+    """A loaded model. ``score`` is thread-safe: one scorer can serve many threads."""
+
+    name: str
+    version: str
+    kind: str  # "transformer" | "static" | "lexicon" | "cascade"
+
+    @abc.abstractmethod
+    def score_probs(self, texts: list[str]) -> np.ndarray:
+        """Probabilities [len(texts), 3] in ``inference.LABELS`` order."""
+
+    def score(self, texts: list[str]) -> list[Prediction]:
+        """One Prediction per text, in the order given."""
+        if isinstance(texts, str):
+            raise TypeError("score() takes a list of texts; wrap a single text in a list")
+        return predictions_from_probs(self.score_probs(list(texts)))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.version} ({self.kind})>"
