@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     inference_max_batch_tokens: int = Field(8192, ge=1)  # padded tokens per ORT call: bounds memory on long texts
     inference_pad_multiple: int = Field(8, ge=1)  # pad a batch's length up to a multiple: fewer distinct shapes
     inference_window_stride: int = Field(32, ge=0)  # tokens shared by consecutive windows of a long text
+    metrics_host: str = "127.0.0.1"  # the Prometheus endpoint; 0.0.0.0 only inside a container
     metrics_port: int = Field(9108, ge=1, le=65535)
     web_port: int = Field(6066, ge=1, le=65535)
 
@@ -172,3 +173,16 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         )
         where = f" (config file {path})" if path else ""
         raise ConfigError(f"invalid settings{where}: {problems}. Env vars are SENTIMON_<NAME>.") from None
+
+
+def markdown_table() -> str:
+    """The settings table of the README, generated from the fields (a test keeps the README in sync)."""
+    rows = ["| env var | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = "computed" if field.default_factory is not None else field.default
+        rows.append(f"| `SENTIMON_{name.upper()}` | `{default}` | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

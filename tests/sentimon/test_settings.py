@@ -85,3 +85,10 @@ def test_settings_are_frozen() -> None:
     s = load_settings()
     with pytest.raises(Exception):
         s.redis_port = 1  # type: ignore[misc]
+
+
+def test_readme_settings_table_is_current() -> None:
+    from sentimon.settings import markdown_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert markdown_table() in readme, "regenerate it: python -m sentimon.settings"

@@ -1,0 +1,19 @@
+"""`python -m infra fetch`: download the Kafka broker jars into the cache (used by infra/bootstrap.sh)."""
+
+import sys
+
+from infra.kafka_service import KafkaService
+from sentimon.settings import load_settings
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["fetch"]:
+        print("usage: python -m infra fetch", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    print(f"kafka {settings.kafka_version} jars: {KafkaService(settings).fetch_jars()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
