@@ -1,0 +1,31 @@
+"""Prometheus metrics of the alerts engine, built from a registry argument (tests pass a fresh one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+
+
+@dataclass(frozen=True)
+class AlertMetrics:
+    notifications: Counter
+    evaluations: Counter
+    errors: Counter
+    deliveries: Counter
+    evaluation_seconds: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = REGISTRY) -> AlertMetrics:
+        kw = {"registry": registry}
+        return cls(
+            notifications=Counter("sentimon_alert_notifications_total", "Alert notifications by kind and severity.",
+                                  ["kind", "severity"], **kw),
+            evaluations=Counter("sentimon_alert_evaluations_total", "Rule evaluations by rule kind.", ["rule_kind"],
+                                **kw),
+            errors=Counter("sentimon_alert_errors_total", "Alert failures by stage.", ["stage"], **kw),
+            deliveries=Counter("sentimon_alert_deliveries_total", "Sink deliveries by sink and outcome.",
+                               ["sink", "outcome"], **kw),
+            evaluation_seconds=Histogram("sentimon_alert_evaluation_seconds", "Time to evaluate one batch's entities.",
+                                         buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5), **kw),
+        )  # fmt: skip
