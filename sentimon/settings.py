@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     stream_max_entities: int = Field(32, ge=1)
     stream_max_future_ms: int = Field(5 * 60 * 1000, ge=0)  # reject event times this far ahead of the clock
     watchlist: Path | None = None  # entity -> aliases YAML; default the sample streams/watchlist.yaml
+    stream_hooks: list[str] = []  # "package.module:factory" entries; factory(settings) returns an after-batch hook
     # Kafka group timings: production values; tests shorten them (see README "Streaming worker").
     worker_session_timeout_s: float = Field(30.0, gt=0)
     worker_heartbeat_s: float = Field(3.0, gt=0)

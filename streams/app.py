@@ -1,0 +1,162 @@
+"""The thin Faust shell: raw topics -> micro-batches -> ``Pipeline.process`` in an executor -> scored/DLQ topics.
+
+Delivery is at-least-once. ``take_events`` acks a batch only after the loop body finished it, so a crash
+re-delivers the batch; the window update is idempotent (dedup by message id inside the Lua script), so counts
+stay exact. Scored and DLQ records may be duplicated on re-delivery: their consumers dedupe by ``id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.errors import StreamsError
+from streams.metrics import StreamMetrics
+from streams.pipeline import BatchResult, Hook, Pipeline, RawRecord
+
+log = logging.getLogger(__name__)
+
+
+def load_hooks(specs: list[str], settings) -> list[Hook]:
+    """``"package.module:factory"`` -> ``factory(settings)``, which returns a hook callable."""
+    hooks = []
+    for spec in specs:
+        module_name, _, attr = spec.partition(":")
+        if not module_name or not attr:
+            raise StreamsError(f"stream hook {spec!r} must look like 'package.module:factory' (setting stream_hooks)")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise StreamsError(f"stream hook {spec!r} cannot be imported: {exc} (setting stream_hooks)") from None
+        hooks.append(factory(settings))
+    return hooks
+
+
+def faust_broker(kafka_servers: str) -> str:
+    # Kafka lists hosts with commas; faust URLs separate them with semicolons.
+    return ";".join(f"kafka://{h.strip()}" for h in kafka_servers.split(",") if h.strip())
+
+
+@dataclass
+class Worker:
+    """What the agents share: the pipeline, its executor and metrics; built by ``build_app``."""
+
+    pipeline: Pipeline
+    executor: ThreadPoolExecutor
+    metrics: StreamMetrics
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def run_batch(self, records: list[RawRecord]) -> tuple[BatchResult, list[bytes], list[bytes]]:
+        """Executor side: process and serialize (JSON encoding stays off the event loop too)."""
+        result = self.pipeline.process(records)
+        scored = [json.dumps(ev.to_dict(), ensure_ascii=False).encode() for ev in result.events]
+        dead = [json.dumps(d.to_dict()).encode() for d in result.dead_letters]
+        return result, scored, dead
+
+
+def build_app(settings, pipeline: Pipeline, metrics: StreamMetrics) -> Any:
+    """A Faust app with one agent per raw topic, configured from settings."""
+    import faust
+
+    data_dir = settings.worker_data_dir or settings.state_dir / "worker"
+    app = faust.App(
+        settings.worker_id,
+        broker=faust_broker(settings.kafka_servers),
+        datadir=str(data_dir),
+        # Faust's web server binds 0.0.0.0 even when unused: keep it on loopback.
+        web_enabled=False,
+        web_bind="127.0.0.1",
+        web_port=settings.web_port,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        producer_acks=-1,
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=settings.worker_heartbeat_s,
+        broker_rebalance_timeout=settings.worker_rebalance_timeout_s,
+        broker_request_timeout=max(90.0, settings.worker_session_timeout_s + 10),
+        broker_commit_interval=settings.worker_commit_interval_s,
+        stream_wait_empty=True,
+        # A batch may legitimately wait on a restarting Redis; don't report it as stuck too early.
+        stream_processing_timeout=300.0,
+        worker_redirect_stdouts=False,
+    )
+    worker = Worker(pipeline, ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="sentimon"), metrics)
+    app.sentimon_worker = worker  # type: ignore[attr-defined]
+    scored_topic = app.topic(settings.topic_scored, value_serializer="raw", key_serializer="raw")
+    dlq_topic = app.topic(settings.topic_dlq, value_serializer="raw", key_serializer="raw")
+
+    async def handle(events) -> None:
+        records = [
+            RawRecord(
+                value=e.message.value,
+                topic=e.message.topic,
+                partition=e.message.partition,
+                offset=e.message.offset,
+                timestamp_ms=int(e.message.timestamp * 1000) if e.message.timestamp else None,
+            )
+            for e in events
+        ]
+        loop = asyncio.get_running_loop()
+        task = loop.run_in_executor(worker.executor, worker.run_batch, records)
+        try:
+            result, scored, dead = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # Shutting down mid-batch: finish it, so the acks take_events sends are true.
+            await task
+            raise
+        sends = [
+            await scored_topic.send(key=ev.message_id.encode(), value=payload)
+            for ev, payload in zip(result.events, scored, strict=True)
+        ]
+        sends += [await dlq_topic.send(value=payload) for payload in dead]
+        # Wait for delivery before take_events acks the source offsets.
+        await asyncio.gather(*sends)
+        _update_lag(app, worker, records)
+
+    def make_agent(topic_name: str):
+        topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw")
+
+        async def consume(stream):
+            async for events in stream.take_events(settings.stream_max_batch, within=settings.stream_batch_within_s):
+                await handle(events)
+
+        consume.__name__ = f"consume_{topic_name.replace('.', '_').replace('-', '_')}"
+        return app.agent(topic, name=f"sentimon.{topic_name}", concurrency=1)(consume)
+
+    for name in dict.fromkeys([settings.topic_social, settings.topic_market]):
+        make_agent(name)
+
+    return app
+
+
+def _update_lag(app, worker: Worker, records: list[RawRecord]) -> None:
+    from faust.types import TP
+
+    last: dict[tuple[str, int], int] = {}
+    for rec in records:
+        last[(rec.topic, rec.partition)] = max(last.get((rec.topic, rec.partition), -1), rec.offset)
+    for (topic, partition), offset in last.items():
+        try:
+            high = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # consumer mid-rebalance: keep the previous value
+            continue
+        if high is not None:
+            worker.lag[(topic, partition)] = max(int(high) - offset - 1, 0)
+    try:
+        assigned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+        for gone in set(worker.lag) - assigned:  # revoked by a rebalance: another worker reports it now
+            del worker.lag[gone]
+    except Exception:
+        pass
+    per_topic: dict[str, int] = {topic: 0 for topic, _ in last}
+    for (topic, _), lag in worker.lag.items():
+        per_topic[topic] = per_topic.get(topic, 0) + lag
+    for topic, lag in per_topic.items():
+        worker.metrics.consumer_lag.labels(topic=topic).set(lag)

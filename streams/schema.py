@@ -1,0 +1,176 @@
+"""Raw Kafka record bytes -> ``Message`` or ``Rejection`` (a reason code for the dead-letter topic).
+
+Wire format (JSON object, UTF-8): ``id`` (non-empty string), ``ts`` (ISO 8601 or epoch milliseconds; when
+absent the Kafka record timestamp is used), ``source`` (string), ``text`` (non-empty string), optional
+``entities`` (list of strings), ``lang`` (string), ``meta`` (object). Other top-level keys are kept in
+``Message.extra`` (e.g. a gold ``label`` for replay evaluation).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Reason codes: stable strings, used as the DLQ record's `reason` and a metric label (keep the set small).
+INVALID_UTF8 = "invalid_utf8"
+INVALID_JSON = "invalid_json"
+NOT_OBJECT = "not_object"
+MISSING_TEXT = "missing_text"
+EMPTY_TEXT = "empty_text"
+MISSING_ID = "missing_id"
+WRONG_TYPE = "wrong_type"
+OVERSIZE = "oversize"
+INVALID_TS = "invalid_ts"
+FUTURE_TS = "future_ts"
+TOO_MANY_ENTITIES = "too_many_entities"
+SCORING_FAILED = "scoring_failed"  # set by the pipeline when the scorer fails on this one text
+REASONS = (
+    INVALID_UTF8, INVALID_JSON, NOT_OBJECT, MISSING_TEXT, EMPTY_TEXT, MISSING_ID, WRONG_TYPE, OVERSIZE,
+    INVALID_TS, FUTURE_TS, TOO_MANY_ENTITIES, SCORING_FAILED,
+)  # fmt: skip
+
+MAX_ID_CHARS = 256
+MAX_ENTITY_CHARS = 64
+# Before 2000-01-01 an "epoch ms" value is almost surely epoch seconds sent by mistake.
+MIN_TS_MS = 946_684_800_000
+KNOWN_KEYS = frozenset({"id", "ts", "source", "text", "entities", "lang", "meta"})
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    ts_ms: int
+    source: str
+    text: str
+    entities: tuple[str, ...] | None = None  # None: extract from the text
+    lang: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    detail: str
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def parse_ts(value: Any) -> int:
+    """ISO 8601 string (naive = UTC) or epoch milliseconds (int, float or digit string) -> epoch ms.
+
+    Raises ValueError with a message naming what was expected.
+    """
+    if isinstance(value, bool):
+        raise ValueError("ts must be ISO 8601 or epoch milliseconds, got a boolean")
+    if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("ts is not a finite number")
+        ts = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            ts = int(text)
+        else:
+            try:
+                dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+            except ValueError:
+                raise ValueError(f"ts {value[:40]!r} is neither ISO 8601 nor epoch milliseconds") from None
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            ts = int(dt.timestamp() * 1000)
+    else:
+        raise ValueError(f"ts must be ISO 8601 or epoch milliseconds, got {_type_name(value)}")
+    if ts < MIN_TS_MS:
+        raise ValueError(f"ts {ts} is before 2000-01-01: epoch milliseconds expected (seconds given?)")
+    return ts
+
+
+def parse_message(
+    raw: bytes | None,
+    *,
+    fallback_ts_ms: int,
+    now_ms: int,
+    max_bytes: int = 64 * 1024,
+    max_entities: int = 32,
+    max_future_ms: int = 5 * 60 * 1000,
+) -> Message | Rejection:
+    """Validate one record's value. Never raises: every problem becomes a ``Rejection``."""
+    if raw is None:
+        return Rejection(NOT_OBJECT, "record has no value (tombstone)")
+    if len(raw) > max_bytes:
+        return Rejection(OVERSIZE, f"{len(raw)} bytes > limit {max_bytes} (setting stream_max_message_bytes)")
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejection(INVALID_UTF8, f"byte {exc.start}: {exc.reason}")
+    try:
+        obj = json.loads(decoded)
+    except (ValueError, RecursionError) as exc:
+        return Rejection(INVALID_JSON, str(exc)[:200])
+    if not isinstance(obj, dict):
+        return Rejection(NOT_OBJECT, f"top-level JSON is {_type_name(obj)}, expected an object")
+
+    if "text" not in obj:
+        return Rejection(MISSING_TEXT, "no 'text' field")
+    text = obj["text"]
+    if not isinstance(text, str):
+        return Rejection(WRONG_TYPE, f"'text' is {_type_name(text)}, expected string")
+    if not text.strip():
+        return Rejection(EMPTY_TEXT, "'text' is empty or whitespace")
+
+    if "id" not in obj or obj["id"] is None:
+        return Rejection(MISSING_ID, "no 'id' field")
+    msg_id = obj["id"]
+    if not isinstance(msg_id, str):
+        return Rejection(WRONG_TYPE, f"'id' is {_type_name(msg_id)}, expected string")
+    if not msg_id or len(msg_id) > MAX_ID_CHARS:
+        return Rejection(MISSING_ID if not msg_id else WRONG_TYPE, f"'id' must be 1..{MAX_ID_CHARS} characters")
+
+    for key in ("source", "lang"):
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            return Rejection(WRONG_TYPE, f"'{key}' is {_type_name(obj[key])}, expected string")
+    meta = obj.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        return Rejection(WRONG_TYPE, f"'meta' is {_type_name(meta)}, expected object")
+
+    entities: tuple[str, ...] | None = None
+    raw_entities = obj.get("entities")
+    if raw_entities is not None:
+        if not isinstance(raw_entities, list) or not all(isinstance(e, str) for e in raw_entities):
+            return Rejection(WRONG_TYPE, "'entities' must be a list of strings")
+        cleaned = [e.strip() for e in raw_entities if e.strip()]
+        if len(cleaned) > max_entities:
+            return Rejection(
+                TOO_MANY_ENTITIES, f"{len(cleaned)} entities > limit {max_entities} (setting stream_max_entities)"
+            )
+        if any(len(e) > MAX_ENTITY_CHARS for e in cleaned):
+            return Rejection(WRONG_TYPE, f"an entity is longer than {MAX_ENTITY_CHARS} characters")
+        entities = tuple(dict.fromkeys(cleaned)) or None
+
+    if obj.get("ts") is None:
+        ts_ms = fallback_ts_ms
+    else:
+        try:
+            ts_ms = parse_ts(obj["ts"])
+        except (ValueError, OverflowError, OSError) as exc:
+            return Rejection(INVALID_TS, str(exc))
+    if ts_ms > now_ms + max_future_ms:
+        return Rejection(
+            FUTURE_TS, f"ts is {(ts_ms - now_ms) / 1000:.0f} s ahead of the clock (setting stream_max_future_ms)"
+        )
+
+    return Message(
+        id=msg_id,
+        ts_ms=ts_ms,
+        source=obj.get("source") or "unknown",
+        text=text,
+        entities=entities,
+        lang=obj.get("lang"),
+        meta=meta or {},
+        extra={k: v for k, v in obj.items() if k not in KNOWN_KEYS},
+    )
