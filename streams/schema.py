@@ -35,6 +35,7 @@ MAX_ID_CHARS = 256
 MAX_ENTITY_CHARS = 64
 # Before 2000-01-01 an "epoch ms" value is almost surely epoch seconds sent by mistake.
 MIN_TS_MS = 946_684_800_000
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31: beyond it is not a time
 KNOWN_KEYS = frozenset({"id", "ts", "source", "text", "entities", "lang", "meta"})
 
 
@@ -87,6 +88,8 @@ def parse_ts(value: Any) -> int:
         raise ValueError(f"ts must be ISO 8601 or epoch milliseconds, got {_type_name(value)}")
     if ts < MIN_TS_MS:
         raise ValueError(f"ts {ts} is before 2000-01-01: epoch milliseconds expected (seconds given?)")
+    if ts > MAX_TS_MS:
+        raise ValueError(f"ts {str(ts)[:30]} is after year 9999: epoch milliseconds expected")
     return ts
 
 

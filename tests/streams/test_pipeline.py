@@ -1,0 +1,177 @@
+"""The pure batch core with a fake scorer and an in-memory store: parsing, DLQ, scoring fallback, hooks,
+Redis retry and metrics (fresh CollectorRegistry per test)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from inference import Prediction
+from streams.entities import EntityExtractor
+from streams.metrics import StreamMetrics
+from streams.pipeline import Pipeline, RawRecord
+from streams.windows import APPLIED, DUPLICATE, ApplyResult
+
+NOW_S = 1_750_000_000.0
+
+
+class FakeScorer:
+    name, version = "fake", "0"
+
+    def __init__(self, fail_on: str | None = None):
+        self.fail_on = fail_on
+        self.calls = 0
+
+    def score(self, texts):
+        self.calls += 1
+        if self.fail_on and any(self.fail_on in t for t in texts):
+            raise RuntimeError("tokenizer exploded")
+        out = []
+        for t in texts:
+            if "good" in t:
+                out.append(Prediction("positive", 0.9, {"negative": 0.0, "neutral": 0.1, "positive": 0.9}))
+            elif "bad" in t:
+                out.append(Prediction("negative", -0.8, {"negative": 0.85, "neutral": 0.1, "positive": 0.05}))
+            else:
+                out.append(Prediction("neutral", 0.0, {"negative": 0.1, "neutral": 0.8, "positive": 0.1}))
+        return out
+
+
+class MemoryStore:
+    """Dedup-by-id stand-in for WindowStore (the real one is tested against Redis in test_windows)."""
+
+    def __init__(self, failures: int = 0, error: Exception | None = None):
+        self.seen: set[str] = set()
+        self.applied: list = []
+        self.failures = failures
+        self.error = error or ConnectionError("redis down")
+
+    def apply_detailed(self, events):
+        if self.failures:
+            self.failures -= 1
+            raise self.error
+        statuses = []
+        for ev in events:
+            if ev.message_id in self.seen:
+                statuses.append(DUPLICATE)
+            else:
+                self.seen.add(ev.message_id)
+                self.applied.append(ev)
+                statuses.append(APPLIED)
+        return ApplyResult(statuses)
+
+
+def rec(value, offset=0, topic="raw", ts_ms=int(NOW_S * 1000) - 20) -> RawRecord:
+    if isinstance(value, dict):
+        value = json.dumps(value).encode()
+    return RawRecord(value, topic, 0, offset, ts_ms)
+
+
+def make(scorer=None, store=None, **kw) -> tuple[Pipeline, MemoryStore, StreamMetrics]:
+    metrics = StreamMetrics(CollectorRegistry())
+    store = store or MemoryStore()
+    p = Pipeline(
+        scorer or FakeScorer(),
+        store,
+        EntityExtractor({"AAPL": ["Apple"]}),
+        metrics=metrics,
+        clock=lambda: NOW_S,
+        sleep=lambda s: None,
+        **kw,
+    )
+    return p, store, metrics
+
+
+def value(metrics, metric, **labels):
+    return metrics.registry.get_sample_value(metric, labels) or 0.0
+
+
+def test_batch_scores_extracts_applies_and_dead_letters():
+    p, store, m = make()
+    records = [
+        rec({"id": "1", "text": "good Apple news"}, 0),
+        rec({"id": "2", "text": "bad day", "entities": ["TSLA", "F"]}, 1),
+        rec(b"\xff", 2),
+        rec({"id": "3", "text": "meh, nothing"}, 3),
+    ]
+    result = p.process(records)
+    assert [e.message_id for e in result.events] == ["1", "2", "3"]
+    assert [e.entities for e in result.events] == [("AAPL",), ("TSLA", "F"), ()]
+    assert [e.label for e in result.events] == ["positive", "negative", "neutral"]
+    assert all(e.status == "applied" and e.model == "fake" for e in result.events)
+    [dead] = result.dead_letters
+    assert (dead.reason, dead.offset) == ("invalid_utf8", 2)
+    assert base64.b64decode(dead.to_dict()["original_b64"]) == b"\xff"
+    assert dead.to_dict()["source"] == {"topic": "raw", "partition": 0, "offset": 2}
+    assert value(m, "sentimon_messages_total", topic="raw", outcome="applied") == 3
+    assert value(m, "sentimon_messages_total", topic="raw", outcome="rejected") == 1
+    assert value(m, "sentimon_dlq_messages_total", reason="invalid_utf8") == 1
+    assert value(m, "sentimon_batch_size_messages_sum") == 4
+    assert value(m, "sentimon_ingest_to_window_seconds_count") == 4
+    assert value(m, "sentimon_ingest_to_window_seconds_sum") == pytest.approx(4 * 0.02)
+    assert value(m, "sentimon_model_info", name="fake", version="0") == 1
+    payload = result.events[0].to_dict()
+    assert payload["id"] == "1" and payload["model"] == {"name": "fake", "version": "0"}
+    json.dumps(payload)  # serializable
+
+
+def test_redelivered_batch_is_marked_duplicate():
+    p, store, m = make()
+    batch = [rec({"id": str(i), "text": "good"}, i) for i in range(5)]
+    p.process(batch)
+    again = p.process(batch)
+    assert [e.status for e in again.events] == ["duplicate"] * 5
+    assert len(store.applied) == 5
+    assert value(m, "sentimon_messages_total", topic="raw", outcome="duplicate") == 5
+
+
+def test_scorer_failure_isolates_the_bad_text():
+    scorer = FakeScorer(fail_on="poison")
+    p, store, m = make(scorer=scorer)
+    result = p.process([rec({"id": "a", "text": "good"}), rec({"id": "b", "text": "poison pill"}, 1)])
+    assert [e.message_id for e in result.events] == ["a"]
+    assert [(d.reason, d.offset) for d in result.dead_letters] == [("scoring_failed", 1)]
+    assert value(m, "sentimon_scorer_errors_total") == 1
+
+
+def test_redis_outage_is_retried_until_it_answers():
+    import redis
+
+    store = MemoryStore(failures=3, error=redis.ConnectionError("Connection refused"))
+    p, _, m = make(store=store)
+    result = p.process([rec({"id": "a", "text": "good"})])
+    assert [e.status for e in result.events] == ["applied"]
+    assert value(m, "sentimon_redis_errors_total") == 3
+
+
+def test_non_transient_store_error_propagates():
+    p, _, _ = make(store=MemoryStore(failures=1, error=ValueError("bad label")))
+    with pytest.raises(ValueError):
+        p.process([rec({"id": "a", "text": "good"})])
+
+
+def test_hooks_get_events_and_store_and_a_failing_hook_is_contained():
+    seen = []
+
+    def good_hook(events, store):
+        seen.append(([e.message_id for e in events], [e.status for e in events], store))
+
+    def broken_hook(events, store):
+        raise RuntimeError("alerts down")
+
+    p, store, m = make(hooks=[broken_hook, good_hook])
+    p.process([rec({"id": "a", "text": "good"}), rec(b"[]", 1)])
+    p.process([rec({"id": "a", "text": "good"})])
+    assert seen == [(["a"], ["applied"], store), (["a"], ["duplicate"], store)]
+    assert value(m, "sentimon_hook_errors_total", hook="broken_hook") == 2
+
+
+def test_all_bad_batch_never_calls_scorer_or_store():
+    scorer = FakeScorer()
+    p, store, _ = make(scorer=scorer, store=MemoryStore(failures=99))
+    result = p.process([rec(b"nope"), rec(b"{}", 1)])
+    assert [d.reason for d in result.dead_letters] == ["invalid_json", "missing_text"]
+    assert scorer.calls == 0 and result.events == []
