@@ -355,8 +355,9 @@ def parse_ruleset(data: Any, source: str = "<rules>") -> RuleSet:
                 rules.append(_RULE_ADAPTER.validate_python(merged))
             except ValidationError as exc:
                 for err in exc.errors():
-                    field = ".".join(str(p) for p in err["loc"][1:]) or "rule"
-                    problems.append(f"{label}: field '{field}': {err['msg'].removeprefix('Value error, ')}")
+                    field = ".".join(str(p) for p in err["loc"][1:])
+                    where = f": field '{field}'" if field else ""
+                    problems.append(f"{label}{where}: {err['msg'].removeprefix('Value error, ')}")
     if problems:
         raise RuleError(f"{source}: " + "; ".join(problems))
     body = {k: v for k, v in data.items() if k != "defaults"}

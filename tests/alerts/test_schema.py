@@ -46,7 +46,7 @@ def test_bad_durations_are_refused(bad):
 
 
 def test_errors_name_the_rule_and_field():
-    check({**GOOD, "threshold": 1.4}, "rule 'neg'", "threshold 1.4 is outside [0.0, 1.0]")
+    check({**GOOD, "threshold": 1.4}, "rules.yaml: rule 'neg': threshold 1.4 is outside [0.0, 1.0]")
     check({**GOOD, "window": "soon"}, "rule 'neg'", "field 'window'", "not a duration")
     check({**GOOD, "clear": 0.5}, "rule 'neg'", "clear (0.5) must be <= threshold (0.4)")
     check({**GOOD, "kind": "levle"}, "rule 'neg'", "field 'kind'", "level, spike, ratio, silence")

@@ -1,0 +1,248 @@
+"""Alert history in SQL (SQLAlchemy 2 typed ORM): one row per (rule, entity, episode).
+
+The schema is managed by the Alembic migrations in ``alerts/migrations``, applied programmatically on first
+use (no alembic.ini needed). The unique episode key makes recording idempotent: a second worker or a
+re-delivered batch recording the same firing inserts nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from alerts.errors import HistoryError
+from alerts.state import Notification
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSION_TABLE = "sentimon_alerts_version"  # apart from other packages' Alembic histories in the same database
+TABLE = "sentimon_alerts"
+_MIGRATION_LOCK = 0x53454E54  # pg_advisory_xact_lock key: two workers starting together migrate one at a time
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AlertRecord(Base):
+    __tablename__ = TABLE
+    __table_args__ = (
+        UniqueConstraint("rule", "entity", "started_at", name="uq_sentimon_alerts_episode"),
+        Index("ix_sentimon_alerts_state_started", "state", "started_at"),
+        Index("ix_sentimon_alerts_entity", "entity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(200))
+    rule_kind: Mapped[str] = mapped_column(String(16))
+    entity: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    pending_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_notified_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    notifications: Mapped[int] = mapped_column(Integer, default=1)
+    value: Mapped[float | None] = mapped_column(Float)
+    baseline: Mapped[float | None] = mapped_column(Float)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "rule": self.rule,
+            "rule_kind": self.rule_kind,
+            "entity": self.entity,
+            "severity": self.severity,
+            "state": self.state,
+            "started_at": _iso(self.started_at),
+            "pending_since": _iso(self.pending_since),
+            "resolved_at": _iso(self.resolved_at),
+            "last_notified_at": _iso(self.last_notified_at),
+            "notifications": self.notifications,
+            "value": self.value,
+            "baseline": self.baseline,
+            "payload": self.payload,
+        }
+
+
+def _utc(ms: int | None) -> dt.datetime | None:
+    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite keeps no zone; everything is written in UTC
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def normalize_url(url: str) -> str:
+    """Route plain ``postgresql://`` URLs to psycopg 3 (the driver sentimon installs)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _safe(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable URL>"
+
+
+class History:
+    """The alert history behind ``url``; the schema is migrated to the latest revision on first use."""
+
+    def __init__(self, url: str, connect_timeout_s: float = 5.0):
+        self.url = normalize_url(url)
+        try:
+            parsed = make_url(self.url)
+        except ArgumentError:
+            raise HistoryError(
+                f"database URL {url!r} is not a SQLAlchemy URL; use e.g. sqlite:///alerts.db or "
+                "postgresql://user@host:5432/db (SENTIMON_DATABASE_URL)"
+            ) from None
+        args: dict[str, Any] = {}
+        if parsed.get_backend_name() == "postgresql":
+            args["connect_timeout"] = max(1, int(connect_timeout_s))
+        elif parsed.get_backend_name() == "sqlite":
+            args["timeout"] = connect_timeout_s
+            if parsed.database and parsed.database != ":memory:":
+                parent = Path(parsed.database).expanduser().resolve().parent
+                if not parent.is_dir():
+                    raise HistoryError(f"the alert database directory {parent} does not exist; create it first")
+        try:
+            self.engine: Engine = create_engine(self.url, connect_args=args, pool_pre_ping=True)
+        except (ArgumentError, ImportError) as exc:
+            raise HistoryError(f"cannot use database URL {_safe(self.url)}: {exc}") from None
+        self._migrated = False
+
+    def _unreachable(self, exc: Exception) -> HistoryError:
+        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+        return HistoryError(
+            f"cannot reach the alert database at {_safe(self.url)} ({detail}). Start the local stack with "
+            "`sentimon up`, or point SENTIMON_DATABASE_URL at a reachable database (e.g. sqlite:///alerts.db)."
+        )
+
+    def migrate(self) -> None:
+        """Apply the Alembic migrations up to head (idempotent; safe with several workers starting at once)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        try:
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except OperationalError as exc:
+            raise self._unreachable(exc) from None
+        self._migrated = True
+
+    def _session(self) -> Session:
+        if not self._migrated:
+            self.migrate()
+        return Session(self.engine, expire_on_commit=False)
+
+    def record(self, note: Notification, payload: dict[str, Any]) -> bool:
+        """Store one notification; False when it was already recorded (another worker, a re-delivery)."""
+        try:
+            with self._session() as session:
+                if note.kind == "firing":
+                    return self._insert(session, note, payload, "firing")
+                key = (
+                    (AlertRecord.rule == note.rule_id)
+                    & (AlertRecord.entity == note.entity)
+                    & (AlertRecord.started_at == _utc(note.started_ms))
+                )
+                if note.kind == "resolved":
+                    changes = {"state": "resolved", "resolved_at": _utc(note.resolved_ms),
+                               "last_notified_at": _utc(note.at_ms), "notifications": AlertRecord.notifications + 1}  # fmt: skip
+                    done = session.execute(
+                        update(AlertRecord).where(key & (AlertRecord.state == "firing")).values(**changes)
+                    )
+                    if done.rowcount == 0 and session.scalar(select(AlertRecord.id).where(key)) is None:
+                        # The firing row never made it (database down then): keep the episode anyway.
+                        return self._insert(session, note, payload, "resolved")
+                else:  # renotify
+                    done = session.execute(
+                        update(AlertRecord)
+                        .where(key & (AlertRecord.last_notified_at < _utc(note.at_ms)))
+                        .values(last_notified_at=_utc(note.at_ms), notifications=AlertRecord.notifications + 1,
+                                value=note.observation.value, baseline=note.observation.baseline)
+                    )  # fmt: skip
+                session.commit()
+                return bool(done.rowcount)
+        except OperationalError as exc:
+            raise self._unreachable(exc) from None
+
+    def _insert(self, session: Session, note: Notification, payload: dict[str, Any], state: str) -> bool:
+        obs = note.observation
+        session.add(
+            AlertRecord(
+                rule=note.rule_id,
+                rule_kind=str(payload.get("rule_kind", "")),
+                entity=note.entity,
+                severity=note.severity,
+                state=state,
+                started_at=_utc(note.started_ms),
+                pending_since=_utc(note.pending_since_ms),
+                resolved_at=_utc(note.resolved_ms),
+                last_notified_at=_utc(note.at_ms),
+                notifications=1,
+                value=obs.value,
+                baseline=obs.baseline,
+                payload=payload,
+            )
+        )
+        try:
+            session.commit()
+            return True
+        except IntegrityError:
+            session.rollback()
+            return False
+
+    def list(self, state: str | None = None, entity: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Most recent episodes first, optionally only one state and/or entity."""
+        query = select(AlertRecord).order_by(AlertRecord.started_at.desc(), AlertRecord.id.desc()).limit(limit)
+        if state:
+            query = query.where(AlertRecord.state == state)
+        if entity:
+            query = query.where(AlertRecord.entity == entity)
+        try:
+            with self._session() as session:
+                return [row.as_dict() for row in session.scalars(query)]
+        except OperationalError as exc:
+            raise self._unreachable(exc) from None
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"reading alert history from {_safe(self.url)} failed: {exc}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()

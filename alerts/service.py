@@ -1,0 +1,139 @@
+"""Wiring from settings: rule sets + shared Redis states + history + sinks -> an engine, and the stream hook.
+
+``stream_hook(settings)`` is what the worker loads (setting ``stream_hooks = ["alerts:stream_hook"]``): after
+each batch it records negative example texts and evaluates the touched entities at the batch's max event
+time. Silence is checked on a timer (``alerts_silence_interval_s``, wall clock) at the windows' watermark
+(event time), by a daemon thread the hook starts on its first batch, or by the caller via ``check_silence``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from alerts.dispatch import Dispatcher
+from alerts.engine import AlertEngine
+from alerts.evaluate import WindowReader
+from alerts.examples import RedisExamples
+from alerts.history import History
+from alerts.metrics import AlertMetrics
+from alerts.schema import load_rulesets
+from alerts.sinks import KafkaSink, LogSink, Sink, WebhookSink
+from alerts.store import RedisStates
+
+log = logging.getLogger(__name__)
+
+
+def build_sinks(settings, metrics: AlertMetrics | None = None) -> list[Sink]:
+    sinks: list[Sink] = [LogSink()]
+    if settings.alerts_kafka:
+        sinks.append(KafkaSink(settings.kafka_servers, settings.topic_alerts, metrics))
+    for url in settings.alerts_webhooks:
+        sinks.append(
+            WebhookSink(
+                url,
+                fmt=settings.alerts_webhook_format,
+                timeout_s=settings.alerts_webhook_timeout_s,
+                attempts=settings.alerts_webhook_attempts,
+                backoff_s=settings.alerts_webhook_backoff_s,
+                backoff_max_s=settings.alerts_webhook_backoff_max_s,
+                queue_size=settings.alerts_webhook_queue,
+                metrics=metrics,
+            )
+        )
+    return sinks
+
+
+class AlertService:
+    """The engine with its Redis states, example ring, history and sinks; ``on_batch`` is the stream hook."""
+
+    __name__ = "alerts"  # the pipeline names hooks in logs and metrics
+
+    def __init__(
+        self,
+        settings,
+        redis_client=None,
+        history: History | None = None,
+        sinks: Sequence[Sink] | None = None,
+        metrics: AlertMetrics | None = None,
+    ):
+        import redis
+
+        self.settings = settings
+        self.metrics = metrics
+        self.redis = redis_client or redis.Redis.from_url(settings.redis)
+        self.examples = RedisExamples(self.redis, settings.alerts_prefix, settings.alerts_examples)
+        self.history = history if history is not None else History(settings.database)
+        self.dispatcher = Dispatcher(self.history, build_sinks(settings, metrics) if sinks is None else sinks, metrics)
+        self.engine = AlertEngine(
+            load_rulesets(list(settings.alerts_rules) or None),
+            RedisStates(self.redis, settings.alerts_prefix, settings.alerts_state_ttl_s),
+            self.dispatcher,
+            self.examples,
+            metrics,
+            settings.alerts_top_terms,
+        )
+        self._timer: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def on_batch(self, events: Sequence[Any], store: WindowReader) -> list[dict]:
+        """Record example texts and evaluate the entities these events touched, at their max event time."""
+        usable = [ev for ev in events if getattr(ev, "status", "applied") != "late"]
+        if not usable:
+            return []
+        if self.settings.alerts_examples:
+            self.examples.add(usable)
+        touched = [e for e in dict.fromkeys(x for ev in usable for x in ev.entities) if self.engine.watches(e)]
+        now_ms = max(int(ev.ts_ms) for ev in usable)
+        return self.engine.evaluate(store, touched, now_ms)
+
+    def __call__(self, events: Sequence[Any], store: WindowReader) -> None:
+        self.start_silence_timer(store)
+        try:
+            self.on_batch(events, store)
+        except Exception:
+            # The stream must go on; the next batch evaluates these entities again at a later event time.
+            log.exception("alert evaluation failed for a batch of %d events", len(events))
+            if self.metrics:
+                self.metrics.errors.labels("evaluate").inc()
+
+    def check_silence(self, store: WindowReader, now_ms: int | None = None) -> list[dict]:
+        """Evaluate silence rules for every entity the store has seen, at ``now_ms`` or its watermark."""
+        if now_ms is None:
+            now_ms = store.watermark()  # type: ignore[attr-defined]
+            if now_ms is None:
+                return []
+        return self.engine.check_silence(store, now_ms)
+
+    def start_silence_timer(self, store: WindowReader) -> None:
+        with self._lock:
+            if self._timer is not None:
+                return
+            self._timer = threading.Thread(target=self._silence_loop, args=(store,), name="sentimon-silence",
+                                           daemon=True)  # fmt: skip
+            self._timer.start()
+
+    def _silence_loop(self, store: WindowReader) -> None:
+        while not self._stop.wait(self.settings.alerts_silence_interval_s):
+            try:
+                self.check_silence(store)
+            except Exception:
+                log.exception("silence check failed")
+                if self.metrics:
+                    self.metrics.errors.labels("silence").inc()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join(timeout_s)
+        self.dispatcher.close(timeout_s)
+
+
+def stream_hook(settings) -> AlertService:
+    """The after-batch hook for ``streams`` (``stream_hooks = ["alerts:stream_hook"]``)."""
+    from prometheus_client import REGISTRY
+
+    return AlertService(settings, metrics=AlertMetrics.create(REGISTRY))

@@ -1,0 +1,236 @@
+"""Where notifications go: the log, the Kafka alerts topic, webhooks.
+
+Every sink's ``send`` returns at once: the Kafka producer batches in its own thread, webhooks are posted by
+a background thread from a bounded queue (a full queue drops and counts, it never blocks the stream).
+Webhook retries use tenacity: exponential backoff on connection errors, timeouts, 429 and 5xx; other 4xx
+answers are final.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from typing import Any, Literal, Protocol
+
+from alerts.metrics import AlertMetrics
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    name: str
+
+    def send(self, payload: dict[str, Any]) -> None: ...
+
+    def close(self, timeout_s: float = 10.0) -> None: ...
+
+
+class LogSink:
+    name = "log"
+
+    def __init__(self, logger: logging.Logger | None = None):
+        self.logger = logger or logging.getLogger("sentimon.alerts")
+
+    def send(self, payload: dict[str, Any]) -> None:
+        level = logging.INFO if payload["kind"] == "resolved" else logging.WARNING
+        self.logger.log(level, "alert %s [%s] %s", payload["kind"], payload["severity"], payload["summary"],
+                        extra={"alert": payload})  # fmt: skip
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        pass
+
+
+class KafkaSink:
+    """JSON records keyed by entity on the alerts topic (kafka-python producer, acks=all)."""
+
+    name = "kafka"
+
+    def __init__(self, bootstrap: str, topic: str, metrics: AlertMetrics | None = None, max_block_s: float = 10.0):
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.metrics = metrics
+        self.max_block_s = max_block_s
+        self._producer = None
+
+    def _get(self):
+        if self._producer is None:
+            from kafka import KafkaProducer
+
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                client_id="sentimon-alerts",
+                acks="all",
+                linger_ms=20,
+                retries=5,
+                max_block_ms=int(self.max_block_s * 1000),
+                key_serializer=lambda k: k.encode("utf-8"),
+                value_serializer=lambda v: json.dumps(v, separators=(",", ":")).encode("utf-8"),
+            )
+        return self._producer
+
+    def send(self, payload: dict[str, Any]) -> None:
+        future = self._get().send(self.topic, key=payload["entity"], value=payload)
+        future.add_errback(self._failed, payload)
+        if self.metrics:
+            future.add_callback(lambda _md: self.metrics.deliveries.labels("kafka", "ok").inc())
+
+    def _failed(self, exc: Exception, payload: dict[str, Any]) -> None:
+        log.error("alert %s for %s not written to Kafka topic %s: %s", payload["rule"], payload["entity"],
+                  self.topic, exc)  # fmt: skip
+        if self.metrics:
+            self.metrics.deliveries.labels("kafka", "failed").inc()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        if self._producer is not None:
+            self._producer.flush(timeout=timeout_s)
+            self._producer.close(timeout=timeout_s)
+            self._producer = None
+
+
+def alertmanager_alerts(payload: dict[str, Any], generator_url: str = "") -> list[dict[str, Any]]:
+    """The payload as Alertmanager's API v2 ``POST /api/v2/alerts`` body (labels and string annotations)."""
+    labels = {
+        "alertname": payload["rule_name"],
+        "rule": payload["rule"],
+        "ruleset": payload["ruleset"],
+        "entity": payload["entity"],
+        "severity": payload["severity"],
+        "source": "sentimon",
+    }
+    magnitude = payload["magnitude"]
+    annotations = {
+        "summary": payload["summary"],
+        "description": payload["description"],
+        "direction": payload["direction"],
+        "value": "" if payload["value"] is None else f"{payload['value']:.6g}",
+        "baseline": "" if payload["baseline"] is None else f"{payload['baseline']:.6g}",
+        "ratio": "" if magnitude.get("ratio") is None else f"{magnitude['ratio']:.4g}",
+        "top_terms": ", ".join(payload["top_terms"]),
+        "examples": "\n".join(payload["examples"]),
+        "sources": ", ".join(payload["sources"]),
+    }
+    alert = {"labels": labels, "annotations": {k: v for k, v in annotations.items() if v},
+             "startsAt": payload["started_at"], "generatorURL": generator_url}  # fmt: skip
+    if payload["kind"] == "resolved":
+        alert["endsAt"] = payload["resolved_at"]
+    return [alert]
+
+
+class _Retryable(Exception):
+    pass
+
+
+class _Final(Exception):
+    pass
+
+
+_STOP = object()
+
+
+class WebhookSink:
+    """JSON POST per notification from a background thread, with timeout and retries with backoff."""
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        url: str,
+        fmt: Literal["json", "alertmanager"] = "json",
+        timeout_s: float = 5.0,
+        attempts: int = 5,
+        backoff_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        queue_size: int = 1000,
+        headers: dict[str, str] | None = None,
+        metrics: AlertMetrics | None = None,
+    ):
+        import httpx
+
+        self.url = url
+        self.fmt = fmt
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.metrics = metrics
+        self.delivered = 0
+        self.failed = 0
+        self.dropped = 0
+        self._client = httpx.Client(timeout=timeout_s, headers={"User-Agent": "sentimon-alerts", **(headers or {})})
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._thread = threading.Thread(target=self._run, name="sentimon-webhook", daemon=True)
+        self._thread.start()
+
+    def body(self, payload: dict[str, Any]) -> Any:
+        return alertmanager_alerts(payload) if self.fmt == "alertmanager" else payload
+
+    def send(self, payload: dict[str, Any]) -> None:
+        try:
+            self._queue.put_nowait(self.body(payload))
+        except queue.Full:
+            self.dropped += 1
+            self._count("dropped")
+            log.error("webhook %s queue full (%d): alert %s for %s dropped", self.url, self._queue.maxsize,
+                      payload["rule"], payload["entity"])  # fmt: skip
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics:
+            self.metrics.deliveries.labels("webhook", outcome).inc()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _STOP:
+                    return
+                self._deliver(item)
+            finally:
+                self._queue.task_done()
+
+    def _deliver(self, body: Any) -> None:
+        import httpx
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.backoff_s, max=self.backoff_max_s),
+            retry=retry_if_exception_type((_Retryable, httpx.TransportError)),
+            reraise=True,
+            before_sleep=lambda state: log.warning("webhook %s attempt %d failed: %s; retrying", self.url,
+                                                   state.attempt_number, state.outcome.exception()),
+        )  # fmt: skip
+        try:
+            for attempt in retrying:
+                with attempt:
+                    response = self._client.post(self.url, json=body)
+                    if response.status_code == 429 or response.status_code >= 500:
+                        raise _Retryable(f"HTTP {response.status_code}")
+                    if response.status_code >= 400:
+                        raise _Final(f"HTTP {response.status_code}: {response.text[:200]}")
+        except (_Retryable, _Final, httpx.HTTPError) as exc:
+            self.failed += 1
+            self._count("failed")
+            log.error("webhook %s gave up: %s", self.url, exc)
+            return
+        self.delivered += 1
+        self._count("ok")
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every queued notification was delivered or given up; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self.flush(timeout_s)
+        try:
+            self._queue.put(_STOP, timeout=timeout_s)
+        except queue.Full:
+            log.error("webhook %s: queue still full at close; %d undelivered", self.url, self._queue.qsize())
+        self._thread.join(timeout_s)
+        self._client.close()

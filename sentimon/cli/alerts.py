@@ -1,0 +1,69 @@
+"""`sentimon alerts list | check`: the alert history and rule files."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from sentimon.cli.common import console, settings_of
+
+alerts_app = typer.Typer(help="Stock and public-opinion alerts.", no_args_is_help=True)
+
+
+class State(str, Enum):
+    firing = "firing"
+    resolved = "resolved"
+
+
+@alerts_app.command("list")
+def list_alerts(
+    ctx: typer.Context,
+    state: State = typer.Option(None, "--state", help="Only firing or only resolved episodes."),
+    entity: str = typer.Option(None, "--entity", help="Only this entity (e.g. AAPL)."),
+    limit: int = typer.Option(100, "--limit", min=1, help="At most this many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """Alert episodes from the history database (setting database_url), newest first."""
+    from rich.table import Table
+
+    from alerts.history import History
+
+    history = History(settings_of(ctx).database)
+    try:
+        rows = history.list(state.value if state else None, entity, limit)
+    finally:
+        history.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        console.print("no alerts")
+        return
+    table = Table("started (UTC)", "state", "severity", "rule", "entity", "value", "baseline", "resolved (UTC)")
+    for r in rows:
+        table.add_row(r["started_at"], r["state"], r["severity"], r["rule"], r["entity"], _num(r["value"]),
+                      _num(r["baseline"]), r["resolved_at"] or "-")  # fmt: skip
+    console.print(table)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+@alerts_app.command("check")
+def check(files: list[Path] = typer.Argument(..., help="YAML rule files to validate.")) -> None:
+    """Validate rule files; print each rule set's rules, or the first problem (exit 2)."""
+    from alerts.schema import load_rulesets
+
+    for rs in load_rulesets(files):
+        console.print(f"[green]ok[/] {rs.name}: {len(rs.rules)} rules")
+        for rule in rs.rules:
+            extra = f", {len(rule.overrides)} entity overrides" if rule.overrides else ""
+            console.print(f"  {rule.name:<28} {rule.kind:<8} {rule.severity}{extra}")  # type: ignore[attr-defined]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(alerts_app, name="alerts")
