@@ -113,6 +113,22 @@ class Settings(BaseSettings):
     window_allowed_lateness_ms: int = Field(10 * 60 * 1000, ge=0)
     window_retention_ms: int = Field(8 * 24 * 3600 * 1000, ge=60_000)  # bucket TTL: covers a 7 d baseline
 
+    # Alerts (alerts/). Rule files: empty = the shipped stock + opinion sets (env: JSON list of paths).
+    alerts_rules: list[Path] = Field(default_factory=list)
+    alerts_prefix: str = "sentimon:alerts"  # Redis keys of the shared alert states and example texts
+    alerts_state_ttl_s: int = Field(30 * 24 * 3600, ge=60)  # an idle (entity, rule) state is forgotten after this
+    alerts_examples: int = Field(5, ge=0)  # recent negative texts kept per entity for the payload
+    alerts_top_terms: int = Field(5, ge=0)
+    alerts_kafka: bool = True  # write notifications to topic_alerts
+    alerts_webhooks: list[str] = Field(default_factory=list)  # env: JSON list of URLs
+    alerts_webhook_format: Literal["json", "alertmanager"] = "json"  # alertmanager = POST /api/v2/alerts body
+    alerts_webhook_timeout_s: float = Field(5.0, gt=0)
+    alerts_webhook_attempts: int = Field(5, ge=1)
+    alerts_webhook_backoff_s: float = Field(0.5, ge=0)  # first retry wait; doubles up to alerts_webhook_backoff_max_s
+    alerts_webhook_backoff_max_s: float = Field(30.0, ge=0)
+    alerts_webhook_queue: int = Field(1000, ge=1)  # pending webhook posts; beyond it new ones are dropped (counted)
+    alerts_silence_interval_s: float = Field(60.0, gt=0)  # how often the worker runs the silence check
+
     @field_validator("kafka_heap")
     @classmethod
     def _heap_size(cls, value: str) -> str:
