@@ -13,6 +13,7 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from streams.errors import StreamsError
@@ -63,7 +64,8 @@ def build_app(settings, pipeline: Pipeline, metrics: StreamMetrics) -> Any:
     """A Faust app with one agent per raw topic, configured from settings."""
     import faust
 
-    data_dir = settings.worker_data_dir or settings.state_dir / "worker"
+    data_dir = Path(settings.worker_data_dir or settings.state_dir / "worker")
+    data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.worker_id,
         broker=faust_broker(settings.kafka_servers),

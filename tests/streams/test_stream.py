@@ -1,0 +1,115 @@
+"""The worker end to end on real Kafka + Redis: exact window counts, dead-letter corpus, scored topic,
+metrics endpoint, CLI reads, two workers splitting partitions."""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.streams.conftest import hour_count, message, read_topic, send, wait_for
+from tests.streams.test_schema import BAD_CORPUS
+
+pytestmark = pytest.mark.integration
+
+
+def test_exact_counts_dead_letters_scored_topic_metrics_and_cli(stream_env, store, stack_settings):
+    bootstrap = stack_settings.kafka_servers
+    worker = stream_env.start_worker()
+    n = 600
+    good = [
+        message(i, ["ALPHA"] if i % 3 else ["ALPHA", "BETA"], "what a great day" if i % 2 else "awful, terrible")
+        for i in range(n)
+    ]
+    # Text-only messages: entities come from cashtags and the sample watchlist.
+    extracted = [json.dumps({"id": f"x{i}", "text": "$AAPL and Tesla up"}).encode() for i in range(20)]
+    corpus = _live_corpus()
+    bad = [raw for raw, _ in corpus]
+    send(bootstrap, stream_env.topics["social"], good[: n // 2] + bad + extracted)
+    send(bootstrap, stream_env.topics["market"], good[n // 2 :] + good[:50])  # 50 re-sent duplicates
+    worker.wait_ready()
+
+    wait_for(lambda: hour_count(store, "ALPHA") >= n, 90, f"{n} ALPHA mentions")
+    dlq = read_topic(bootstrap, stream_env.topics["dlq"], len(bad))
+    wait_for(lambda: worker.sample("sentimon_messages_total{") >= n + 50 + len(bad) + 20, 30, "metrics")
+
+    alpha, beta = store.stats("ALPHA", 3_600_000, _later()), store.stats("BETA", 3_600_000, _later())
+    assert alpha.count == n
+    assert beta.count == n // 3
+    assert alpha.positive == n // 2 and alpha.negative == n // 2
+    assert hour_count(store, "AAPL") == 20 and hour_count(store, "TSLA") == 20
+
+    # Every bad record is dead-lettered once, with its reason and its original bytes.
+    got = sorted((json.loads(r.value)["reason"], base64.b64decode(json.loads(r.value)["original_b64"])) for r in dlq)
+    assert got == sorted((reason, raw) for raw, reason in corpus)
+    assert all(json.loads(r.value)["source"]["topic"] == stream_env.topics["social"] for r in dlq)
+
+    scored = read_topic(bootstrap, stream_env.topics["scored"], n + 50 + 20)
+    by_status = collections.Counter(json.loads(r.value)["status"] for r in scored)
+    assert by_status == {"applied": n + 20, "duplicate": 50}
+    one = json.loads(scored[0].value)
+    assert {"id", "entities", "label", "score", "probs", "model", "timings"} <= set(one)
+    assert one["model"]["name"] == "vader"
+
+    text = worker.metrics()
+    for series in (
+        "sentimon_messages_total",
+        "sentimon_batch_size_messages_bucket",
+        "sentimon_inference_seconds_bucket",
+        "sentimon_ingest_to_window_seconds_bucket",
+        "sentimon_window_update_seconds_bucket",
+        "sentimon_dlq_messages_total",
+        "sentimon_consumer_lag_messages",
+        "sentimon_model_info",
+    ):
+        assert series in text, series
+    assert worker.sample('sentimon_messages_total{outcome="duplicate"') == 50
+    assert worker.sample('sentimon_dlq_messages_total{reason="invalid_utf8"}') == 2
+
+    cli = subprocess.run(
+        [sys.executable, "-m", "sentimon", "windows", "ALPHA", "--window", "1h", "--json"],
+        env=stream_env.env(worker.metrics_port), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    row = json.loads(cli.stdout)
+    assert {k: row[k] for k in ("entity", "window", "count", "negative", "positive")} == {
+        "entity": "ALPHA", "window": "1h", "count": n, "negative": n // 2, "positive": n // 2,
+    }  # fmt: skip
+    assert row["mean_score"] == pytest.approx(alpha.mean_score)
+
+    # Graceful stop: SIGTERM finishes and exits cleanly.
+    assert worker.terminate() == 0
+
+
+def test_two_workers_split_partitions_and_counts_are_exact(stream_env, store, stack_settings):
+    a, b = stream_env.start_worker(), stream_env.start_worker()
+    a.wait_ready()
+    b.wait_ready()
+    n = 2000
+    send(stack_settings.kafka_servers, stream_env.topics["social"], [message(i, ["GAMMA"]) for i in range(n)],
+         keys=[f"m{i}".encode() for i in range(n)])  # fmt: skip
+    wait_for(lambda: hour_count(store, "GAMMA") >= n, 90, f"{n} GAMMA mentions")
+    wait_for(lambda: a.sample("sentimon_messages_total{") + b.sample("sentimon_messages_total{") >= n, 30, "metrics")
+    assert hour_count(store, "GAMMA") == n
+    applied = 'sentimon_messages_total{outcome="applied"'
+    done_a, done_b = a.sample(applied), b.sample(applied)
+    assert done_a > 0 and done_b > 0, (done_a, done_b)
+    assert done_a + done_b == n
+
+
+def _live_corpus() -> list[tuple[bytes, str]]:
+    """The unit tests' bad-message corpus, with its "future" timestamp moved relative to the real clock."""
+    import time
+
+    future = json.dumps({"id": "f", "text": "hello", "ts": int(time.time() * 1000) + 3_600_000}).encode()
+    return [(raw, reason) for raw, reason in BAD_CORPUS if reason != "future_ts"] + [(future, "future_ts")]
+
+
+def _later() -> int:
+    import time
+
+    return int(time.time() * 1000) + 120_000
