@@ -44,6 +44,7 @@ def make_tokenizer():
 
     vocab = {tok: i for i, tok in enumerate(SPECIAL + sorted(set(POSITIVE + NEGATIVE + FILLER)) + list(".,!?'"))}
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.add_special_tokens(SPECIAL)  # matched whole in text, skipped by decode
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.post_processor = processors.TemplateProcessing(
