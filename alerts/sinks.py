@@ -66,13 +66,12 @@ class KafkaSink:
                 linger_ms=20,
                 retries=5,
                 max_block_ms=int(self.max_block_s * 1000),
-                key_serializer=lambda k: k.encode("utf-8"),
-                value_serializer=lambda v: json.dumps(v, separators=(",", ":")).encode("utf-8"),
             )
         return self._producer
 
     def send(self, payload: dict[str, Any]) -> None:
-        future = self._get().send(self.topic, key=payload["entity"], value=payload)
+        value = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        future = self._get().send(self.topic, key=payload["entity"].encode("utf-8"), value=value)
         future.add_errback(self._failed, payload)
         if self.metrics:
             future.add_callback(lambda _md: self.metrics.deliveries.labels("kafka", "ok").inc())

@@ -1,0 +1,196 @@
+"""Alerts on the real services: Redis shared states (two evaluators, re-delivered batches), the real
+WindowStore, PostgreSQL history and the Kafka alerts topic."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import redis
+from kafka import KafkaConsumer
+
+from alerts.engine import AlertEngine
+from alerts.evaluate import Observation
+from alerts.history import History
+from alerts.schema import parse_ruleset
+from alerts.service import AlertService
+from alerts.sinks import KafkaSink
+from alerts.store import RedisStates
+from streams.pipeline import ScoredEvent
+from streams.windows import WindowStore
+
+from .fakes import MIN, T0
+from .history_cases import episode
+
+pytestmark = pytest.mark.integration
+
+RULES = """
+name: it
+entities: {match: "[A-Z]{1,5}"}
+rules:
+  - name: neg
+    kind: level
+    metric: negative_share
+    window: 5m
+    min_volume: 10
+    op: above
+    threshold: 0.5
+    clear: 0.3
+    for: 2m
+    severity: critical
+"""
+
+
+def consume(settings, topic: str, expect: int) -> list:
+    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_servers, auto_offset_reset="earliest",
+                             consumer_timeout_ms=10_000, group_id=None)  # fmt: skip
+    try:
+        out = []
+        for record in consumer:
+            out.append(record)
+            if len(out) >= expect:
+                break
+        return out
+    finally:
+        consumer.close()
+
+
+def test_kafka_sink_writes_json_keyed_by_entity(stack_settings, make_topic, unique):
+    topic = make_topic(unique)
+    sink = KafkaSink(stack_settings.kafka_servers, topic)
+    for _, payload in episode("AAPL", T0, 2):
+        sink.send(payload)
+    sink.close()
+    records = consume(stack_settings, topic, 2)
+    assert [r.key for r in records] == [b"AAPL", b"AAPL"]
+    assert [json.loads(r.value)["kind"] for r in records] == ["firing", "resolved"]
+
+
+def test_two_evaluators_on_redis_notify_once_for_redelivered_observations(stack_settings, unique):
+    rs = parse_ruleset({"name": "it", "rules": [{"name": "neg", "kind": "level", "metric": "negative_share",
+                        "window": "5m", "op": "above", "threshold": 0.5, "clear": 0.3, "for": "2m"}]})  # fmt: skip
+    timeline = [
+        Observation("AAPL", T0 + i * MIN, "breach" if 3 <= i < 20 else "clear", 0.7 if 3 <= i < 20 else 0.1, 0.2, 50)
+        for i in range(30)
+    ]
+    sent: list[dict] = []
+    lock = threading.Lock()
+
+    def deliver(note, payload):
+        with lock:
+            sent.append(payload)
+
+    def worker() -> None:
+        client = redis.Redis.from_url(stack_settings.redis)
+        engine = AlertEngine([rs], RedisStates(client, unique), deliver)
+        states = engine.states
+        for i, obs in enumerate(timeline):
+            # Each worker sees every observation twice (its own re-delivered batch) and races the other.
+            for _ in range(2):
+                note = states.apply(rs.rules[0], "it/neg", obs)
+                if note:
+                    deliver(note, {"kind": note.kind, "at": note.at_ms, "worker": threading.get_ident()})
+            if i % 7 == 0:
+                states.apply(rs.rules[0], "it/neg", timeline[max(i - 3, 0)])  # a stale one from a slow batch
+        client.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert [(p["kind"], (p["at"] - T0) // MIN) for p in sent] == [("firing", 5), ("resolved", 20)]
+
+
+def scored(i: int, entity: str, label: str, ts_ms: int, text: str = "") -> ScoredEvent:
+    score = {"negative": -0.9, "neutral": 0.0, "positive": 0.8}[label]
+    return ScoredEvent(
+        message_id=f"{entity}-{i}", ts_ms=ts_ms, source="twitter" if i % 2 else "news", entities=(entity,),
+        text=text or f"{entity} message {i}", label=label, score=score, probs={label: 1.0}, model="test",
+        model_version="0", topic="t", partition=0, offset=i,
+    )  # fmt: skip
+
+
+def burst_batches(minutes: int = 30) -> list[list[ScoredEvent]]:
+    """One batch per minute: background neutral chatter for AAPL and MSFT, an AAPL negative burst in 8..18."""
+    batches = []
+    for m in range(minutes):
+        ts = T0 + m * MIN
+        batch = [scored(m * 100 + j, e, "neutral", ts + j * 1000) for e in ("AAPL", "MSFT") for j in range(4)]
+        if 8 <= m < 18:
+            batch += [scored(m * 100 + 50 + j, "AAPL", "negative", ts + j * 1000 + 500,
+                             f"AAPL recall lawsuit fraud probe {j}") for j in range(8)]  # fmt: skip
+        batches.append(batch)
+    return batches
+
+
+def service(stack_settings, unique, tmp_path, history: History, topic: str) -> tuple[AlertService, WindowStore]:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    settings = stack_settings.model_copy(
+        update={"alerts_rules": [rules], "alerts_prefix": f"{unique}:alerts", "topic_alerts": topic}
+    )
+    client = redis.Redis.from_url(stack_settings.redis)
+    store = WindowStore(client, prefix=unique, allowed_lateness_ms=3600_000)
+    return AlertService(settings, redis_client=client, history=history), store
+
+
+def test_negative_burst_fires_once_for_the_ticker_and_never_for_the_control(stack_settings, make_topic, unique,
+                                                                             tmp_path):  # fmt: skip
+    topic = make_topic(unique)
+    history = History(stack_settings.database)
+    svc, store = service(stack_settings, unique, tmp_path, history, topic)
+    for batch in burst_batches():
+        applied = [e for e, s in zip(batch, store.apply_detailed(batch).statuses, strict=True)]
+        svc.on_batch(applied, store)
+        svc.on_batch(applied, store)  # a re-delivered batch changes nothing
+    svc.close()
+    mine = [r for r in history.list(entity="AAPL") + history.list(entity="MSFT") if r["rule"] == "it/neg"]
+    assert [(r["entity"], r["state"]) for r in mine] == [("AAPL", "resolved")]
+    payload = mine[0]["payload"]
+    assert payload["direction"] == "up" and payload["severity"] == "critical"
+    assert "recall" in payload["top_terms"] and len(payload["examples"]) == stack_settings.alerts_examples
+    assert set(payload["sources"]) == {"twitter", "news"}
+    on_kafka = consume(stack_settings, topic, 2)
+    assert [(r.key, json.loads(r.value)["kind"]) for r in on_kafka] == [(b"AAPL", "firing"), (b"AAPL", "resolved")]
+
+
+def test_two_services_on_the_same_batches_deliver_each_notification_once(stack_settings, unique, tmp_path):
+    history = History(f"sqlite:///{tmp_path / 'h.db'}")
+    delivered: list[dict] = []
+    lock = threading.Lock()
+
+    class Collect:
+        name = "collect"
+
+        def send(self, payload):
+            with lock:
+                delivered.append(payload)
+
+        def close(self, timeout_s=10.0):
+            pass
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    settings = stack_settings.model_copy(update={"alerts_rules": [rules], "alerts_prefix": f"{unique}:alerts"})
+    batches = burst_batches()
+    barrier = threading.Barrier(2)
+
+    def worker() -> None:
+        client = redis.Redis.from_url(stack_settings.redis)
+        store = WindowStore(client, prefix=unique, allowed_lateness_ms=3600_000)
+        svc = AlertService(settings, redis_client=client, history=history, sinks=[Collect()])
+        for batch in batches:
+            barrier.wait(30)
+            store.apply(batch)  # both apply the same batch (re-delivery after a rebalance): counted once
+            svc(batch, store)
+        client.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert [(p["entity"], p["kind"]) for p in delivered] == [("AAPL", "firing"), ("AAPL", "resolved")]
+    assert [(r["entity"], r["state"]) for r in history.list()] == [("AAPL", "resolved")]
