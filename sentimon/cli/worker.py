@@ -90,7 +90,7 @@ def produce(
             line = line.rstrip(b"\r\n")
             if not line.strip():
                 continue
-            key = None
+            key = timestamp_ms = None
             try:
                 obj = json.loads(line)
             except ValueError:
@@ -98,6 +98,9 @@ def produce(
             if isinstance(obj, dict):
                 if not keep_ts:
                     obj["ts"] = int(time.time() * 1000)
+                # The record's Kafka timestamp is the event time, so `sentimon replay --from/--to` finds history
+                # by timestamp lookup. A bad ts stays as it is: the worker dead-letters it with the reason.
+                timestamp_ms = _record_timestamp(obj.get("ts"))
                 key = str(obj["id"]).encode() if obj.get("id") is not None else None
                 value = json.dumps(obj, ensure_ascii=False).encode()
             else:
@@ -106,7 +109,7 @@ def produce(
                 delay = started + sent / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            producer.send(topic, key=key, value=value)
+            producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms)
             sent += 1
         producer.flush()
     finally:
@@ -116,6 +119,16 @@ def produce(
     elapsed = time.monotonic() - started
     extra = f" ({passthrough} not JSON objects, sent as-is)" if passthrough else ""
     typer.echo(f"sent {sent} messages to {topic} in {elapsed:.1f} s{extra}")
+
+
+def _record_timestamp(ts) -> int | None:
+    from streams.schema import parse_ts
+
+    try:
+        ts_ms = parse_ts(ts) if ts is not None else None
+    except ValueError:
+        return None
+    return ts_ms if ts_ms is not None and ts_ms >= 0 else None  # Kafka rejects negative timestamps
 
 
 def windows(
