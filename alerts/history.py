@@ -183,8 +183,12 @@ class History:
                     & (AlertRecord.started_at == _utc(note.started_ms))
                 )
                 if note.kind == "resolved":
-                    changes = {"state": "resolved", "resolved_at": _utc(note.resolved_ms),
-                               "last_notified_at": _utc(note.at_ms), "notifications": AlertRecord.notifications + 1}  # fmt: skip
+                    changes = {
+                        "state": "resolved",
+                        "resolved_at": _utc(note.resolved_ms),
+                        "last_notified_at": _utc(note.at_ms),
+                        "notifications": AlertRecord.notifications + 1,
+                    }
                     done = session.execute(
                         update(AlertRecord).where(key & (AlertRecord.state == "firing")).values(**changes)
                     )

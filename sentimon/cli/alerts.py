@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -13,7 +14,7 @@ from sentimon.cli.common import console, settings_of
 alerts_app = typer.Typer(help="Stock and public-opinion alerts.", no_args_is_help=True)
 
 
-class State(str, Enum):
+class State(StrEnum):
     firing = "firing"
     resolved = "resolved"
 
@@ -21,10 +22,10 @@ class State(str, Enum):
 @alerts_app.command("list")
 def list_alerts(
     ctx: typer.Context,
-    state: State = typer.Option(None, "--state", help="Only firing or only resolved episodes."),
-    entity: str = typer.Option(None, "--entity", help="Only this entity (e.g. AAPL)."),
-    limit: int = typer.Option(100, "--limit", min=1, help="At most this many, newest first."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+    state: Annotated[State | None, typer.Option("--state", help="Only firing or only resolved episodes.")] = None,
+    entity: Annotated[str | None, typer.Option("--entity", help="Only this entity (e.g. AAPL).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Alert episodes from the history database (setting database_url), newest first."""
     from rich.table import Table
@@ -54,7 +55,7 @@ def _num(value: float | None) -> str:
 
 
 @alerts_app.command("check")
-def check(files: list[Path] = typer.Argument(..., help="YAML rule files to validate.")) -> None:
+def check(files: Annotated[list[Path], typer.Argument(help="YAML rule files to validate.")]) -> None:
     """Validate rule files; print each rule set's rules, or the first problem (exit 2)."""
     from alerts.schema import load_rulesets
 
