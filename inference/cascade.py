@@ -61,7 +61,9 @@ def route(fast_probs: np.ndarray, threshold: float) -> np.ndarray:
 class CascadeScorer(Scorer):
     kind = "cascade"
 
-    def __init__(self, fast: Scorer, accurate: Scorer, threshold: float, name: str = "cascade", version: str = "") -> None:
+    def __init__(
+        self, fast: Scorer, accurate: Scorer, threshold: float, name: str = "cascade", version: str = ""
+    ) -> None:
         self.fast, self.accurate, self.threshold = fast, accurate, float(threshold)
         self.name = name
         self.version = version or f"{fast.name}@{fast.version}+{accurate.name}@{accurate.version}"

@@ -86,7 +86,9 @@ class OnnxScorer(Scorer):
         so.intra_op_num_threads = self.options.threads
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _GRAPH_LEVELS[self.options.graph_optimization])
+        so.graph_optimization_level = getattr(
+            ort.GraphOptimizationLevel, _GRAPH_LEVELS[self.options.graph_optimization]
+        )
         so.log_severity_level = 3  # ORT warnings about unused initializers are noise for users
         providers = choose_providers(self.options.providers)
         try:
@@ -97,7 +99,8 @@ class OnnxScorer(Scorer):
         inputs = {i.name for i in session.get_inputs()}
         if inputs != set(self.manifest.inputs):
             raise BundleError(
-                f"{path} takes inputs {sorted(inputs)} but manifest.json lists {self.manifest.inputs}; rebuild the bundle"
+                f"{path} takes inputs {sorted(inputs)} but manifest.json lists {self.manifest.inputs}; "
+                "rebuild the bundle"
             )
         if "logits" not in {o.name for o in session.get_outputs()}:
             raise BundleError(f"{path} has no output named 'logits'; rebuild the bundle")
@@ -109,7 +112,9 @@ class OnnxScorer(Scorer):
         except BundleError:
             raise
         except Exception as exc:
-            raise BundleError(f"{self.bundle_dir / MODEL_FILE} fails on a test input ({exc}); rebuild the bundle") from None
+            raise BundleError(
+                f"{self.bundle_dir / MODEL_FILE} fails on a test input ({exc}); rebuild the bundle"
+            ) from None
         if probs.shape != (1, len(LABELS)) or not np.isfinite(probs).all():
             raise BundleError(
                 f"{self.bundle_dir / MODEL_FILE} returns logits of shape {probs.shape} (expected [batch, 3]) "

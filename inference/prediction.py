@@ -32,9 +32,9 @@ def predictions_from_probs(probs: np.ndarray) -> list[Prediction]:
         Prediction(
             label=LABELS[int(b)],
             score=float(np.clip(row[pos] - row[neg], -1.0, 1.0)),
-            probs={label: float(p) for label, p in zip(LABELS, row)},
+            probs={label: float(p) for label, p in zip(LABELS, row, strict=True)},
         )
-        for row, b in zip(probs, best)
+        for row, b in zip(probs, best, strict=True)
     ]
 
 

@@ -56,8 +56,10 @@ class VaderScorer(Scorer):
         compounds = self.compounds(list(texts))
         probs = compound_to_probs(compounds)
         return [
-            Prediction(label=vader_label(c), score=float(c), probs={k: float(p) for k, p in zip(LABELS, row)})
-            for c, row in zip(compounds, probs)
+            Prediction(
+                label=vader_label(c), score=float(c), probs={k: float(p) for k, p in zip(LABELS, row, strict=True)}
+            )
+            for c, row in zip(compounds, probs, strict=True)
         ]
 
 

@@ -74,8 +74,15 @@ def build_transformer(out: Path) -> None:
     rng = random.Random(SEED)
     tok, vocab = make_tokenizer()
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=MAX_LENGTH, num_labels=3, pad_token_id=0, attn_implementation="eager",
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=MAX_LENGTH,
+        num_labels=3,
+        pad_token_id=0,
+        attn_implementation="eager",
     )
     model = BertForSequenceClassification(config)
     tok.enable_padding(pad_id=0, pad_token="[PAD]")
@@ -95,7 +102,9 @@ def build_transformer(out: Path) -> None:
     texts, labels = synthetic(300, random.Random(SEED + 1))
     enc = tok.encode_batch(texts)
     with torch.no_grad():
-        pred = model(input_ids=torch.tensor([e.ids for e in enc]), attention_mask=torch.tensor([e.attention_mask for e in enc]))
+        pred = model(
+            input_ids=torch.tensor([e.ids for e in enc]), attention_mask=torch.tensor([e.attention_mask for e in enc])
+        )
     accuracy = float((pred.logits.argmax(-1) == torch.tensor(labels)).float().mean())
     print(f"tiny transformer: synthetic accuracy {accuracy:.3f}, final loss {loss.item():.3f}")
 
@@ -112,8 +121,13 @@ def build_transformer(out: Path) -> None:
     example = (torch.ones(2, 8, dtype=torch.long), torch.tensor([[1] * 8, [1] * 5 + [0] * 3]))
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", max=MAX_LENGTH)
     program = torch.onnx.export(
-        Logits(model), example, input_names=["input_ids", "attention_mask"], output_names=["logits"],
-        dynamo=True, external_data=False, dynamic_shapes=({0: batch, 1: seq}, {0: batch, 1: seq}),
+        Logits(model),
+        example,
+        input_names=["input_ids", "attention_mask"],
+        output_names=["logits"],
+        dynamo=True,
+        external_data=False,
+        dynamic_shapes=({0: batch, 1: seq}, {0: batch, 1: seq}),
     )
     program.save(str(out / MODEL_FILE), external_data=False)
     check_parity(model, out / MODEL_FILE, tok)
@@ -165,13 +179,18 @@ def build_static(out: Path) -> None:
         helper.make_node("Gemm", ["pooled", "head", "bias"], ["logits"]),
     ]
     graph = helper.make_graph(
-        nodes, "tiny_static",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
-         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"])],
+        nodes,
+        "tiny_static",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
+        ],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", dim])],
         initializer=[
-            numpy_helper.from_array(table, "embeddings"), numpy_helper.from_array(head, "head"),
-            numpy_helper.from_array(bias, "bias"), numpy_helper.from_array(np.array([-1], np.int64), "axis_last"),
+            numpy_helper.from_array(table, "embeddings"),
+            numpy_helper.from_array(head, "head"),
+            numpy_helper.from_array(bias, "bias"),
+            numpy_helper.from_array(np.array([-1], np.int64), "axis_last"),
             numpy_helper.from_array(np.array([1], np.int64), "axis_seq"),
             numpy_helper.from_array(np.array([1.0], np.float32), "one"),
         ],
@@ -187,10 +206,15 @@ def build_static(out: Path) -> None:
 def finish(out: Path, name: str, kind: str, metrics: dict) -> None:
     (out / CARD_FILE).write_text(
         f"# {name}\n\nA tiny {kind} test bundle made by `tests/assets/make_tiny_bundle.py` for unit tests only.\n"
-        "It knows a few sentiment words (love/great -> positive, hate/terrible -> negative); do not use it for anything else.\n"
+        "It knows a few sentiment words (love/great -> positive, hate/terrible -> negative); "
+        "do not use it for anything else.\n"
     )
     manifest = Manifest(
-        name=name, version="0.1.0", kind=kind, max_length=MAX_LENGTH, metrics=metrics,
+        name=name,
+        version="0.1.0",
+        kind=kind,
+        max_length=MAX_LENGTH,
+        metrics=metrics,
         build={"command": "python tests/assets/make_tiny_bundle.py", "seed": SEED},
     )
     final = write_manifest(out, manifest)

@@ -16,6 +16,8 @@ from sentimon.cli import app
 
 from .conftest import TINY
 
+MAIN = [sys.executable, "-c", "from sentimon.cli import main; main()"]
+
 GOOD = {"id", "label", "score", "probs"}
 
 
@@ -70,14 +72,34 @@ def test_files_in_and_out(tmp_path):
 def test_missing_input_and_model_are_one_line_errors(tmp_path):
     # Through the real entry point: a UserError becomes one "error:" line and exit code 2, no traceback.
     proc = subprocess.run(
-        [sys.executable, "-c", "from sentimon.cli import main; main()", "score", "-m", str(tmp_path / "nope"), "-i", str(tmp_path / "x")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from sentimon.cli import main; main()",
+            "score",
+            "-m",
+            str(tmp_path / "nope"),
+            "-i",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "error:" in proc.stderr and str(tmp_path / "nope") in proc.stderr
     proc = subprocess.run(
-        [sys.executable, "-c", "from sentimon.cli import main; main()", "score", "-m", "vader", "-i", str(tmp_path / "x")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from sentimon.cli import main; main()",
+            "score",
+            "-m",
+            "vader",
+            "-i",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2 and "cannot read --input" in proc.stderr and "Traceback" not in proc.stderr
 

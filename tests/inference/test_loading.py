@@ -98,7 +98,9 @@ def test_corrupt_tokenizer(settings, bundle_copy):
 
 def test_manifest_inputs_must_match_the_graph(settings, bundle_copy):
     manifest = read_manifest(bundle_copy)
-    write_manifest(bundle_copy, manifest.model_copy(update={"inputs": ["input_ids", "attention_mask", "token_type_ids"]}))
+    write_manifest(
+        bundle_copy, manifest.model_copy(update={"inputs": ["input_ids", "attention_mask", "token_type_ids"]})
+    )
     with pytest.raises(BundleError, match=r"takes inputs \['attention_mask', 'input_ids'\] but manifest.json lists"):
         inference.load(bundle_copy, settings)
 
