@@ -134,6 +134,11 @@ class AlertService:
 
 def stream_hook(settings) -> AlertService:
     """The after-batch hook for ``streams`` (``stream_hooks = ["alerts:stream_hook"]``)."""
+    import atexit
+
     from prometheus_client import REGISTRY
 
-    return AlertService(settings, metrics=AlertMetrics.create(REGISTRY))
+    service = AlertService(settings, metrics=AlertMetrics.create(REGISTRY))
+    # The worker has no hook shutdown: flush queued webhooks and the Kafka producer when the process exits.
+    atexit.register(service.close)
+    return service
