@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import redis
@@ -194,3 +195,61 @@ def test_two_services_on_the_same_batches_deliver_each_notification_once(stack_s
         t.join(120)
     assert [(p["entity"], p["kind"]) for p in delivered] == [("AAPL", "firing"), ("AAPL", "resolved")]
     assert [(r["entity"], r["state"]) for r in history.list()] == [("AAPL", "resolved")]
+
+
+def test_hook_failure_is_logged_and_counted_never_raised(stack_settings, unique, tmp_path, caplog):
+    from prometheus_client import CollectorRegistry
+
+    from alerts.metrics import AlertMetrics
+
+    class BrokenStore:
+        def stats(self, *args):
+            raise redis.ConnectionError("redis went away")
+
+        def watermark(self):
+            return None
+
+    registry = CollectorRegistry()
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    settings = stack_settings.model_copy(update={"alerts_rules": [rules], "alerts_prefix": f"{unique}:alerts"})
+    svc = AlertService(settings, history=History(f"sqlite:///{tmp_path / 'h.db'}"), sinks=[],
+                       metrics=AlertMetrics.create(registry))  # fmt: skip
+    svc(burst_batches(1)[0], BrokenStore())  # must not raise
+    svc.close()
+    assert registry.get_sample_value("sentimon_alert_errors_total", {"stage": "evaluate"}) == 1
+    assert "alert evaluation failed" in caplog.text
+
+
+def test_silence_timer_fires_at_the_watermark_for_a_quiet_busy_entity(stack_settings, unique, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("name: sil\nrules:\n  - {name: quiet, kind: silence, window: 10m, baseline: 1h, min_rate: 5}\n")
+    settings = stack_settings.model_copy(
+        update={"alerts_rules": [rules], "alerts_prefix": f"{unique}:alerts", "alerts_silence_interval_s": 0.2}
+    )
+    client = redis.Redis.from_url(stack_settings.redis)
+    store = WindowStore(client, prefix=unique, allowed_lateness_ms=3 * 3600_000)
+    delivered: list[dict] = []
+
+    class Collect:
+        name = "collect"
+
+        def send(self, payload):
+            delivered.append(payload)
+
+        def close(self, timeout_s=10.0):
+            pass
+
+    svc = AlertService(settings, redis_client=client, history=History(f"sqlite:///{tmp_path / 'h.db'}"),
+                       sinks=[Collect()])  # fmt: skip
+    busy = [scored(m, "BUSY", "neutral", T0 + m * MIN) for m in range(120)]  # one a minute for two hours
+    other = [scored(m, "OTHER", "neutral", T0 + m * MIN) for m in range(150)]  # keeps event time moving
+    store.apply(busy + other)
+    svc(other[-1:], store)  # starts the timer; OTHER is not quiet, BUSY has been for 30 minutes at the watermark
+    wait_deadline = time.monotonic() + 10
+    while time.monotonic() < wait_deadline and not delivered:
+        time.sleep(0.1)
+    svc.close()
+    client.close()
+    assert [(p["entity"], p["kind"], p["rule"]) for p in delivered] == [("BUSY", "firing", "sil/quiet")]
+    assert delivered[0]["at"] == "2026-01-01T02:29:00.000Z"  # the watermark, not the wall clock

@@ -1,0 +1,64 @@
+"""Dispatcher: history first (its episode key dedups), then every sink; failures are logged and counted."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from alerts.dispatch import Dispatcher
+from alerts.history import History
+from alerts.metrics import AlertMetrics
+
+from .fakes import T0
+from .history_cases import episode
+
+
+class Collect:
+    def __init__(self, name="collect", fail=False):
+        self.name = name
+        self.fail = fail
+        self.got: list[dict] = []
+        self.closed = False
+
+    def send(self, payload):
+        if self.fail:
+            raise RuntimeError("sink down")
+        self.got.append(payload)
+
+    def close(self, timeout_s=10.0):
+        self.closed = True
+
+
+def test_duplicates_recorded_by_another_worker_are_not_sent_again(tmp_path):
+    history = History(f"sqlite:///{tmp_path / 'h.db'}")
+    sink = Collect()
+    first, second = Dispatcher(history, [sink]), Dispatcher(History(history.url), [sink])
+    for note, payload in episode("AAPL", T0, 2):
+        first(note, payload)
+        second(note, payload)
+    assert [p["kind"] for p in sink.got] == ["firing", "resolved"]
+    first.close()
+    second.close()
+    assert sink.closed
+
+
+def test_a_down_database_does_not_silence_alerts(caplog):
+    registry = CollectorRegistry()
+    metrics = AlertMetrics.create(registry)
+    sink = Collect()
+    dispatch = Dispatcher(History("postgresql://x@127.0.0.1:9/db", connect_timeout_s=1), [sink], metrics)
+    note, payload = episode("AAPL", T0, 2)[0]
+    dispatch(note, payload)
+    assert sink.got == [payload]
+    assert registry.get_sample_value("sentimon_alert_errors_total", {"stage": "history"}) == 1
+    assert "not recorded in history" in caplog.text
+
+
+def test_a_failing_sink_does_not_stop_the_others(caplog):
+    registry = CollectorRegistry()
+    broken, good = Collect("broken", fail=True), Collect()
+    dispatch = Dispatcher(None, [broken, good], AlertMetrics.create(registry))
+    note, payload = episode("AAPL", T0, 2)[0]
+    dispatch(note, payload)
+    assert good.got == [payload]
+    assert registry.get_sample_value("sentimon_alert_deliveries_total", {"sink": "broken", "outcome": "failed"}) == 1
+    assert "sink broken failed" in caplog.text
