@@ -50,6 +50,8 @@ class OnnxScorer(Scorer):
         self.name, self.version, self.kind = self.manifest.name, self.manifest.version, self.manifest.kind
         self.max_length = self.manifest.max_length
         self._tokenizer = self._load_tokenizer()
+        # encode_batch_fast (tokenizers >= 0.20) skips character offsets, which scoring never reads: ~30% faster.
+        self._encode_batch = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
         self._session = self._load_session()
         # Model output columns -> LABELS order.
         self._reorder = [self.manifest.labels.index(label) for label in LABELS]
@@ -127,7 +129,7 @@ class OnnxScorer(Scorer):
         ids: list[list[int]] = []
         types: list[list[int]] = []
         owners: list[int] = []
-        for i, enc in enumerate(self._tokenizer.encode_batch(texts, add_special_tokens=True)):
+        for i, enc in enumerate(self._encode_batch(texts, add_special_tokens=True)):
             for part in (enc, *enc.overflowing):
                 # An empty text with a tokenizer that adds no special tokens: score the pad token alone.
                 ids.append(part.ids or [self._pad_id])

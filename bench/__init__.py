@@ -1,0 +1,11 @@
+"""Benchmarks beside the tests, not inside them. Start at ``bench.run`` (``sentimon bench``).
+
+run.py      side-by-side table of every model row (texts/s per batch size and text length, latency
+            percentiles, peak RSS, size, accuracy), ratios vs the HF pipeline baseline, BENCHMARKS.md section
+worker.py   measures ONE row in its own process (so peak RSS is that model's alone)
+rows.py     which rows exist: shipped bundles, compression-workspace candidates, the HF teacher, VADER
+texts.py    the text sets (tweet / headline / long) and labelled test splits
+metrics.py  accuracy and macro-F1
+cascade.py  threshold curve of the static -> student cascade; writes models/cascade/cascade.json
+tune.py     batch size / threads / bucket search; writes the best settings to a TOML config
+"""

@@ -1,0 +1,116 @@
+"""Measure one row in this process: ``python -m bench.worker < job.json`` prints one JSON result line.
+
+A row runs alone in its own process so its peak RSS is its own (an ORT row never imports torch), and threads
+are pinned to the job's count. Throughput: texts/s scoring a text set in calls of each batch size, for at most
+``budget_s`` per (set, batch size) and at least one call. Latency: wall time of single calls (batch 1, and the
+stream's micro-batch), p50/p95/p99 over up to ``latency_calls`` calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def hf_scorer(folder: str, threads: int) -> tuple[Callable[[list[str]], np.ndarray], int, str]:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    from inference.bundle import LABELS
+
+    torch.set_num_threads(threads)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
+    tok = AutoTokenizer.from_pretrained(folder)
+    pipe = pipeline("text-classification", model=model, tokenizer=tok, top_k=None, device=-1)
+    id2label = model.config.id2label
+    # A build's teacher names its labels; a bare encoder's head says LABEL_i = LABELS[i].
+    names = {str(id2label[i]): (id2label[i] if id2label[i] in LABELS else LABELS[i]) for i in range(3)}
+    max_len = min(int(getattr(tok, "model_max_length", 512) or 512), 512)
+
+    def score(texts: list[str]) -> np.ndarray:
+        out = pipe(texts, batch_size=len(texts), truncation=True, max_length=max_len)
+        return np.array([[{names[d["label"]]: d["score"] for d in row}[label] for label in LABELS] for row in out])
+
+    size = sum(f.stat().st_size for f in Path(folder).glob("*") if f.suffix in (".safetensors", ".bin"))
+    return score, size, "transformers.pipeline fp32 (torch)"
+
+
+def bundle_size(scorer) -> int:
+    parts = [scorer.fast, scorer.accurate] if getattr(scorer, "kind", "") == "cascade" else [scorer]
+    total = 0
+    for p in parts:
+        d = getattr(p, "bundle_dir", None)
+        if d is not None:
+            total += sum((Path(d) / f).resolve().stat().st_size for f in ("model.onnx", "tokenizer.json"))
+    return total
+
+
+def measure(job: dict) -> dict:
+    threads = job["threads"]
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    texts: dict[str, list[str]] = json.loads(Path(job["texts_file"]).read_text())
+    row = job["row"]
+    started = time.perf_counter()
+    if row["kind"] == "hf":
+        score, size, engine = hf_scorer(row["ref"], threads)
+    else:
+        import inference
+        from sentimon.settings import load_settings
+
+        scorer = inference.load(row["ref"], load_settings(), threads=threads, **job.get("options", {}))
+        score, size, engine = scorer.score_probs, bundle_size(scorer), f"{scorer.name} {scorer.version} ({scorer.kind})"
+    load_s = time.perf_counter() - started
+    score(texts["tweet"][:8])  # warm-up: first-call allocations are not throughput
+    result: dict = {"row": row, "engine": engine, "load_s": load_s, "size_bytes": size, "throughput": {}}
+
+    for set_name, items in texts.items():
+        result["throughput"][set_name] = {}
+        for bs in job["batch_sizes"]:
+            done, t0 = 0, time.perf_counter()
+            while done < len(items):
+                score(items[done : done + bs])
+                done += len(items[done : done + bs])
+                if time.perf_counter() - t0 > job["budget_s"]:
+                    break
+            result["throughput"][set_name][str(bs)] = done / (time.perf_counter() - t0)
+
+    result["latency_ms"] = {}
+    tweets = texts["tweet"]
+    for bs in (1, job["micro_batch"]):
+        times, t_end = [], time.perf_counter() + job["budget_s"]
+        for k in range(job["latency_calls"]):
+            batch = [tweets[(k * bs + j) % len(tweets)] for j in range(bs)]
+            t0 = time.perf_counter()
+            score(batch)
+            times.append((time.perf_counter() - t0) * 1000)
+            if time.perf_counter() > t_end and len(times) >= 5:
+                break
+        p50, p95, p99 = np.percentile(times, [50, 95, 99])
+        result["latency_ms"][str(bs)] = {"p50": p50, "p95": p95, "p99": p99, "calls": len(times)}
+
+    result["accuracy"] = {}
+    if job.get("splits"):
+        from bench.metrics import accuracy_f1
+        from bench.texts import load_splits
+
+        for split in load_splits([Path(p) for p in job["splits"]]):
+            probs = np.concatenate([score(split.texts[i : i + 64]) for i in range(0, len(split.texts), 64)])
+            result["accuracy"][split.name] = {**accuracy_f1(probs, split.labels, split.binary), "n": len(split.texts)}
+    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return result
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    print(json.dumps(measure(job)))
+
+
+if __name__ == "__main__":
+    main()
