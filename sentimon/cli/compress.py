@@ -13,7 +13,6 @@ from rich.table import Table
 from sentimon.cli.common import console, settings_of
 
 models_app = typer.Typer(help="Model bundles (built by `sentimon compress`).", no_args_is_help=True)
-MODELS_DIR = Path("models")
 
 
 def compress(
@@ -24,6 +23,8 @@ def compress(
                                      "prune, export, evaluate) even if its outputs are up to date."),
 ) -> None:
     """Build the models: data -> teacher -> students -> pruning -> ONNX/INT8 -> evaluation -> bundles + report."""
+    from rich.markup import escape
+
     from compression import load_recipe, run
 
     settings = settings_of(ctx)
@@ -31,7 +32,7 @@ def compress(
     work = work_dir or settings.cache_dir / "compress" / rec.name
     command = "sentimon " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     console.print(f"recipe [bold]{rec.name}[/] ({rec.source_file}); stages in {work}")
-    summary = run(rec, settings.cache_dir, work, say=lambda m: console.print(m, highlight=False),
+    summary = run(rec, settings.cache_dir, work, say=lambda m: console.print(escape(m), highlight=False),
                   restart_from=restart_from, command=command)  # fmt: skip
     table = Table("model", "texts/s", "mean macro-F1", "mean binary acc")
     from compression.report import PRETTY, mean_metric
@@ -47,20 +48,22 @@ def _bundles(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if (p / "manifest.json").is_file()) if root.is_dir() else []
 
 
-def _resolve(name: str) -> Path:
+def _resolve(name: str, models_dir: Path) -> Path:
     path = Path(name)
-    return path if path.is_dir() else MODELS_DIR / name
+    return path if path.is_dir() else models_dir / name
 
 
 @models_app.command("list")
 def list_models(
-    directory: Path = typer.Option(MODELS_DIR, "--dir", help="Folder holding bundles."),
+    ctx: typer.Context,
+    directory: Path = typer.Option(None, "--dir", help="Folder holding bundles (default: settings.models_dir)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Bundles in the models folder with kind, size, speed and mean accuracy."""
     from compression.report import mean_metric
     from inference.bundle import BundleError, read_manifest
 
+    directory = directory or settings_of(ctx).models_dir
     rows = []
     for path in _bundles(directory):
         try:
@@ -90,13 +93,14 @@ def list_models(
 
 @models_app.command("show")
 def show_model(
-    name: str = typer.Argument(..., help="Bundle name (in ./models) or path."),
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Bundle name (under settings.models_dir) or path."),
     as_json: bool = typer.Option(False, "--json", help="Print the full manifest as JSON."),
 ) -> None:
     """Validate one bundle (checksums included) and print its manifest summary."""
     from inference.bundle import read_manifest
 
-    m = read_manifest(_resolve(name))
+    m = read_manifest(_resolve(name, settings_of(ctx).models_dir))
     if as_json:
         print(json.dumps(m.model_dump(mode="json"), indent=2))
         return

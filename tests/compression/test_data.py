@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from compression import CompressionError
+from compression.data import (
+    DROP,
+    LABEL_INDEX,
+    Example,
+    balanced_cap,
+    dedupe,
+    in_test,
+    load_source,
+    map_label,
+    prepare,
+    read_jsonl,
+    rows_to_examples,
+    split,
+)
+from compression.recipe import DataConfig
+
+from .conftest import DATA, fixture_sources
+
+
+@pytest.mark.parametrize(
+    ("raw", "label_map", "expected"),
+    [
+        ("Negative", None, "negative"),
+        ("POS", None, "positive"),
+        ("neutral", None, "neutral"),
+        ("Irrelevant", None, DROP),
+        ("fresh", {"fresh": "positive"}, "positive"),
+        ("plot", {"plot": "drop"}, DROP),
+        (4, {"4": "positive"}, "positive"),
+        ("positive", {"positive": "negative"}, "negative"),  # the source's own map wins
+    ],
+)
+def test_map_label(raw, label_map, expected):
+    assert map_label(raw, label_map, "src") == expected
+
+
+def test_unknown_label_names_the_fix():
+    with pytest.raises(CompressionError, match="unknown label 'meh'.*label_map"):
+        map_label("meh", None, "src")
+    with pytest.raises(CompressionError, match="not one of"):
+        map_label("x", {"x": "great"}, "src")
+
+
+def test_rows_to_examples_counts_what_it_drops():
+    dropped = Counter()
+    rows = [{"text": "good", "label": "positive"}, {"text": "  ", "label": "negative"},
+            {"text": "whatever", "label": "Irrelevant"}, {"text": None, "label": "neutral"}]  # fmt: skip
+    out = rows_to_examples(rows, "src", dropped=dropped)
+    assert [(e.text, e.label) for e in out] == [("good", LABEL_INDEX["positive"])]
+    assert dropped == Counter({"empty text": 2, "label Irrelevant": 1})
+
+
+def test_missing_columns_are_errors():
+    with pytest.raises(CompressionError, match="no column 'text'"):
+        rows_to_examples([{"body": "x", "label": "positive"}], "src")
+    with pytest.raises(CompressionError, match="no label column 'label'"):
+        rows_to_examples([{"text": "x"}], "src")
+
+
+def test_dedupe_normalizes_whitespace_and_case():
+    dropped = Counter()
+    exs = [Example("Great  day", 2, "a"), Example("great day", 0, "b"), Example("other", 1, "c")]
+    assert [e.group for e in dedupe(exs, dropped)] == ["a", "c"]
+    assert dropped["duplicate text"] == 1
+
+
+def test_group_split_keeps_paraphrases_together():
+    exs = [Example(f"tweet {g} version {v}", 0, f"id{g}") for g in range(2000) for v in range(6)]
+    train, test = split(exs, seed=13, test_fraction=0.2)
+    train_groups, test_groups = {e.group for e in train}, {e.group for e in test}
+    assert not train_groups & test_groups
+    assert 340 <= len(test_groups) <= 460  # about 20% of 2000 groups
+    # the same group always lands on the same side, whatever the row order
+    assert split(list(reversed(exs)), 13, 0.2)[1] and {e.group for e in split(list(reversed(exs)), 13, 0.2)[1]} == test_groups
+    assert in_test("id1", 13, 0.2) == in_test("id1", 13, 0.2)
+
+
+def test_balanced_cap():
+    exs = [Example(f"n{i}", 0, f"n{i}") for i in range(100)] + [Example(f"p{i}", 2, f"p{i}") for i in range(10)]
+    capped = balanced_cap(exs, 40, seed=1)
+    counts = Counter(e.label for e in capped)
+    assert len(capped) == 40 and counts[2] == 10 and counts[0] == 30  # small class kept whole, rest refilled
+    assert balanced_cap(exs, 0, 1) == exs
+
+
+def test_csv_jsonl_parquet_sources(tmp_path: Path):
+    csv_src = load_source(fixture_sources()["sources"][0], tmp_path)
+    assert csv_src.name == "tiny" and len(csv_src.examples) == 120 and not csv_src.binary
+    assert csv_src.files[0]["sha256"] and csv_src.files[0]["rows"] == 120
+    jsonl_src = load_source(fixture_sources()["sources"][1], tmp_path)
+    assert jsonl_src.binary and len(jsonl_src.examples) == 60 and jsonl_src.dropped["label plot"] == 10
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [json.loads(line) for line in (DATA / "tiny_binary.jsonl").read_text().splitlines()]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "t.parquet")
+    spec = {**fixture_sources()["sources"][1], "path": str(tmp_path / "t.parquet"), "name": "pq"}
+    pq_src = load_source(spec, tmp_path)
+    assert [e.text for e in pq_src.examples] == [e.text for e in jsonl_src.examples]
+
+
+def test_bad_files_are_reported_with_the_place(tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok", "label": "positive"}\n{not json\n')
+    with pytest.raises(CompressionError, match="line 2 is not valid JSON"):
+        load_source({"kind": "file", "path": str(bad)}, tmp_path)
+    (tmp_path / "x.txt").write_text("hello\n")
+    with pytest.raises(CompressionError, match="unsupported file type"):
+        load_source({"kind": "file", "path": str(tmp_path / "x.txt")}, tmp_path)
+    with pytest.raises(CompressionError, match="does not exist"):
+        load_source({"kind": "file", "path": str(tmp_path / "missing.csv")}, tmp_path)
+    with pytest.raises(CompressionError, match="unknown data source kind"):
+        load_source({"kind": "imdb"}, tmp_path)
+
+
+def test_prepare_writes_disjoint_splits_and_summary(tmp_path: Path):
+    cfg = DataConfig(**fixture_sources())
+    summary = prepare(cfg, tmp_path, tmp_path / "out", seed=13)
+    out = tmp_path / "out"
+    train = read_jsonl(out / "train.jsonl")
+    tests = {name: read_jsonl(out / info["file"]) for name, info in summary["tests"].items()}
+    assert set(tests) == {"tiny", "tiny_binary"} and summary["tests"]["tiny_binary"]["binary"]
+    test_groups = {e.group for t in tests.values() for e in t}
+    assert not {e.group for e in train} & test_groups
+    assert summary["train"] == len(train) and summary["transfer"] == len(read_jsonl(out / "transfer.jsonl"))
+    assert all(e.label is None for e in read_jsonl(out / "transfer.jsonl"))
+    assert {f["name"] for f in summary["files"]} == {str(DATA / n) for n in ("tiny.csv", "tiny_binary.jsonl",
+                                                                          "tiny_transfer.csv")}  # fmt: skip
+    # same seed, same split
+    again = prepare(cfg, tmp_path, tmp_path / "again", seed=13)
+    assert again["sources"] == summary["sources"]
+
+
+def test_prepare_fails_on_a_source_too_small_to_split(tmp_path: Path):
+    tiny = tmp_path / "two.csv"
+    tiny.write_text("text,label\ngood,positive\n")
+    cfg = DataConfig(sources=[{"kind": "file", "path": str(tiny)}])
+    with pytest.raises(CompressionError, match="too few rows"):
+        prepare(cfg, tmp_path, tmp_path / "out", seed=13)

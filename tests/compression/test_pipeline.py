@@ -1,0 +1,143 @@
+"""The whole chain on the tiny recipe + fixture data: bundles the runtime accepts, report, resumable stages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from compression import CompressionError, run
+from compression.evaluate import OrtScorer
+from compression.recipe import recipe_from_dict
+from inference.bundle import MODEL_FILE, TOKENIZER_FILE, BundleError, read_manifest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from .conftest import fixture_sources
+
+    import yaml
+
+    tmp = tmp_path_factory.mktemp("tiny")
+    raw = yaml.safe_load((Path(__file__).parents[2] / "compression" / "recipes" / "tiny.yaml").read_text())
+    raw["data"] = fixture_sources()
+    raw["ship"] = {"bundles": {"student_int8": str(tmp / "models" / "default"),
+                               "static": str(tmp / "models" / "static")}, "report_dir": str(tmp / "models")}  # fmt: skip
+    recipe = recipe_from_dict(raw)
+    said: list[str] = []
+    summary = run(recipe, tmp / "cache", tmp / "work", say=said.append, command="pytest tiny")
+    return {"tmp": tmp, "recipe": recipe, "summary": summary, "said": said, "raw": raw}
+
+
+def test_every_stage_ran_and_every_candidate_was_measured(built):
+    assert [m for m in built["said"] if m.endswith("running")] == [
+        f"[{s}] running" for s in ("data", "teacher", "student", "static", "prune", "export", "evaluate")
+    ]
+    results = built["summary"]["results"]
+    assert set(results) == {"vader", "teacher_fp32", "student_fp32", "student_int8", "pruned_fp32", "pruned_int8",
+                            "lowrank_fp32", "lowrank_int8", "static"}  # fmt: skip
+    for entry in results.values():
+        assert entry["texts_per_s"] > 0 and set(entry["metrics"]) == {"tiny", "tiny_binary"}
+        assert "binary_accuracy" in entry["metrics"]["tiny_binary"]
+
+
+def test_bundles_are_valid_and_score_with_ort(built):
+    for name, kind in (("default", "transformer"), ("static", "static")):
+        path = built["tmp"] / "models" / name
+        manifest = read_manifest(path)
+        assert manifest.kind == kind and manifest.name == name and manifest.max_length == 32
+        assert manifest.inputs == ["input_ids", "attention_mask"] and manifest.labels == ["negative", "neutral", "positive"]
+        assert set(manifest.metrics) == {"tiny", "tiny_binary"} and manifest.throughput["texts_per_s"] > 0
+        assert manifest.build["command"] == "pytest tiny" and manifest.build["recipe"]["name"] == "tiny"
+        assert {d.name for d in manifest.data} >= {str(Path(__file__).parent / "data" / "tiny.csv")}
+        assert all(len(d.sha256) == 64 for d in manifest.data)
+        assert (path / "README.md").read_text().startswith(f"# sentimon model `{name}`")
+        probs = OrtScorer(path / MODEL_FILE, path / TOKENIZER_FILE, manifest.max_length).probs(["good", "bad " * 100])
+        assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
+
+def test_bundle_loads_in_the_runtime(built):
+    import inference
+
+    scorer = inference.load(built["tmp"] / "models" / "default")
+    preds = scorer.score(["what a great day", "this is awful"])
+    assert [p.label in ("negative", "neutral", "positive") for p in preds] == [True, True]
+    assert all(-1 <= p.score <= 1 for p in preds)
+
+
+def test_report_compares_all_candidates(built):
+    md = (built["tmp"] / "models" / "REPORT.md").read_text()
+    for row in ("VADER (lexicon)", "teacher fp32", "student fp32", "student int8", "pruned int8", "static (fast tier)"):
+        assert f"| {row} |" in md
+    assert "## Targets" in md and "## INT8 parity" in md
+    assert (built["tmp"] / "models" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rerun_resumes_and_from_reruns(built):
+    said: list[str] = []
+    run(built["recipe"], built["tmp"] / "cache", built["tmp"] / "work", say=said.append, command="again")
+    assert not [m for m in said if m.endswith("running")]
+    said.clear()
+    run(built["recipe"], built["tmp"] / "cache", built["tmp"] / "work", say=said.append, restart_from="export")
+    assert [m for m in said if m.endswith("running")] == ["[export] running", "[evaluate] running"]
+    with pytest.raises(CompressionError, match="unknown stage"):
+        run(built["recipe"], built["tmp"] / "cache", built["tmp"] / "work", say=said.append, restart_from="fit")
+
+
+def test_changed_section_reruns_only_downstream(built):
+    raw = {**built["raw"], "static": {**built["raw"]["static"], "dim": 8}}
+    said: list[str] = []
+    run(recipe_from_dict(raw), built["tmp"] / "cache", built["tmp"] / "work", say=said.append)
+    assert [m for m in said if m.endswith("running")] == ["[static] running", "[export] running", "[evaluate] running"]
+
+
+def test_parity_failure_stops_the_build_before_shipping(built, tmp_path):
+    raw = {**built["raw"], "export": {**built["raw"]["export"], "max_prob_diff": 1e-9}}
+    raw["ship"] = {"bundles": {"student_int8": str(tmp_path / "never")}}
+    with pytest.raises(CompressionError, match="parity check failed for student_int8"):
+        run(recipe_from_dict(raw), built["tmp"] / "cache", built["tmp"] / "work", say=lambda m: None)
+    assert not (tmp_path / "never").exists()
+
+
+def test_oversized_bundle_is_refused(built, tmp_path):
+    raw = {**built["raw"], "export": {**built["raw"]["export"], "max_bundle_mb": 0.001}}
+    raw["ship"] = {"bundles": {"student_int8": str(tmp_path / "big")}}
+    with pytest.raises(CompressionError, match="max_bundle_mb"):
+        run(recipe_from_dict(raw), built["tmp"] / "cache", built["tmp"] / "work", say=lambda m: None)
+    assert not (tmp_path / "big").exists()
+
+
+def test_cli_models_list_and_show(built):
+    from sentimon.cli import app
+
+    models = built["tmp"] / "models"
+    runner = CliRunner()
+    out = runner.invoke(app, ["models", "list", "--dir", str(models), "--json"])
+    assert out.exit_code == 0, out.output
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    assert rows["default"]["kind"] == "transformer" and rows["static"]["kind"] == "static"
+    out = runner.invoke(app, ["models", "show", str(models / "default"), "--json"])
+    assert out.exit_code == 0 and json.loads(out.stdout)["name"] == "default"
+    out = runner.invoke(app, ["models", "show", str(models / "static")])
+    assert out.exit_code == 0 and "tiny_binary" in out.output
+
+
+def test_cli_show_reports_a_corrupt_bundle(built, tmp_path):
+    import shutil
+
+    from sentimon.cli import app
+
+    broken = tmp_path / "broken"
+    shutil.copytree(built["tmp"] / "models" / "default", broken)
+    (broken / MODEL_FILE).write_bytes(b"not onnx")
+    with pytest.raises(BundleError, match="does not match the sha256"):
+        read_manifest(broken)
+    out = CliRunner().invoke(app, ["models", "show", str(broken)])
+    assert out.exit_code != 0 and isinstance(out.exception, BundleError)
+    listed = CliRunner().invoke(app, ["models", "list", "--dir", str(tmp_path), "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["path"] == str(broken)
