@@ -78,7 +78,7 @@ def benchmark(
     job = {
         "threads": threads,
         "batch_sizes": [1, 8, 32] if quick else [1, 8, 32, 128],
-        "micro_batch": 32 if quick else 64,
+        "micro_batch": min(32, settings.stream_max_batch) if quick else settings.stream_max_batch,
         "budget_s": 2.0 if quick else 6.0,
         "latency_calls": 50 if quick else 200,
     }
@@ -220,12 +220,12 @@ def markdown(report: dict, command: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this script's section of BENCHMARKS.md (between its markers), leaving other sections alone."""
+def write_section(path: Path, section: str, start: str = START, end: str = END) -> None:
+    """Replace one script's section of BENCHMARKS.md (between its markers), leaving other sections alone."""
     text = path.read_text() if path.is_file() else "# Benchmarks\n\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
         text = before + section + ("\n" + after if after else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -58,5 +59,63 @@ def _open_input(path: Path):
         raise InferenceError(f"cannot read --input {path}: {exc.strerror}") from None
 
 
+def bench(
+    ctx: typer.Context,
+    quick: Annotated[bool, typer.Option("--quick", help="Small sets, short budgets, no accuracy (smoke run).")] = False,
+    labelled: Annotated[
+        list[Path] | None, typer.Option("--labelled", help="Labelled JSONL/CSV (default: the build's test splits).")
+    ] = None,
+    bundle: Annotated[list[str] | None, typer.Option("--bundle", help="Extra row LABEL=PATH (repeatable).")] = None,
+    teacher: Annotated[Path | None, typer.Option("--teacher", help="HF folder for the baseline pipeline.")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Only rows whose label contains this.")] = None,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Threads per row.")] = 2,
+    write: Annotated[Path | None, typer.Option("--write", help="Update this BENCHMARKS.md's section.")] = None,
+    cascade: Annotated[bool, typer.Option("--cascade", help="Measure the cascade threshold curve instead.")] = False,
+    save_cascade: Annotated[
+        bool, typer.Option("--save-cascade", help="With --cascade: store the chosen threshold for load('cascade').")
+    ] = False,
+    tune: Annotated[bool, typer.Option("--tune", help="Search batch/threads/bucket settings for --model.")] = False,
+    model: Annotated[str, typer.Option("--model", "-m", help="With --tune: the model to tune.")] = "default",
+    config_out: Annotated[
+        Path, typer.Option("--config-out", help="With --tune: TOML settings file the best values go to.")
+    ] = Path("sentimon.toml"),
+) -> None:
+    """Benchmark the models side by side (bench/run.py); --cascade: threshold curve; --tune: runtime settings."""
+    _import_bench()
+    if tune:
+        from bench.tune import main as tune_main
+
+        tune_main(["--model", model, "--config", str(config_out), "--write", *(["--quick"] if quick else [])])
+        return
+    common = [a for p in labelled or [] for a in ("--labelled", str(p))] + ["--threads", str(threads)]
+    if cascade:
+        from bench.cascade import main as cascade_main
+
+        common += ["--write"] if save_cascade else []
+        extra = ["--benchmarks", str(write)] if write else []
+        cascade_main([*common, *extra])
+        return
+    from bench.run import main as run_main
+
+    argv = [*common, *(["--quick"] if quick else []), *(["--write", str(write)] if write else [])]
+    argv += [a for b in bundle or [] for a in ("--bundle", b)] + [a for o in only or [] for a in ("--only", o)]
+    argv += ["--teacher", str(teacher)] if teacher else []
+    run_main(argv)
+
+
+def _import_bench() -> None:
+    # bench/ lives beside the tests in a source checkout; it is not part of the installed package.
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    if importlib.util.find_spec("bench") is None and (root / "bench" / "run.py").is_file():
+        sys.path.insert(0, str(root))
+    if importlib.util.find_spec("bench") is None:
+        from inference.options import InferenceError
+
+        raise InferenceError("`sentimon bench` needs a source checkout (the bench/ folder beside sentimon/)")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(score)
+    app.command()(bench)

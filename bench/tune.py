@@ -1,0 +1,98 @@
+"""Search the runtime knobs for one model on this machine; write the best into a TOML settings file.
+
+    python -m bench.tune [--model default] [--config sentimon.toml] [--write]
+
+Grid: ORT intra-op threads x max sequences per ORT call x pad multiple (length buckets) x padded-token cap.
+Objective: texts/s on tweet- and headline-length texts scored the way the stream worker calls ``score`` (chunks
+of ``stream_max_batch``), geometric mean of the two. The batch-1 p99 latency of the winner is reported beside
+it. ``--write`` merges the winning ``inference_*`` keys into the TOML file (other keys are kept); settings read
+that file by default when it is ``./sentimon.toml`` or given with --config / SENTIMON_CONFIG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+
+import inference
+from bench.texts import text_sets
+from sentimon.settings import Settings, load_settings
+
+GRID = {
+    "threads": [1, 2],
+    "max_batch": [16, 32, 64, 128],
+    "pad_multiple": [1, 8, 16],
+    "max_batch_tokens": [2048, 8192],
+}
+KEYS = {name: f"inference_{name}" for name in GRID}
+
+
+def throughput(scorer, texts: list[str], step: int, budget_s: float) -> float:
+    done, t0 = 0, time.perf_counter()
+    while done < len(texts) and (done == 0 or time.perf_counter() - t0 < budget_s):
+        chunk = texts[done : done + step]
+        scorer.score_probs(chunk)
+        done += len(chunk)
+    return done / (time.perf_counter() - t0)
+
+
+def search(settings: Settings, model: str, quick: bool = False, say=print) -> dict:
+    sets = text_sets(settings.cache_dir, 256 if quick else 512)
+    step = settings.stream_max_batch
+    grid = {k: v[:2] for k, v in GRID.items()} if quick else GRID
+    results = []
+    for values in itertools.product(*grid.values()):
+        opts = dict(zip(grid, values, strict=True))
+        scorer = inference.load(model, settings, **opts)
+        scorer.score_probs(sets["tweet"][:16])  # warm-up
+        rates = {name: throughput(scorer, sets[name], step, 1.0 if quick else 3.0) for name in ("tweet", "headline")}
+        score = float(np.sqrt(rates["tweet"] * rates["headline"]))
+        results.append({"options": opts, "texts_per_s": rates, "objective": score})
+        say(f"  {opts}: tweets {rates['tweet']:,.0f}/s, headlines {rates['headline']:,.0f}/s")
+    best = max(results, key=lambda r: r["objective"])
+    scorer = inference.load(model, settings, **best["options"])
+    lat = []
+    for text in sets["tweet"][:200]:
+        t0 = time.perf_counter()
+        scorer.score_probs([text])
+        lat.append((time.perf_counter() - t0) * 1000)
+    best["batch1_ms"] = dict(zip(("p50", "p95", "p99"), np.percentile(lat, [50, 95, 99]).tolist(), strict=True))
+    return {"model": model, "best": best, "tried": results}
+
+
+def write_config(path: Path, options: dict) -> dict:
+    """Merge the tuned keys into a TOML settings file, keeping whatever else it holds."""
+    current = tomllib.loads(path.read_text()) if path.is_file() else {}
+    current.update({KEYS[k]: v for k, v in options.items()})
+    load_settings(None, **{k: v for k, v in current.items() if k.startswith("inference_")})  # validates values
+    path.write_text(tomli_w.dumps(current))
+    return current
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="default")
+    p.add_argument("--config", type=Path, default=Path("sentimon.toml"), help="TOML file to write")
+    p.add_argument("--write", action="store_true", help="merge the best settings into --config")
+    p.add_argument("--quick", action="store_true", help="a 16-point grid with short budgets (smoke run)")
+    args = p.parse_args(argv)
+    settings = load_settings()
+    result = search(settings, args.model, args.quick)
+    best = result["best"]
+    rates = best["texts_per_s"]
+    print(f"best for {args.model}: {best['options']} -> tweets {rates['tweet']:,.0f}/s, "
+          f"headlines {rates['headline']:,.0f}/s, batch-1 p99 {best['batch1_ms']['p99']:.2f} ms")  # fmt: skip
+    if args.write:
+        write_config(args.config, best["options"])
+        print(f"wrote {', '.join(KEYS[k] for k in best['options'])} to {args.config}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

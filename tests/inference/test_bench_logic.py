@@ -1,0 +1,76 @@
+"""The pure parts of bench/: metrics, split reading, the cascade threshold rule, the report and config writers."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import numpy as np
+import pytest
+
+from bench.cascade import choose, curve_points
+from bench.metrics import accuracy_f1
+from bench.run import END, START, write_section
+from bench.texts import BenchError, Split, read_split
+from bench.tune import write_config
+from sentimon.settings import ConfigError
+
+
+def test_accuracy_and_macro_f1():
+    probs = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.1, 0.8, 0.1]])
+    m = accuracy_f1(probs, np.array([0, 1, 2, 2]), binary=False)
+    assert m["accuracy"] == 0.75
+    assert m["macro_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+    # Binary split: neutral is never predicted; negative vs positive decides (row 2 -> positive 0.1 >= 0.1).
+    assert accuracy_f1(probs, np.array([0, 2, 2, 2]), binary=True)["accuracy"] == 1.0
+
+
+def test_read_split_labels_and_errors(tmp_path):
+    f = tmp_path / "test_x.jsonl"
+    f.write_text('{"text": "a", "label": "Positive"}\n{"text": "b", "label": 0}\n\n{"text": "c", "label": "2"}\n')
+    split = read_split(f)
+    assert (split.name, split.labels.tolist(), split.binary) == ("x", [2, 0, 2], True)
+    f.write_text('{"text": "a", "label": "mixed"}\n')
+    with pytest.raises(BenchError, match="label 'mixed'"):
+        read_split(f)
+    f.write_text('{"label": 1}\n')
+    with pytest.raises(BenchError, match="row 1 needs a string 'text'"):
+        read_split(f)
+    with pytest.raises(BenchError, match="does not exist"):
+        read_split(tmp_path / "missing.jsonl")
+
+
+def test_cascade_curve_and_rule():
+    split = Split("s", ["a", "b", "c", "d"], np.array([2, 0, 1, 2]), binary=False)
+    fast = np.array([[0.1, 0.1, 0.8], [0.4, 0.35, 0.25], [0.5, 0.3, 0.2], [0.3, 0.36, 0.34]])
+    slow = np.array([[0.1, 0.1, 0.8], [0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    points = curve_points([fast], [slow], [split], [0.0, 0.1, 0.25, 1.0])
+    assert [p["escalated"] for p in points] == [0.0, 0.5, 0.75, 1.0]
+    assert [p["mean_accuracy"] for p in points] == [0.5, 0.75, 1.0, 1.0]
+    assert choose(points, tolerance_pt=0.0)["threshold"] == 0.25  # best accuracy, least escalation
+    assert choose(points, tolerance_pt=30.0)["threshold"] == 0.1  # 0.75 is within 30 pt of 1.0
+    assert choose(points, tolerance_pt=100.0)["threshold"] == 0.0
+
+
+def test_write_section_replaces_only_its_own(tmp_path):
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text("# Benchmarks\n\n## Compression\nkeep me\n")
+    write_section(md, f"{START}\nfirst\n{END}\n")
+    write_section(md, f"{START}\nsecond\n{END}\n")
+    write_section(md, "<!-- c:start -->\nother\n<!-- c:end -->\n", "<!-- c:start -->", "<!-- c:end -->")
+    text = md.read_text()
+    assert "keep me" in text and "second" in text and "first" not in text and text.count(START) == 1
+    assert "other" in text
+
+
+def test_write_config_merges_and_validates(tmp_path):
+    cfg = tmp_path / "sentimon.toml"
+    cfg.write_text("redis_port = 16400\ninference_threads = 4\n")
+    write_config(cfg, {"threads": 2, "max_batch": 32, "pad_multiple": 8, "max_batch_tokens": 4096})
+    data = tomllib.loads(cfg.read_text())
+    assert data == {"redis_port": 16400, "inference_threads": 2, "inference_max_batch": 32,
+                    "inference_pad_multiple": 8, "inference_max_batch_tokens": 4096}  # fmt: skip
+    with pytest.raises(ConfigError):
+        write_config(cfg, {"max_batch": 0})
+    assert json.dumps(tomllib.loads(cfg.read_text()))  # a failed write left the file intact
+    assert tomllib.loads(cfg.read_text())["inference_max_batch"] == 32
