@@ -16,7 +16,7 @@ import numpy as np
 from inference.batching import aggregate_windows, padded_length, plan_batches, softmax
 from inference.bundle import LABELS, MODEL_FILE, TOKENIZER_FILE, BundleError, Manifest, read_manifest
 from inference.options import InferenceError, RuntimeOptions
-from inference.prediction import Scorer
+from inference.prediction import Scorer, check_texts
 
 log = logging.getLogger(__name__)
 
@@ -166,11 +166,9 @@ class OnnxScorer(Scorer):
         return out
 
     def score_probs(self, texts: list[str]) -> np.ndarray:
+        texts = check_texts(texts)
         if not texts:
             return np.zeros((0, len(LABELS)))
-        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
-            raise InferenceError(f"texts must be strings; items {bad[:5]} are not")
         ids, types, owners = self.windows(texts)
         probs = self._run_sequences(ids, types)
         if len(ids) == len(texts):

@@ -38,6 +38,19 @@ def predictions_from_probs(probs: np.ndarray) -> list[Prediction]:
     ]
 
 
+def check_texts(texts) -> list[str]:
+    """A list of strings, or InferenceError naming the offending positions (a bare str is a common slip)."""
+    from inference.options import InferenceError
+
+    if isinstance(texts, str):
+        raise InferenceError("score() takes a list of texts; wrap a single text in a list")
+    texts = list(texts)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise InferenceError(f"texts must be strings; items {bad[:5]} are not")
+    return texts
+
+
 def margins(probs: np.ndarray) -> np.ndarray:
     """Top-1 minus top-2 probability per row: the cascade's confidence."""
     top2 = np.sort(np.asarray(probs), axis=1)[:, -2:]
@@ -57,9 +70,7 @@ class Scorer(abc.ABC):
 
     def score(self, texts: list[str]) -> list[Prediction]:
         """One Prediction per text, in the order given."""
-        if isinstance(texts, str):
-            raise TypeError("score() takes a list of texts; wrap a single text in a list")
-        return predictions_from_probs(self.score_probs(list(texts)))
+        return predictions_from_probs(self.score_probs(check_texts(texts)))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.version} ({self.kind})>"

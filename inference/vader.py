@@ -15,7 +15,7 @@ import threading
 import numpy as np
 
 from inference.bundle import LABELS
-from inference.prediction import Prediction, Scorer
+from inference.prediction import Prediction, Scorer, check_texts
 
 THRESHOLD = 0.05  # VADER's documented neutral band
 
@@ -47,13 +47,11 @@ class VaderScorer(Scorer):
             return np.array([self._analyzer.polarity_scores(t)["compound"] for t in texts], dtype=np.float64)
 
     def score_probs(self, texts: list[str]) -> np.ndarray:
-        return compound_to_probs(self.compounds(texts)).reshape(len(texts), len(LABELS))
+        return compound_to_probs(self.compounds(check_texts(texts))).reshape(len(texts), len(LABELS))
 
     def score(self, texts: list[str]) -> list[Prediction]:
         # Label and score straight from the compound score, so ties at |c| = T follow VADER's >=.
-        if isinstance(texts, str):
-            raise TypeError("score() takes a list of texts; wrap a single text in a list")
-        compounds = self.compounds(list(texts))
+        compounds = self.compounds(check_texts(texts))
         probs = compound_to_probs(compounds)
         return [
             Prediction(

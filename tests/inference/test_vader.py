@@ -43,6 +43,8 @@ def test_probs_agree_with_thresholds_everywhere():
     assert vader_label(0.049) == "neutral"
 
 
-def test_single_string_is_rejected(vader):
-    with pytest.raises(TypeError):
+def test_bad_input_is_a_clear_error(vader):
+    with pytest.raises(inference.InferenceError, match="list of texts"):
         vader.score("one text")
+    with pytest.raises(inference.InferenceError, match=r"items \[1\] are not"):
+        vader.score(["fine", None])
