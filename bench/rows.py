@@ -15,10 +15,13 @@ from sentimon.settings import Settings
 BASELINE = "HF pipeline fp32 teacher"
 # Compression workspace candidate file stem -> row label (bench shows the shipped bundle instead when present).
 CANDIDATES = {
+    "teacher_fp32": "ORT fp32 teacher",
     "student_fp32": "ORT fp32 student",
     "student_int8": "ORT int8 student",
     "pruned_fp32": "pruned student fp32",
     "pruned_int8": "pruned student int8",
+    "lowrank_fp32": "low-rank student fp32",
+    "lowrank_int8": "low-rank student int8",
     "static_fp32": "static tier",
     "static": "static tier",
 }

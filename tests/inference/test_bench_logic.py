@@ -74,3 +74,25 @@ def test_write_config_merges_and_validates(tmp_path):
         write_config(cfg, {"max_batch": 0})
     assert json.dumps(tomllib.loads(cfg.read_text()))  # a failed write left the file intact
     assert tomllib.loads(cfg.read_text())["inference_max_batch"] == 32
+
+
+def test_rows_use_what_exists_and_say_what_is_skipped(tmp_path):
+    import shutil
+
+    from bench.rows import discover
+    from inference.cascade import CascadeConfig, write_cascade
+    from sentimon.settings import load_settings
+
+    from .conftest import TINY, TINY_STATIC
+
+    settings = load_settings(models_dir=tmp_path / "models", cache_dir=tmp_path / "cache")
+    shutil.copytree(TINY, settings.models_dir / "default")
+    shutil.copytree(TINY_STATIC, settings.models_dir / "static")
+    write_cascade(settings.models_dir / "cascade", CascadeConfig(version="t", fast="static", accurate="default",
+                                                                 threshold=0.2))  # fmt: skip
+    rows, skipped, tmp = discover(settings, teacher=tmp_path / "teacher", extra={"mine": str(TINY)})
+    shutil.rmtree(tmp)
+    labels = [r.label for r in rows]
+    assert labels == ["HF pipeline fp32 teacher", "ORT int8 student", "static tier", "cascade", "VADER", "mine"]
+    assert any(s.startswith("ORT fp32 student: no bundle") for s in skipped)
+    assert any(s.startswith("pruned student int8: no bundle") for s in skipped)
