@@ -1,10 +1,40 @@
 """Streaming: Kafka micro-batches -> scorer -> idempotent per-entity Redis windows (+ DLQ, metrics).
 
-Start reading at ``pipeline.process_batch`` (the pure core); ``app`` is the thin Faust shell around it.
-Public API: ``WindowStore`` / ``WindowStats`` (windows read by alerts and the CLI), ``parse_message``,
-``EntityExtractor``, ``Pipeline`` / ``ScoredEvent`` / ``Hook`` and ``StreamsError``.
+Start reading at ``pipeline.Pipeline.process`` (the pure core: one batch of raw records in, scored events and
+dead letters out); ``app`` is the thin Faust shell around it and ``worker.run_worker`` wires everything.
+Public API:
+- ``WindowStore`` / ``WindowStats`` / ``BucketStats``: the Redis windows (read by alerts and the CLI).
+- ``Pipeline``, ``RawRecord``, ``ScoredEvent``, ``DeadLetter``, ``Hook``: the batch core and its hook contract
+  ``hook(events: list[ScoredEvent], store: WindowStore) -> None``, called after each batch's window update.
+- ``parse_message`` / ``Message`` / ``Rejection``: the wire schema; ``EntityExtractor``: cashtags + watchlist.
+- ``StreamMetrics``: the Prometheus series; ``StreamsError``: the package's user-fixable error.
+The Faust app is imported lazily (``streams.worker.run_worker``) so reading windows never imports Faust.
 """
 
+from streams.entities import EntityExtractor, WatchlistError, load_watchlist
+from streams.errors import StreamsError
+from streams.metrics import StreamMetrics
+from streams.pipeline import DeadLetter, Hook, Pipeline, RawRecord, ScoredEvent
+from streams.schema import Message, Rejection, parse_message
 from streams.windows import LABELS, ApplyResult, BucketStats, WindowStats, WindowStore
 
-__all__ = ["LABELS", "ApplyResult", "BucketStats", "WindowStats", "WindowStore"]
+__all__ = [
+    "LABELS",
+    "ApplyResult",
+    "BucketStats",
+    "DeadLetter",
+    "EntityExtractor",
+    "Hook",
+    "Message",
+    "Pipeline",
+    "RawRecord",
+    "Rejection",
+    "ScoredEvent",
+    "StreamMetrics",
+    "StreamsError",
+    "WatchlistError",
+    "WindowStats",
+    "WindowStore",
+    "load_watchlist",
+    "parse_message",
+]

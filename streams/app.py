@@ -38,6 +38,66 @@ def load_hooks(specs: list[str], settings) -> list[Hook]:
     return hooks
 
 
+class BatchPublisher:
+    """Publishes a batch's scored and dead-letter records with aiokafka's batch API.
+
+    Faust's per-message ``topic.send`` costs ~0.5 ms of event-loop time per record here, more than scoring;
+    ``create_batch``/``send_batch`` builds one record batch per partition in microseconds. Keys are placed
+    with Kafka's default (murmur2) partitioner, so a message id lands where the Java client would put it.
+    """
+
+    def __init__(self, bootstrap: str):
+        self.bootstrap = bootstrap
+        self._producer = None
+        self._lock = asyncio.Lock()
+        self._partitions: dict[str, list[int]] = {}
+        self._round_robin = 0
+
+    async def _ensure(self):
+        async with self._lock:
+            if self._producer is None:
+                from aiokafka import AIOKafkaProducer
+
+                producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=0)
+                await producer.start()
+                self._producer = producer
+        return self._producer
+
+    async def publish(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+        """Send ``(key, value)`` records and wait until the broker acknowledged all of them."""
+        if not records:
+            return
+        from aiokafka.partitioner import DefaultPartitioner
+
+        producer = await self._ensure()
+        if topic not in self._partitions:
+            self._partitions[topic] = sorted(await producer.partitions_for(topic))
+        partitions = self._partitions[topic]
+        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
+        for key, value in records:
+            if key is None:
+                self._round_robin += 1
+                partition = partitions[self._round_robin % len(partitions)]
+            else:
+                partition = DefaultPartitioner()(key, partitions, partitions)
+            by_partition.setdefault(partition, []).append((key, value))
+        futures = []
+        for partition, items in by_partition.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:  # batch full: ship it
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*futures)
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
 def faust_broker(kafka_servers: str) -> str:
     # Kafka lists hosts with commas; faust URLs separate them with semicolons.
     return ";".join(f"kafka://{h.strip()}" for h in kafka_servers.split(",") if h.strip())
@@ -91,8 +151,12 @@ def build_app(settings, pipeline: Pipeline, metrics: StreamMetrics) -> Any:
     )
     worker = Worker(pipeline, ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="sentimon"), metrics)
     app.sentimon_worker = worker  # type: ignore[attr-defined]
-    scored_topic = app.topic(settings.topic_scored, value_serializer="raw", key_serializer="raw")
-    dlq_topic = app.topic(settings.topic_dlq, value_serializer="raw", key_serializer="raw")
+    publisher = BatchPublisher(settings.kafka_servers)
+
+    @app.on_before_shutdown.connect
+    async def _close_publisher(app, **kwargs) -> None:
+        # Sent after the consumer (and so every agent's last batch) stopped.
+        await publisher.stop()
 
     async def handle(events) -> None:
         records = [
@@ -113,13 +177,14 @@ def build_app(settings, pipeline: Pipeline, metrics: StreamMetrics) -> Any:
             # Shutting down mid-batch: finish it, so the acks take_events sends are true.
             await task
             raise
-        sends = [
-            await scored_topic.send(key=ev.message_id.encode(), value=payload)
-            for ev, payload in zip(result.events, scored, strict=True)
-        ]
-        sends += [await dlq_topic.send(value=payload) for payload in dead]
-        # Wait for delivery before take_events acks the source offsets.
-        await asyncio.gather(*sends)
+        # Delivered (acks=all) before take_events acks the source offsets.
+        await asyncio.gather(
+            publisher.publish(
+                settings.topic_scored,
+                [(ev.message_id.encode(), payload) for ev, payload in zip(result.events, scored, strict=True)],
+            ),
+            publisher.publish(settings.topic_dlq, [(None, payload) for payload in dead]),
+        )
         _update_lag(app, worker, records)
 
     def make_agent(topic_name: str):

@@ -10,7 +10,7 @@ import base64
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from streams.entities import EntityExtractor
@@ -39,9 +39,13 @@ class RawRecord:
     timestamp_ms: int | None = None  # the record's Kafka timestamp (producer create / broker append time)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ScoredEvent:
-    """One scored message. ``status``: "applied" | "duplicate" | "late" once windows were updated."""
+    """One scored message. ``status``: "applied" | "duplicate" | "late" once windows were updated.
+
+    The pipeline fills ``status`` and the final ``timings`` in place (copying every event cost more than
+    the window update); hooks receive finished events and should treat them as read-only.
+    """
 
     message_id: str
     ts_ms: int
@@ -58,6 +62,7 @@ class ScoredEvent:
     offset: int
     timings: dict[str, float] = field(default_factory=dict)
     status: str = "pending"
+    record_ts_ms: int | None = None  # the Kafka record timestamp
     lang: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -75,7 +80,12 @@ class ScoredEvent:
             "probs": self.probs,
             "model": {"name": self.model, "version": self.model_version},
             "status": self.status,
-            "origin": {"topic": self.topic, "partition": self.partition, "offset": self.offset},
+            "origin": {
+                "topic": self.topic,
+                "partition": self.partition,
+                "offset": self.offset,
+                "timestamp_ms": self.record_ts_ms,
+            },  # fmt: skip
             "timings": self.timings,
             "lang": self.lang,
             "meta": self.meta,
@@ -223,7 +233,9 @@ class Pipeline:
                     raise
                 self._redis_retry(exc, delay)
             delay = min(delay * 2, cap)
-        return [replace(ev, status=STATUS_NAMES[s]) for ev, s in zip(events, result.statuses, strict=True)]
+        for ev, status in zip(events, result.statuses, strict=True):
+            ev.status = STATUS_NAMES[status]
+        return events
 
     def _redis_retry(self, exc: Exception, delay: float) -> None:
         log.warning("window update failed (%s: %s); retrying in %.2f s", type(exc).__name__, exc, delay)
@@ -274,6 +286,7 @@ class Pipeline:
                     topic=rec.topic,
                     partition=rec.partition,
                     offset=rec.offset,
+                    record_ts_ms=rec.timestamp_ms,
                     timings=timings,
                     lang=msg.lang,
                     meta=msg.meta,
@@ -285,6 +298,8 @@ class Pipeline:
         events = self.apply(events) if events else []
         window_s = time.perf_counter() - t1
         done_ms = self.now_ms()
+        for ev in events:
+            ev.timings = _final_timings(ev, done_ms)
         self.run_hooks(events)
         result = BatchResult(events, dead, inference_s, window_s, time.perf_counter() - started, done_ms)
         if self.metrics:
@@ -304,6 +319,13 @@ class Pipeline:
         for rec in records:
             if rec.timestamp_ms is not None:
                 m.ingest_to_window_seconds.observe(max(result.window_done_ms - rec.timestamp_ms, 0) / 1000)
+
+
+def _final_timings(ev: ScoredEvent, done_ms: int) -> dict[str, float]:
+    timings = {**ev.timings, "window_done_ms": done_ms}
+    if ev.record_ts_ms is not None:
+        timings["ingest_to_window_ms"] = done_ms - ev.record_ts_ms
+    return timings
 
 
 def _dead(rec: RawRecord, reason: str, detail: str) -> DeadLetter:

@@ -62,7 +62,7 @@ def worker(
 
 def produce(
     ctx: typer.Context,
-    file: Path = typer.Option(..., "--file", "-f", help="JSONL file, one message per line ('-' for stdin)."),
+    file: Path = typer.Option(..., "--file", "-f", help="JSONL file, one message per line ('-' for stdin)."),  # noqa: B008
     topic: str = typer.Option(None, help="Topic (default: the raw social topic)."),
     rate: float = typer.Option(0.0, help="Messages per second (0: as fast as possible)."),
     keep_ts: bool = typer.Option(False, "--keep-ts", help="Keep each message's ts (default: stamp it now)."),

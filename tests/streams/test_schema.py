@@ -76,7 +76,9 @@ def test_tombstone_is_rejected():
 
 
 def test_good_message_round_trip():
-    msg = parse(js({**GOOD, "entities": [" AAPL ", "AAPL", "", "TSLA"], "lang": "en", "meta": {"k": 1}, "label": "pos"}))
+    msg = parse(
+        js({**GOOD, "entities": [" AAPL ", "AAPL", "", "TSLA"], "lang": "en", "meta": {"k": 1}, "label": "pos"})
+    )
     assert isinstance(msg, Message)
     assert (msg.id, msg.ts_ms, msg.source, msg.lang) == ("m1", NOW - 1000, "twitter", "en")
     assert msg.entities == ("AAPL", "TSLA")
