@@ -44,14 +44,25 @@ def kd_loss(
     return loss
 
 
-def batches(n: int, batch_size: int, epochs: float, seed: int) -> list[np.ndarray]:
-    """Shuffled index batches covering ``epochs`` passes (fractions allowed)."""
+def batches(n: int, batch_size: int, epochs: float, seed: int, lengths: list[int] | None = None) -> list[np.ndarray]:
+    """Shuffled index batches covering ``epochs`` passes (fractions allowed).
+
+    With ``lengths``, each run of 50 batches is sorted by text length before it is cut into batches (then the
+    batch order is shuffled again): batches pad to similar lengths, which cuts CPU time on short texts.
+    """
     rng = np.random.default_rng(seed)
     total = max(1, math.ceil(n * epochs / batch_size))
     out: list[np.ndarray] = []
+    chunk = batch_size * 50
     while len(out) < total:
         order = rng.permutation(n)
-        out.extend(order[i : i + batch_size] for i in range(0, n, batch_size))
+        epoch: list[np.ndarray] = []
+        for start in range(0, n, chunk):
+            part = order[start : start + chunk]
+            if lengths is not None:
+                part = part[np.argsort([lengths[i] for i in part], kind="stable")]
+            epoch.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+        out.extend(epoch[i] for i in rng.permutation(len(epoch)))
     return out[:total]
 
 
@@ -76,7 +87,7 @@ def fit(
     """Train in place with AdamW + linear warmup/decay; returns the loss per step."""
     torch.manual_seed(seed)
     random.seed(seed)
-    plan = batches(len(texts), batch_size, epochs, seed)
+    plan = batches(len(texts), batch_size, epochs, seed, [len(t) for t in texts])
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
     warmup = max(1, int(len(plan) * warmup_fraction))
     sched = torch.optim.lr_scheduler.LambdaLR(

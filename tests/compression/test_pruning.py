@@ -68,3 +68,15 @@ def test_low_rank_shrinks_the_ffn_and_still_runs(tmp_path: Path):
     ids, mask = encode(tok, SENTENCES)
     with torch.no_grad():
         assert model(input_ids=ids, attention_mask=mask).logits.shape == (len(SENTENCES), 3)
+
+
+def test_training_batches_cover_epochs_and_bucket_by_length():
+    from compression.training import batches
+
+    plan = batches(100, 10, 2.0, seed=0)
+    assert len(plan) == 20 and sorted(np.concatenate(plan[:10]).tolist()) == list(range(100))
+    assert len(batches(100, 10, 0.25, seed=0)) == 3
+    lengths = list(range(1000))
+    bucketed = batches(1000, 10, 1.0, seed=0, lengths=lengths)
+    spread = np.mean([np.ptp([lengths[i] for i in b]) for b in bucketed])
+    assert spread < 100  # random batches of 10 from 0..999 would spread ~800
