@@ -53,6 +53,9 @@ class AlertEngine:
         Returns the payloads delivered. A failing sink is logged by the dispatcher, never raised here.
         """
         started = time.perf_counter()
+        refresh = getattr(reader, "refresh", None)
+        if refresh is not None:
+            refresh()  # a cached reader re-reads the watermark once per round
         delivered: list[dict] = []
         for entity in dict.fromkeys(entities):
             for rs in self.rulesets:

@@ -1,7 +1,7 @@
 """Pure rule evaluation on event time: (rule, window reader, entity, now_ms) -> Observation.
 
-No Redis here: the reader is anything with ``stats`` and ``series`` like the stream's
-``streams.windows.WindowStore`` (or an in-memory fake in tests). The current window evaluated at event time
+No Redis here: the reader is anything with ``stats`` like the stream's ``streams.windows.WindowStore``
+(or ``alerts.cache.CachedWindows`` over it, or an in-memory fake in tests). The current window evaluated at event time
 ``now_ms`` holds the buckets starting in ``(now_ms - window_ms, now_ms]``, so the event at ``now_ms`` itself
 counts; the baseline is the ``baseline_ms`` right before the current window.
 """
@@ -9,7 +9,6 @@ counts; the baseline is the ``baseline_ms`` right before the current window.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
@@ -33,17 +32,10 @@ class WindowStatsLike(Protocol):
     def mean_score(self) -> float | None: ...
 
 
-class BucketLike(Protocol):
-    start_ms: int
-    stats: WindowStatsLike
-
-
 class WindowReader(Protocol):
     """The read side of ``streams.windows.WindowStore``: ranges are ``[end_ms - window_ms, end_ms)`` by bucket start."""
 
     def stats(self, entity: str, window_ms: int, end_ms: int) -> WindowStatsLike: ...
-
-    def series(self, entity: str, start_ms: int, end_ms: int) -> Sequence[BucketLike]: ...
 
 
 @dataclass(frozen=True)
@@ -112,10 +104,11 @@ def _spike(rule: SpikeRule, reader: WindowReader, entity: str, now_ms: int) -> O
         z = (p - p0) / math.sqrt(p0 * (1 - p0) / cur.count)
         detail = {"z": z, "current": p, "baseline_count": base.count}
         return Observation(entity, now_ms, _z_condition(rule, z), z, p0, cur.count, detail)
+    # Baseline chunks are whole windows on the window grid (epoch-aligned), so their stats never move once
+    # older than the lateness horizon and a cache can keep them.
     chunks = max(rule.baseline_ms // rule.window_ms, _MIN_BASELINE_CHUNKS)
-    counts = [0] * chunks
-    for bucket in reader.series(entity, base_end - chunks * rule.window_ms, base_end):
-        counts[(base_end - 1 - bucket.start_ms) // rule.window_ms] += bucket.stats.count
+    grid_end = base_end - base_end % rule.window_ms
+    counts = [reader.stats(entity, rule.window_ms, grid_end - i * rule.window_ms).count for i in range(chunks)]
     total = sum(counts)
     if total < rule.min_baseline or (rule.direction == "up" and cur.count < rule.min_volume):
         # Without history every new entity would "spike" on its first mentions (e.g. right after start-up).

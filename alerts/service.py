@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from alerts.cache import CachedWindows
 from alerts.dispatch import Dispatcher
 from alerts.engine import AlertEngine
 from alerts.evaluate import WindowReader
@@ -78,17 +79,45 @@ class AlertService:
         self._timer: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._cache: CachedWindows | None = None
+        self._last_eval: dict[str, int] = {}  # entity -> event time of its last evaluation in this process
+        self._deferred: set[str] = set()
+
+    def reader(self, store: Any) -> WindowReader:
+        """The store behind a per-process block cache (a WindowStore), or the reader itself."""
+        from streams.windows import WindowStore
+
+        if not isinstance(store, WindowStore):
+            return store
+        with self._lock:
+            if self._cache is None or self._cache.store is not store:
+                self._cache = CachedWindows(store)
+            return self._cache
 
     def on_batch(self, events: Sequence[Any], store: WindowReader) -> list[dict]:
-        """Record example texts and evaluate the entities these events touched, at their max event time."""
+        """Record example texts and evaluate the entities these events touched, at their max event time.
+
+        An entity evaluated less than ``alerts_eval_interval_ms`` (event time) ago is deferred to the timer.
+        """
         usable = [ev for ev in events if getattr(ev, "status", "applied") != "late"]
         if not usable:
             return []
         if self.settings.alerts_examples:
             self.examples.add(usable)
-        touched = [e for e in dict.fromkeys(x for ev in usable for x in ev.entities) if self.engine.watches(e)]
         now_ms = max(int(ev.ts_ms) for ev in usable)
-        return self.engine.evaluate(store, touched, now_ms)
+        due = []
+        with self._lock:
+            for entity in dict.fromkeys(x for ev in usable for x in ev.entities):
+                if not self.engine.watches(entity):
+                    continue
+                last = self._last_eval.get(entity)
+                if last is None or now_ms - last >= self.settings.alerts_eval_interval_ms or now_ms < last:
+                    self._last_eval[entity] = now_ms
+                    self._deferred.discard(entity)
+                    due.append(entity)
+                else:
+                    self._deferred.add(entity)
+        return self.engine.evaluate(self.reader(store), due, now_ms)
 
     def __call__(self, events: Sequence[Any], store: WindowReader) -> None:
         self.start_silence_timer(store)
@@ -101,12 +130,19 @@ class AlertService:
                 self.metrics.errors.labels("evaluate").inc()
 
     def check_silence(self, store: WindowReader, now_ms: int | None = None) -> list[dict]:
-        """Evaluate silence rules for every entity the store has seen, at ``now_ms`` or its watermark."""
+        """The timer's work, at ``now_ms`` or the store's watermark: every rule for the entities whose
+        evaluation was deferred, and the silence rules for every entity the store has seen."""
         if now_ms is None:
             now_ms = store.watermark()  # type: ignore[attr-defined]
             if now_ms is None:
                 return []
-        return self.engine.check_silence(store, now_ms)
+        reader = self.reader(store)
+        with self._lock:
+            deferred, self._deferred = sorted(self._deferred), set()
+            for entity in deferred:
+                self._last_eval[entity] = max(self._last_eval.get(entity, now_ms), now_ms)
+        out = self.engine.evaluate(reader, deferred, now_ms) if deferred else []
+        return out + self.engine.check_silence(reader, now_ms)
 
     def start_silence_timer(self, store: WindowReader) -> None:
         with self._lock:

@@ -127,7 +127,8 @@ class Settings(BaseSettings):
     alerts_webhook_backoff_s: float = Field(0.5, ge=0)  # first retry wait; doubles up to alerts_webhook_backoff_max_s
     alerts_webhook_backoff_max_s: float = Field(30.0, ge=0)
     alerts_webhook_queue: int = Field(1000, ge=1)  # pending webhook posts; beyond it new ones are dropped (counted)
-    alerts_silence_interval_s: float = Field(60.0, gt=0)  # how often the worker runs the silence check
+    alerts_silence_interval_s: float = Field(30.0, gt=0)  # timer: silence check + deferred evaluations (wall clock)
+    alerts_eval_interval_ms: int = Field(10_000, ge=0)  # evaluate an entity at most this often (event time); 0 = always
 
     @field_validator("kafka_heap")
     @classmethod

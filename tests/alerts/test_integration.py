@@ -253,3 +253,24 @@ def test_silence_timer_fires_at_the_watermark_for_a_quiet_busy_entity(stack_sett
     client.close()
     assert [(p["entity"], p["kind"], p["rule"]) for p in delivered] == [("BUSY", "firing", "sil/quiet")]
     assert delivered[0]["at"] == "2026-01-01T02:29:00.000Z"  # the watermark, not the wall clock
+
+
+def test_throttled_entities_are_evaluated_by_the_timer(stack_settings, unique, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.replace("for: 2m", "for: 0s"))
+    settings = stack_settings.model_copy(
+        update={"alerts_rules": [rules], "alerts_prefix": f"{unique}:alerts", "alerts_eval_interval_ms": 60_000}
+    )
+    client = redis.Redis.from_url(stack_settings.redis)
+    store = WindowStore(client, prefix=unique)
+    svc = AlertService(settings, redis_client=client, history=History(f"sqlite:///{tmp_path / 'h.db'}"), sinks=[])
+    calm = [scored(i, "AAPL", "neutral", T0 + i) for i in range(20)]
+    store.apply(calm)
+    assert svc.on_batch(calm, store) == []
+    burst = [scored(100 + i, "AAPL", "negative", T0 + 5_000 + i) for i in range(40)]
+    store.apply(burst)
+    assert svc.on_batch(burst, store) == []  # 5 s of event time after the last evaluation: deferred
+    fired = svc.check_silence(store)  # the timer: deferred entities first, at the watermark
+    svc.close()
+    client.close()
+    assert [(p["entity"], p["kind"], p["at"]) for p in fired] == [("AAPL", "firing", "2026-01-01T00:00:05.039Z")]
