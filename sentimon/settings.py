@@ -114,13 +114,13 @@ class Settings(BaseSettings):
     window_retention_ms: int = Field(8 * 24 * 3600 * 1000, ge=60_000)  # bucket TTL: covers a 7 d baseline
 
     # Alerts (alerts/). Rule files: empty = the shipped stock + opinion sets (env: JSON list of paths).
-    alerts_rules: list[Path] = Field(default_factory=list)
+    alerts_rules: list[Path] = []
     alerts_prefix: str = "sentimon:alerts"  # Redis keys of the shared alert states and example texts
     alerts_state_ttl_s: int = Field(30 * 24 * 3600, ge=60)  # an idle (entity, rule) state is forgotten after this
     alerts_examples: int = Field(5, ge=0)  # recent negative texts kept per entity for the payload
     alerts_top_terms: int = Field(5, ge=0)
     alerts_kafka: bool = True  # write notifications to topic_alerts
-    alerts_webhooks: list[str] = Field(default_factory=list)  # env: JSON list of URLs
+    alerts_webhooks: list[str] = []  # env: JSON list of URLs
     alerts_webhook_format: Literal["json", "alertmanager"] = "json"  # alertmanager = POST /api/v2/alerts body
     alerts_webhook_timeout_s: float = Field(5.0, gt=0)
     alerts_webhook_attempts: int = Field(5, ge=1)
