@@ -11,7 +11,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +61,23 @@ class ReplayStats:
     last_ts_ms: int | None
 
 
-def batched(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
-    it = iter(records)
-    while batch := list(islice(it, size)):
+def batched(records: Iterable[RawRecord], size: int, max_span_ms: int | None = None) -> Iterator[list[RawRecord]]:
+    """Batches of at most ``size`` records spanning at most ``max_span_ms`` of event time.
+
+    Rules are evaluated once per batch at its last event time; bounding the span keeps a replay's evaluation
+    points as fine-grained as a live worker's, whatever the replay speed, so both fire the same alerts.
+    """
+    batch: list[RawRecord] = []
+    for record in records:
+        if batch and (
+            len(batch) >= size
+            or (max_span_ms is not None and record.timestamp_ms is not None and batch[0].timestamp_ms is not None
+                and record.timestamp_ms - batch[0].timestamp_ms >= max_span_ms)
+        ):  # fmt: skip
+            yield batch
+            batch = []
+        batch.append(record)
+    if batch:
         yield batch
 
 
@@ -73,6 +86,7 @@ def replay(
     runs: list[ModelRun],
     *,
     batch_size: int = 256,
+    max_span_ms: int | None = 60_000,
     speed: float | None = None,
     publish: Callable[[ModelRun, list[ScoredEvent]], None] | None = None,
     on_batch: Callable[[int], None] = lambda n: None,
@@ -85,7 +99,7 @@ def replay(
     first_ts = last_ts = None
     next_silence: int | None = None
     count = 0
-    for batch in batched(records, batch_size):
+    for batch in batched(records, batch_size, max_span_ms):
         ts = [r.timestamp_ms for r in batch if r.timestamp_ms is not None]
         if ts:
             first_ts = ts[0] if first_ts is None else first_ts
@@ -103,7 +117,7 @@ def replay(
                 run.events.setdefault(ev.message_id, ev)
             if publish is not None:
                 publish(run, result.events)
-        if last_ts is not None and run_silence_due(next_silence, last_ts):
+        if last_ts is not None and (next_silence is None or last_ts >= next_silence):
             for run in runs:
                 if run.alerts is not None:
                     run.notifications.extend(run.alerts.check_silence(run.pipeline.store, last_ts))
@@ -111,7 +125,3 @@ def replay(
         count += len(batch)
         on_batch(len(batch))
     return ReplayStats(count, clock() - started, first_ts, last_ts)
-
-
-def run_silence_due(next_ms: int | None, now_ms: int) -> bool:
-    return next_ms is None or now_ms >= next_ms

