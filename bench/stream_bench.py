@@ -69,6 +69,7 @@ class RunResult:
     p50_ms: float | None
     p99_ms: float | None
     rss_mb: float
+    cpu_ms_per_msg: float  # worker user+system CPU per scored message: load-independent cost
 
 
 def free_port() -> int:
@@ -127,6 +128,14 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -198,9 +207,11 @@ class Bench:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-2000:]}")
                 time.sleep(0.2)
+            cpu_at_ready = cpu_s(proc.pid)
             if not flat_out:
                 produce(bootstrap, f"{name}.social", messages, float(rate))
             events = read_scored(bootstrap, f"{name}.scored", n, timeout_s=max(60.0, n / 200))
+            cpu_used = cpu_s(proc.pid) - cpu_at_ready
         finally:
             stop.set()
             sampler.join()
@@ -222,7 +233,8 @@ class Bench:
             throughput = len(events) / span_s if span_s else 0.0
             latencies = [e["timings"]["ingest_to_window_ms"] for e in events]
             p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-        return RunResult(model, rate, n, len(events), throughput, p50, p99, peak[0])
+        cpu_per_msg = cpu_used * 1000 / len(events) if events else 0.0
+        return RunResult(model, rate, n, len(events), throughput, p50, p99, peak[0], cpu_per_msg)
 
 
 def machine() -> str:
@@ -262,13 +274,14 @@ def render(results: list[RunResult], args, scorers: dict[str, str], kafka_versio
         "flat out (latency not meaningful there); RSS = worker peak resident memory.",
         "",
         "| model | offered rate (msg/s) | messages | scored | sustained (msg/s) | p50 latency (ms) | p99 latency (ms) "
-        "| worker RSS (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| worker RSS (MB) | worker CPU (ms/msg) | CPU-bound capacity (msg/s/core) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.model} | {r.rate} | {r.sent:,} | {r.scored:,} | {fmt(r.throughput)} | {fmt(r.p50_ms)} "
-            f"| {fmt(r.p99_ms)} | {fmt(r.rss_mb)} |"
+            f"| {fmt(r.p99_ms)} | {fmt(r.rss_mb)} | {fmt(r.cpu_ms_per_msg, 3)} "
+            f"| {fmt(1000 / r.cpu_ms_per_msg if r.cpu_ms_per_msg else None)} |"
         )
     lines += ["", "Targets (issue 5): >= 2,000 msg/s per worker; p99 <= 50 ms at 1,000 msg/s; RSS <= 500 MB.", ""]
     return "\n".join(lines)
@@ -321,7 +334,8 @@ def main() -> int:
                 results.append(result)
                 print(
                     f"{model:>10} {rate:>6}: {result.scored}/{result.sent} scored, {result.throughput:,.0f} msg/s, "
-                    f"p50 {fmt(result.p50_ms)} ms, p99 {fmt(result.p99_ms)} ms, RSS {result.rss_mb:.0f} MB",
+                    f"p50 {fmt(result.p50_ms)} ms, p99 {fmt(result.p99_ms)} ms, RSS {result.rss_mb:.0f} MB, "
+                    f"CPU {result.cpu_ms_per_msg:.3f} ms/msg, load {os.getloadavg()[0]:.1f}",
                     file=sys.stderr,
                 )
     finally:

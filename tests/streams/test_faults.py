@@ -76,3 +76,26 @@ def test_redis_restart_mid_stream_keeps_counts_exact(stream_env, store, stack_se
     assert hour_count(store, "REDIS") == n
     assert worker.sample("sentimon_redis_errors_total") > 0
     assert worker.proc.poll() is None  # the worker survived the outage
+
+
+def test_sigterm_finishes_the_batch_and_commits(stream_env, store, stack_settings):
+    # Commit interval far beyond the test: only the shutdown commit can save the restarted worker any re-work.
+    stream_env.extra_env["SENTIMON_WORKER_COMMIT_INTERVAL_S"] = "120"
+    first = stream_env.start_worker()
+    first.wait_ready()
+    n = 3000
+    producer = _produce_in_background(
+        stack_settings, stream_env.topics["social"], [message(i, ["TERM"]) for i in range(n)], rate=600
+    )
+    wait_for(lambda: hour_count(store, "TERM") >= 800, 60, "800 messages before SIGTERM")
+    assert first.terminate() == 0
+    at_stop = hour_count(store, "TERM")
+
+    second = stream_env.start_worker()
+    second.wait_ready()
+    producer.join(60)
+    wait_for(lambda: hour_count(store, "TERM") >= n, 120, f"all {n} messages after the restart")
+    time.sleep(2)
+    assert hour_count(store, "TERM") == n
+    assert second.sample('sentimon_messages_total{outcome="applied"') == n - at_stop
+    assert second.sample('sentimon_messages_total{outcome="duplicate"') == 0
