@@ -10,7 +10,7 @@ from typing import Protocol
 from alerts.evaluate import WindowReader, evaluate
 from alerts.metrics import AlertMetrics
 from alerts.payload import build_payload
-from alerts.schema import RuleSet
+from alerts.schema import RuleBase, RuleSet
 from alerts.state import Notification
 from alerts.store import StateStore
 
@@ -66,16 +66,48 @@ class AlertEngine:
                     if self.metrics:
                         self.metrics.evaluations.labels(rule.kind).inc()  # type: ignore[attr-defined]
                     note = self.states.apply(rule, rs.rule_id(rule), obs)
-                    if note is None:
-                        continue
-                    examples = self.examples.recent(entity) if self.examples else []
-                    payload = build_payload(rule, note, examples, self.top_terms)
-                    if self.metrics:
-                        self.metrics.notifications.labels(note.kind, note.severity).inc()
-                    self.deliver(note, payload)
-                    delivered.append(payload)
+                    if note is not None:
+                        delivered.append(self._send(rule, note))
         if self.metrics:
             self.metrics.evaluation_seconds.observe(time.perf_counter() - started)
+        return delivered
+
+    def _send(self, rule: RuleBase, note: Notification) -> dict:
+        examples = self.examples.recent(note.entity) if self.examples else []
+        payload = build_payload(rule, note, examples, self.top_terms)
+        if self.metrics:
+            self.metrics.notifications.labels(note.kind, note.severity).inc()
+        try:
+            self.deliver(note, payload)
+        except Exception:  # a bug in a sink wiring must not stop the other rules; the log has it
+            log.exception("delivering %s failed", note.dedup_key)
+            if self.metrics:
+                self.metrics.errors.labels("deliver").inc()
+        finally:
+            self.states.ack(note)
+        return payload
+
+    def rule(self, rule_id: str, entity: str) -> RuleBase | None:
+        """The rule behind ``rule_id`` ("ruleset/rule") with the entity's overrides, None when gone."""
+        set_name, _, name = rule_id.partition("/")
+        for rs in self.rulesets:
+            if rs.name == set_name:
+                for rule in rs.rules:
+                    if rule.name == name:
+                        return rule.for_entity(entity)
+        return None
+
+    def recover(self) -> list[dict]:
+        """Deliver the notifications of workers that died between a transition and its delivery."""
+        delivered = []
+        for note in self.states.recover():
+            rule = self.rule(note.rule_id, note.entity)
+            if rule is None:
+                log.warning("recovered %s, but its rule is no longer loaded; dropped", note.dedup_key)
+                self.states.ack(note)
+                continue
+            log.warning("delivering %s left behind by a stopped worker", note.dedup_key)
+            delivered.append(self._send(rule, note))
         return delivered
 
     def check_silence(self, reader: WindowReader, now_ms: int, entities: Iterable[str] | None = None) -> list[dict]:

@@ -70,7 +70,7 @@ class AlertService:
         self.dispatcher = Dispatcher(self.history, build_sinks(settings, metrics) if sinks is None else sinks, metrics)
         self.engine = AlertEngine(
             load_rulesets(list(settings.alerts_rules) or None),
-            RedisStates(self.redis, settings.alerts_prefix, settings.alerts_state_ttl_s),
+            RedisStates(self.redis, settings.alerts_prefix, settings.alerts_state_ttl_s, settings.alerts_lease_s),
             self.dispatcher,
             self.examples,
             metrics,
@@ -105,6 +105,9 @@ class AlertService:
         if self.settings.alerts_examples:
             self.examples.add(usable)
         now_ms = max(int(ev.ts_ms) for ev in usable)
+        heartbeat = getattr(self.engine.states, "heartbeat", None)
+        if heartbeat is not None:
+            heartbeat()  # keep the lease on our claimed notifications while batches flow
         due = []
         with self._lock:
             for entity in dict.fromkeys(x for ev in usable for x in ev.entities):
@@ -130,19 +133,20 @@ class AlertService:
                 self.metrics.errors.labels("evaluate").inc()
 
     def check_silence(self, store: WindowReader, now_ms: int | None = None) -> list[dict]:
-        """The timer's work, at ``now_ms`` or the store's watermark: every rule for the entities whose
-        evaluation was deferred, and the silence rules for every entity the store has seen."""
+        """The timer's work, at ``now_ms`` or the store's watermark: notifications left by stopped workers,
+        every rule for the entities whose evaluation was deferred, and the silence rules for every entity."""
         if now_ms is None:
             now_ms = store.watermark()  # type: ignore[attr-defined]
             if now_ms is None:
                 return []
         reader = self.reader(store)
+        recovered = self.engine.recover()
         with self._lock:
             deferred, self._deferred = sorted(self._deferred), set()
             for entity in deferred:
                 self._last_eval[entity] = max(self._last_eval.get(entity, now_ms), now_ms)
         out = self.engine.evaluate(reader, deferred, now_ms) if deferred else []
-        return out + self.engine.check_silence(reader, now_ms)
+        return recovered + out + self.engine.check_silence(reader, now_ms)
 
     def start_silence_timer(self, store: WindowReader) -> None:
         with self._lock:

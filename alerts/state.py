@@ -50,6 +50,15 @@ class Notification:
     resolved_ms: int | None
     observation: Observation
 
+    def to_json(self) -> str:
+        """Deterministic JSON (sorted keys), so the same notification always serializes to the same string."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Notification:
+        data = json.loads(text)
+        return cls(**{**data, "observation": Observation(**data["observation"])})
+
     @property
     def dedup_key(self) -> str:
         """One key per (rule, entity, episode, kind[, repeat time])."""

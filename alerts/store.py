@@ -3,10 +3,16 @@
 Redis transitions are atomic (WATCH/MULTI around the pure ``step``): of two workers evaluating the same
 observation, exactly one commits the transition and gets the notification; the other re-reads a state whose
 ``last_eval_ms`` already covers that event time, so ``step`` returns no notification.
+
+A worker may die between committing a transition and delivering its notification. So the same transaction
+also pushes the notification onto the worker's own "claimed" list, and the worker refreshes a lease key while
+it lives; ``ack`` removes a delivered notification. ``recover`` moves the claimed lists of workers whose lease
+expired to the caller, which delivers them (the history's episode key drops any that did get through).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Protocol
 
 from alerts.evaluate import Observation
@@ -18,6 +24,10 @@ class StateStore(Protocol):
     def apply(self, rule: RuleBase, rule_id: str, obs: Observation) -> Notification | None: ...
 
     def get(self, rule_id: str, entity: str) -> AlertState: ...
+
+    def ack(self, note: Notification) -> None: ...
+
+    def recover(self) -> list[Notification]: ...
 
 
 class MemoryStates:
@@ -34,15 +44,41 @@ class MemoryStates:
         self._states[(rule_id, obs.entity)] = new
         return note
 
+    def ack(self, note: Notification) -> None:
+        pass  # one process: a notification that was not delivered died with it
+
+    def recover(self) -> list[Notification]:
+        return []
+
 
 class RedisStates:
     """States shared by every worker through one Redis; ``ttl_s`` bounds how long an idle state is kept."""
 
-    def __init__(self, client, prefix: str = "sentimon:alerts", ttl_s: int = 30 * 24 * 3600, max_retries: int = 50):
+    def __init__(
+        self,
+        client,
+        prefix: str = "sentimon:alerts",
+        ttl_s: int = 30 * 24 * 3600,
+        lease_s: float = 30.0,
+        owner: str | None = None,
+        max_retries: int = 50,
+    ):
         self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_s
+        self.lease_ms = max(int(lease_s * 1000), 1)
+        self.owner = owner or uuid.uuid4().hex
         self.max_retries = max_retries
+
+    def _claimed(self, owner: str) -> str:
+        return f"{self.prefix}:claimed:{owner}"
+
+    def _lease(self, owner: str) -> str:
+        return f"{self.prefix}:lease:{owner}"
+
+    def heartbeat(self) -> None:
+        """Keep this worker's lease; the timer calls it, so claimed notifications stay ours while we live."""
+        self.client.set(self._lease(self.owner), 1, px=self.lease_ms)
 
     def key(self, rule_id: str, entity: str) -> str:
         return f"{self.prefix}:state:{rule_id}:{entity}"
@@ -65,8 +101,31 @@ class RedisStates:
                         return None
                     pipe.multi()
                     pipe.set(key, new.to_json(), ex=self.ttl_s)
+                    if note is not None:
+                        pipe.rpush(self._claimed(self.owner), note.to_json())
+                        pipe.set(self._lease(self.owner), 1, px=self.lease_ms)
                     pipe.execute()
                     return note
                 except redis.WatchError:
                     continue  # another worker moved this state first: re-read and re-apply
         raise RuntimeError(f"state {key} kept changing under {self.max_retries} attempts; is a worker looping?")
+
+    def ack(self, note: Notification) -> None:
+        """The notification was delivered: drop it from this worker's claimed list."""
+        self.client.lrem(self._claimed(self.owner), 1, note.to_json())
+
+    def recover(self) -> list[Notification]:
+        """Take over the undelivered notifications of workers whose lease expired; the caller delivers and acks
+        them. A restarted worker has a new owner id, so its previous life's list is recovered like any other."""
+        self.heartbeat()
+        mine = self._claimed(self.owner)
+        out: list[Notification] = []
+        for raw_key in self.client.scan_iter(match=self._claimed("*"), count=500):
+            key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+            owner = key.rsplit(":", 1)[1]
+            if owner == self.owner or self.client.exists(self._lease(owner)):
+                continue  # alive: it delivers its own
+            # LMOVE is atomic per item: of two recovering workers, each item goes to exactly one.
+            while (item := self.client.lmove(key, mine, "LEFT", "RIGHT")) is not None:
+                out.append(Notification.from_json(item))
+        return out

@@ -129,6 +129,7 @@ class Settings(BaseSettings):
     alerts_webhook_queue: int = Field(1000, ge=1)  # pending webhook posts; beyond it new ones are dropped (counted)
     alerts_silence_interval_s: float = Field(30.0, gt=0)  # timer: silence check + deferred evaluations (wall clock)
     alerts_eval_interval_ms: int = Field(10_000, ge=0)  # evaluate an entity at most this often (event time); 0 = always
+    alerts_lease_s: float = Field(90.0, gt=0)  # a worker silent this long has its undelivered alerts taken over
 
     @field_validator("kafka_heap")
     @classmethod

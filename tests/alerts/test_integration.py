@@ -274,3 +274,44 @@ def test_throttled_entities_are_evaluated_by_the_timer(stack_settings, unique, t
     svc.close()
     client.close()
     assert [(p["entity"], p["kind"], p["at"]) for p in fired] == [("AAPL", "firing", "2026-01-01T00:00:05.039Z")]
+
+
+def test_notifications_of_a_worker_that_died_before_delivering_are_recovered_once(stack_settings, unique):
+    rs = parse_ruleset({"name": "it", "rules": [{"name": "neg", "kind": "level", "metric": "negative_share",
+                        "window": "5m", "op": "above", "threshold": 0.5}]})  # fmt: skip
+    client = redis.Redis.from_url(stack_settings.redis)
+    dead = RedisStates(client, unique, lease_s=0.5, owner="dead")
+    note = dead.apply(rs.rules[0], "it/neg", Observation("AAPL", T0, "breach", 0.8, 0.2, 30))
+    assert note is not None and note.kind == "firing"  # committed, then the worker was killed: never delivered
+
+    sent: list[tuple] = []
+    alive_states = RedisStates(client, unique, lease_s=30, owner="alive")
+    alive = AlertEngine([rs], alive_states, lambda n, p: sent.append((n.dedup_key, p["kind"])))
+    assert alive.recover() == []  # the dead worker's lease has not run out yet: not ours to take
+    time.sleep(0.6)
+    delivered = alive.recover()
+    assert [p["kind"] for p in delivered] == ["firing"] and sent == [(note.dedup_key, "firing")]
+    assert alive.recover() == [] and len(sent) == 1  # delivered and acknowledged: once
+    assert client.llen(f"{unique}:claimed:dead") == 0 and client.llen(f"{unique}:claimed:alive") == 0
+    # The state itself moved on normally: the alert is firing, a later clear resolves it.
+    later = alive_states.apply(rs.rules[0], "it/neg", Observation("AAPL", T0 + MIN, "clear", 0.1, 0.2, 30))
+    assert later is not None and later.kind == "resolved"
+    client.close()
+
+
+def test_recovered_notification_of_a_removed_rule_is_dropped_with_a_warning(stack_settings, unique, caplog):
+    old = parse_ruleset({"name": "old", "rules": [{"name": "x", "kind": "level", "metric": "mean_score",
+                         "window": "5m", "op": "below", "threshold": -0.5}]})  # fmt: skip
+    client = redis.Redis.from_url(stack_settings.redis)
+    RedisStates(client, unique, lease_s=0.2, owner="dead").apply(
+        old.rules[0], "old/x", Observation("AAPL", T0, "breach", -0.8, 0.0, 30)
+    )
+    time.sleep(0.3)
+    current = parse_ruleset({"name": "new", "rules": [{"name": "y", "kind": "level", "metric": "mean_score",
+                             "window": "5m", "op": "below", "threshold": -0.5}]})  # fmt: skip
+    sent: list = []
+    engine = AlertEngine([current], RedisStates(client, unique, owner="alive"), lambda n, p: sent.append(p))
+    assert engine.recover() == [] and sent == []
+    assert "rule is no longer loaded; dropped" in caplog.text
+    assert client.llen(f"{unique}:claimed:alive") == 0
+    client.close()

@@ -268,3 +268,12 @@ def test_payload_carries_examples_terms_and_sources():
     assert payload["examples"] == [f"battery recall for iphone {i} battery" for i in (3, 2, 1)]
     assert payload["top_terms"][:2] == ["battery", "iphone"]
     assert payload["sources"] == ["twitter", "news"]
+
+
+def test_notifications_serialize_deterministically():
+    from alerts.state import Notification
+
+    rule = ruleset({**NEG_LEVEL, "for": "0s"}).rules[0]
+    _, note = step(rule, "t/neg", AlertState(), Observation("X", T0, "breach", 0.6, 0.2, 50, {"z": 1.5}))
+    assert Notification.from_json(note.to_json()) == note
+    assert note.to_json() == Notification.from_json(note.to_json()).to_json()
