@@ -102,3 +102,46 @@ def test_bad_label_is_refused_before_touching_redis(store):
     with pytest.raises(ValueError, match="label"):
         store.apply([Ev("a", T0, ["A"], "angry", 0.5)])
     assert store.entities() == []
+
+
+def test_long_windows_read_hourly_rollups_and_agree_with_minute_buckets(client, unique):
+    import random
+
+    store = WindowStore(client, prefix=unique, bucket_ms=MIN, allowed_lateness_ms=10 * 24 * 60 * MIN)
+    rng = random.Random(5)
+    start = T0 - T0 % 3_600_000
+    labels = ["negative", "neutral", "positive"]
+    events = [
+        Ev(f"r{i}", start + rng.randrange(0, 3 * 24 * 60) * MIN + rng.randrange(MIN), ["R"], rng.choice(labels),
+           round(rng.uniform(-1, 1), 3))
+        for i in range(3000)
+    ]  # fmt: skip
+    events.sort(key=lambda e: e.ts_ms)
+    for i in range(0, len(events), 500):
+        store.apply(events[i : i + 500])
+
+    def expected(lo: int, hi: int) -> tuple[int, int, float]:
+        inside = [e for e in events if lo <= e.ts_ms - e.ts_ms % MIN < hi]
+        return len(inside), sum(e.label == "negative" for e in inside), sum(e.score for e in inside)
+
+    # Windows with unaligned edges, whole hours, shorter than an hour and spanning all three days.
+    for window_ms, end_ms in [
+        (3 * 24 * 3_600_000, start + 3 * 24 * 3_600_000),
+        (26 * 3_600_000 + 17 * MIN, start + 30 * 3_600_000 + 5 * MIN + 123),
+        (45 * MIN, start + 7 * 3_600_000 + 20 * MIN),
+        (2 * 3_600_000, start + 5 * 3_600_000),
+        (7 * 24 * 3_600_000, start + 3 * 24 * 3_600_000 + 1),
+    ]:
+        s = store.stats("R", window_ms, end_ms)
+        count, negative, total = expected(end_ms - window_ms, end_ms)
+        assert (s.count, s.negative) == (count, negative), (window_ms, end_ms)
+        assert s.sum_score == pytest.approx(total)
+
+    hourly = store.series("R", start, start + 24 * 3_600_000, step_ms=3_600_000)
+    assert len(hourly) == 24
+    assert [h.stats.count for h in hourly] == [expected(h.start_ms, h.start_ms + 3_600_000)[0] for h in hourly]
+    by_10 = store.series("R", start, start + 3_600_000, step_ms=10 * MIN)
+    assert [b.start_ms - start for b in by_10] == [k * 10 * MIN for k in range(6)]
+    assert sum(b.stats.count for b in by_10) == hourly[0].stats.count
+    with pytest.raises(ValueError, match="multiple"):
+        store.series("R", start, start + MIN, step_ms=1000)
