@@ -65,7 +65,9 @@ while i <= #ARGV do
       local sq = tostring(score * score)
       for j = 1, n_ent do
         local entity = ARGV[i + 4 + j]
-        for _, key in ipairs({prefix .. ':b:' .. entity .. ':' .. bucket, prefix .. ':h:' .. entity .. ':' .. rollup}) do
+        local fine = prefix .. ':b:' .. entity .. ':' .. bucket
+        local coarse = prefix .. ':h:' .. entity .. ':' .. rollup
+        for _, key in ipairs({fine, coarse}) do
           redis.call('HINCRBY', key, 'n', 1)
           redis.call('HINCRBY', key, label, 1)
           redis.call('HINCRBYFLOAT', key, 'sum', ARGV[i + 3])
