@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     worker_data_dir: Path | None = None  # Faust's local data dir; default <state_dir>/worker
     worker_threads: int = Field(1, ge=1)  # executor threads for inference + Redis (never the event loop)
     stream_max_batch: int = Field(256, ge=1)
-    stream_batch_within_s: float = Field(0.05, gt=0)
+    stream_batch_within_s: float = Field(0.02, gt=0)  # the longest a lone message waits for batch-mates
     stream_max_message_bytes: int = Field(64 * 1024, ge=64)
     stream_max_entities: int = Field(32, ge=1)
     stream_max_future_ms: int = Field(5 * 60 * 1000, ge=0)  # reject event times this far ahead of the clock
