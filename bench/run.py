@@ -86,6 +86,7 @@ def benchmark(
     if quick:
         splits = []
     job["splits"] = [str(p) for p in splits]
+    load_at_start = os.getloadavg()[0]
     rows, skipped, tmp = discover(settings, teacher, extra)
     if only:
         rows = [r for r in rows if any(o.lower() in r.label.lower() for o in only)]
@@ -105,6 +106,7 @@ def benchmark(
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
+        "loadavg": load_at_start,
         "job": {k: v for k, v in job.items() if k != "texts_file"},
         "text_counts": {},
         "results": results,
@@ -175,6 +177,9 @@ def markdown(report: dict, command: str) -> str:
         f"- Machine: {report['machine']}; {job['threads']} threads per row; rows run one after another, each in "
         "its own process (peak RSS is that process's)",
         f"- Command: `{command}`",
+        f"- Host load when the run started (1-min load average over {os.cpu_count()} cores): {report['loadavg']:.1f}. "
+        "Above the core count other processes competed for the CPU: absolute numbers are then lower than on a quiet "
+        "machine, and ratios are fair only between rows measured under similar load (see the load column).",
         f"- Per (text set, batch size): up to {job['budget_s']} s of calls; latency over up to {job['latency_calls']}"
         f" calls of tweets. Long texts: {30} joined headlines (~350 tokens): windows of the student's max_length "
         "(mean of window probabilities); the HF pipeline truncates at 512.",
@@ -194,13 +199,15 @@ def markdown(report: dict, command: str) -> str:
             out.append(f"| {r['row']['label']} | " + " | ".join(cells) + " |")
         out.append("")
     out += ["### Latency (tweets), peak RSS, size, load time", "",
-            f"| model | b=1 p50 / p95 / p99 ms | b={mb} p50 / p95 / p99 ms | peak RSS MB | size MB | load s | engine |",
-            "|---|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+            f"| model | b=1 p50 / p95 / p99 ms | b={mb} p50 / p95 / p99 ms | peak RSS MB | size MB | load s | "
+            "load avg (1 min) before / after | engine |",
+            "|---|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
     for r in ok:
         lat = r["latency_ms"]
         b1, bm = (" / ".join(_fmt(lat[k][p]) for p in ("p50", "p95", "p99")) for k in ("1", mb))
+        load = " / ".join(f"{x:.1f}" for x in r.get("loadavg", [])) or "-"
         out.append(f"| {r['row']['label']} | {b1} | {bm} | {r['peak_rss_bytes'] / 2**20:.0f} | "
-                   f"{r['size_bytes'] / 1e6:.1f} | {r['load_s']:.2f} | {r['engine']} |")  # fmt: skip
+                   f"{r['size_bytes'] / 1e6:.1f} | {r['load_s']:.2f} | {load} | {r['engine']} |")  # fmt: skip
     with_acc = [r for r in ok if r["accuracy"]]
     if with_acc:
         names = list(with_acc[0]["accuracy"])

@@ -54,6 +54,7 @@ def bundle_size(scorer) -> int:
 
 def measure(job: dict) -> dict:
     threads = job["threads"]
+    load_before = os.getloadavg()[0]
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     texts: dict[str, list[str]] = json.loads(Path(job["texts_file"]).read_text())
     row = job["row"]
@@ -104,6 +105,8 @@ def measure(job: dict) -> dict:
             probs = np.concatenate([score(split.texts[i : i + 64]) for i in range(0, len(split.texts), 64)])
             result["accuracy"][split.name] = {**accuracy_f1(probs, split.labels, split.binary), "n": len(split.texts)}
     result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # The 1-minute load average around the row: on a shared box it tells how much others competed for the cores.
+    result["loadavg"] = [load_before, os.getloadavg()[0]]
     return result
 
 
