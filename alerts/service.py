@@ -172,13 +172,14 @@ class AlertService:
         self.dispatcher.close(timeout_s)
 
 
-def stream_hook(settings) -> AlertService:
-    """The after-batch hook for ``streams`` (``stream_hooks = ["alerts:stream_hook"]``)."""
+def stream_hook(settings, registry=None) -> AlertService:
+    """The after-batch hook for ``streams`` (``stream_hooks = ["alerts:stream_hook"]``). Metrics go to
+    ``registry`` when the caller passes the one it serves, else to prometheus_client's default registry."""
     import atexit
 
     from prometheus_client import REGISTRY
 
-    service = AlertService(settings, metrics=AlertMetrics.create(REGISTRY))
+    service = AlertService(settings, metrics=AlertMetrics.create(registry or REGISTRY))
     # The worker has no hook shutdown: flush queued webhooks and the Kafka producer when the process exits.
     atexit.register(service.close)
     return service
