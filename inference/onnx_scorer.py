@@ -110,7 +110,9 @@ class OnnxScorer(Scorer):
 
     def _check_runs(self) -> None:
         try:
-            probs = self._run_sequences([[self._pad_id]], [[0]])
+            # The tokenizer's highest id must be a valid row of the model's embedding table.
+            top = self._tokenizer.get_vocab_size(with_added_tokens=True) - 1
+            probs = self._run_sequences([[self._pad_id, top]], [[0, 0]])[:1]
         except BundleError:
             raise
         except Exception as exc:
@@ -156,7 +158,14 @@ class OnnxScorer(Scorer):
             feed = {"input_ids": input_ids, "attention_mask": mask}
             if want_types:
                 feed["token_type_ids"] = type_ids
-            (logits,) = self._session.run(["logits"], feed)
+            try:
+                (logits,) = self._session.run(["logits"], feed)
+            except Exception as exc:  # ORT's C++ errors: a model that cannot take this bundle's token ids
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise BundleError(
+                    f"{self.bundle_dir / MODEL_FILE} failed on a batch of shape {list(input_ids.shape)} ({first}); "
+                    f"do model.onnx and {TOKENIZER_FILE} belong together? Rebuild the bundle"
+                ) from None
             if logits.ndim != 2 or logits.shape != (len(batch), len(LABELS)):
                 raise BundleError(
                     f"{self.bundle_dir / MODEL_FILE} returns logits of shape {list(logits.shape)}, expected "

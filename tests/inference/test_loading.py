@@ -112,3 +112,20 @@ def test_bad_options(settings):
         inference.load(TINY, settings, max_batch=0)
     with pytest.raises(InferenceError, match="not available"):
         inference.load(TINY, settings, providers="NoSuchExecutionProvider")
+
+
+def test_tokenizer_that_does_not_fit_the_model(settings, tmp_path):
+    # Token ids beyond the model's embedding table: caught on load, not as an ORT trace on the first real text.
+    from tokenizers import Tokenizer
+
+    from .conftest import TINY_STATIC
+
+    bundle = tmp_path / "mismatch"
+    shutil.copytree(TINY_STATIC, bundle)
+    tok = Tokenizer.from_file(str(bundle / TOKENIZER_FILE))
+    tok.add_tokens([f"extra{i}" for i in range(500)])
+    tok.save(str(bundle / TOKENIZER_FILE))
+    write_manifest(bundle, read_manifest(bundle, verify_files=False))
+    with pytest.raises(BundleError, match=r"model.onnx failed on a batch .*belong together") as info:
+        inference.load(bundle, settings)
+    assert "\n" not in str(info.value)
