@@ -53,6 +53,7 @@ class OnnxScorer(Scorer):
         # encode_batch_fast (tokenizers >= 0.20) skips character offsets, which scoring never reads: ~30% faster.
         self._encode_batch = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
         self._session = self._load_session()
+        self._want_types = "token_type_ids" in self.manifest.inputs
         # Model output columns -> LABELS order.
         self._reorder = [self.manifest.labels.index(label) for label in LABELS]
         self._check_runs()
@@ -126,24 +127,29 @@ class OnnxScorer(Scorer):
             )
 
     # --- scoring -------------------------------------------------------------------------------------------
-    def windows(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]], list[int]]:
-        """Token ids, type ids and owning text index of every window (one per text unless it is too long)."""
+    def windows(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]] | None, list[int]]:
+        """Token ids, type ids (None when the model takes none) and owning text index of every window."""
         ids: list[list[int]] = []
-        types: list[list[int]] = []
+        types: list[list[int]] | None = [] if self._want_types else None
         owners: list[int] = []
+        full = self.max_length
         for i, enc in enumerate(self._encode_batch(texts, add_special_tokens=True)):
-            for part in (enc, *enc.overflowing):
+            first = enc.ids
+            # Reading .overflowing copies encodings out of Rust: only a window that hit max_length can have any.
+            parts = (enc, *enc.overflowing) if len(first) >= full else (enc,)
+            for k, part in enumerate(parts):
                 # An empty text with a tokenizer that adds no special tokens: score the pad token alone.
-                ids.append(part.ids or [self._pad_id])
-                types.append(part.type_ids or [0])
+                ids.append((first if k == 0 else part.ids) or [self._pad_id])
+                if types is not None:
+                    types.append(part.type_ids or [0])
                 owners.append(i)
         return ids, types, owners
 
-    def _run_sequences(self, ids: list[list[int]], types: list[list[int]]) -> np.ndarray:
+    def _run_sequences(self, ids: list[list[int]], types: list[list[int]] | None) -> np.ndarray:
         o = self.options
         lengths = [len(x) for x in ids]
         out = np.empty((len(ids), len(LABELS)), dtype=np.float64)
-        want_types = "token_type_ids" in self.manifest.inputs
+        want_types = self._want_types
         for batch in plan_batches(lengths, o.max_batch, o.max_batch_tokens, o.pad_multiple, self.max_length):
             width = padded_length(max(lengths[i] for i in batch), o.pad_multiple, self.max_length)
             input_ids = np.full((len(batch), width), self._pad_id, dtype=np.int64)
