@@ -43,7 +43,8 @@ def export_onnx(model: nn.Module, path: Path, opset: int) -> Path:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(_LogitsOnly(model), (ids, mask), str(path), input_names=INPUTS,
-                              output_names=["logits"], dynamic_axes=axes, opset_version=opset, dynamo=False)  # fmt: skip
+                              output_names=["logits"], dynamic_axes=axes, opset_version=opset,
+                              dynamo=False)  # fmt: skip
     finally:
         if config is not None and previous is not None:
             config._attn_implementation = previous

@@ -56,7 +56,9 @@ def train_wordpiece(texts: list[str], vocab_size: int, out: Path) -> Path:
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
-    tok.post_processor = processors.BertProcessing(("[SEP]", tok.token_to_id("[SEP]")), ("[CLS]", tok.token_to_id("[CLS]")))
+    tok.post_processor = processors.BertProcessing(
+        ("[SEP]", tok.token_to_id("[SEP]")), ("[CLS]", tok.token_to_id("[CLS]"))
+    )
     tok.save(str(out))
     return out
 
@@ -92,7 +94,12 @@ def resolve_model_dir(spec: dict[str, Any], cache_dir: Path) -> tuple[str | Path
 
 def build_teacher(spec: dict[str, Any], cache_dir: Path, work: Path, train_texts: list[str]):
     """Return (model, tokenizer.json path, provenance dict, fetched files) for the teacher's starting point."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        BertConfig,
+        BertForSequenceClassification,
+    )
 
     tok_path = work / "tokenizer.json"
     if spec["source"] == "scratch":
@@ -217,7 +224,8 @@ def build_student(spec: dict[str, Any], teacher, cache_dir: Path, vocab_size: in
         return model, {"source": source, "layers": layers}, []
     if source == "scratch":
         config = BertConfig(
-            vocab_size=vocab_size, hidden_size=int(spec.get("hidden", 64)), num_hidden_layers=int(spec.get("layers", 1)),
+            vocab_size=vocab_size, hidden_size=int(spec.get("hidden", 64)),
+            num_hidden_layers=int(spec.get("layers", 1)),
             num_attention_heads=int(spec.get("heads", 2)), intermediate_size=int(spec.get("intermediate", 128)),
             num_labels=3, id2label=ID2LABEL, label2id=LABEL2ID,
         )  # fmt: skip

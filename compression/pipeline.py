@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import Example, prepare, read_jsonl
+from .data import Example, read_jsonl
 from .recipe import CompressionError, Recipe
 
 Say = Callable[[str], None]

@@ -72,14 +72,18 @@ def prune(model, head_scores, ffn_scores, heads_fraction: float, ffn_fraction: f
         att = layer.attention.self
         size = att.attention_head_size
         n_heads = len(h_score)
-        keep_heads = torch.sort(torch.argsort(h_score, descending=True)[: max(1, round(n_heads * (1 - heads_fraction)))]).values
+        keep_heads = torch.sort(
+            torch.argsort(h_score, descending=True)[: max(1, round(n_heads * (1 - heads_fraction)))]
+        ).values
         cols = torch.cat([torch.arange(h * size, (h + 1) * size) for h in keep_heads.tolist()])
         att.query, att.key, att.value = (_slice_linear(lin, cols, 0) for lin in (att.query, att.key, att.value))
         layer.attention.output.dense = _slice_linear(layer.attention.output.dense, cols, 1)
         att.num_attention_heads = len(keep_heads)
         att.all_head_size = len(cols)
         n_ffn = len(f_score)
-        keep_ffn = torch.sort(torch.argsort(f_score, descending=True)[: max(1, round(n_ffn * (1 - ffn_fraction)))]).values
+        keep_ffn = torch.sort(
+            torch.argsort(f_score, descending=True)[: max(1, round(n_ffn * (1 - ffn_fraction)))]
+        ).values
         layer.intermediate.dense = _slice_linear(layer.intermediate.dense, keep_ffn, 0)
         layer.output.dense = _slice_linear(layer.output.dense, keep_ffn, 1)
         kept["heads"].append(len(keep_heads))

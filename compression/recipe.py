@@ -119,12 +119,14 @@ class ExportConfig:
     min_label_agreement: float = 0.98  # parity: int8 vs fp32 labels on the test splits
     max_prob_diff: float = 0.35  # parity: largest |p_int8 - p_fp32| on any text and label
     throughput_batch: int = 64
+    eval_threads: int = 2  # ORT intra-op threads for parity, evaluation and the throughput figures
     throughput_texts: int = 1024
     max_bundle_mb: float = 25.0
 
     def __post_init__(self) -> None:
         _check(0 < self.min_label_agreement <= 1, "export.min_label_agreement must be in (0, 1]")
         _check(0 < self.max_prob_diff <= 1, "export.max_prob_diff must be in (0, 1]")
+        _check(self.eval_threads >= 1, "export.eval_threads must be >= 1")
 
 
 @dataclass
@@ -152,7 +154,7 @@ class Recipe:
     ship: ShipConfig = field(default_factory=ShipConfig)
     seed: int = 13
     max_length: int = 64
-    torch_threads: int = 2
+    torch_threads: int = 2  # PyTorch threads for training (see default.yaml for why it ships with 1)
     source_file: str | None = None
 
     def __post_init__(self) -> None:

@@ -28,6 +28,13 @@ def _git_commit() -> str | None:
         return None
 
 
+def teacher_name(provenance: dict[str, Any]) -> str:
+    """A portable name for the teacher's starting point (never a local cache path)."""
+    if provenance.get("source") == "pypi":
+        return f"{provenance['package']}=={provenance['version']}:{provenance['path']}"
+    return str(provenance.get("name") or provenance.get("path") or provenance.get("source"))
+
+
 def machine() -> str:
     import os
 
@@ -63,7 +70,8 @@ def model_card(manifest: Manifest, candidate: str, recipe: Recipe, tgt: list) ->
   rows are paraphrases). No labeled financial data: finance quality comes from distillation on Guardian business
   headlines only; fine-tune on your own data (`data.sources: [{{kind: file, ...}}]`) before relying on it.
 - Size {manifest.size_bytes / 1e6:.1f} MB; {manifest.throughput.get("texts_per_s", 0):,.0f} texts/s on
-  {manifest.throughput.get("machine")} (batch {manifest.throughput.get("batch_size")}, {manifest.throughput.get("threads")} threads).
+  {manifest.throughput.get("machine")} (batch {manifest.throughput.get("batch_size")},
+  {manifest.throughput.get("threads")} threads).
 - Rebuild: `{manifest.build.get("command")}` (recipe `{recipe.name}`, seed {recipe.seed}).
 
 | test split | accuracy | macro-F1 | binary accuracy |
@@ -131,25 +139,44 @@ def write_bundle(recipe, ws, candidate, bundle: Path, results, header, ctx, data
         kind=KIND[candidate],
         labels=list(LABELS),
         max_length=recipe.max_length,
-        teacher={"model": teacher["provenance"].get("model", teacher["provenance"].get("source")),
-                 "architecture": teacher["architecture"], "parameters": teacher["parameters"],
-                 "metrics": results["teacher_fp32"]["metrics"],
-                 "texts_per_s": results["teacher_fp32"]["texts_per_s"]},  # fmt: skip
+        teacher={
+            "model": teacher_name(teacher["provenance"]),
+            "architecture": teacher["architecture"],
+            "parameters": teacher["parameters"],
+            "metrics": results["teacher_fp32"]["metrics"],
+            "texts_per_s": results["teacher_fp32"]["texts_per_s"],
+        },  # fmt: skip
         data=[DataSource(name=f["name"], sha256=f["sha256"], rows=f.get("rows")) for f in files],
         build={
-            "command": header["command"], "recipe_file": recipe.source_file, "recipe": recipe.to_dict(),
-            "candidate": candidate, "seeds": {"seed": recipe.seed}, "git_commit": _git_commit(), "date": header["date"],
-            "host": header["machine"], "optimization": exported["optimization"],
+            "command": header["command"],
+            "recipe_file": recipe.source_file,
+            "recipe": recipe.to_dict(),
+            "candidate": candidate,
+            "seeds": {"seed": recipe.seed},
+            "git_commit": _git_commit(),
+            "date": header["date"],
+            "host": header["machine"],
+            "optimization": exported["optimization"],
             "parity": ctx["export"].get("parity", {}).get(candidate.rsplit("_", 1)[0]),
-            "stage_seconds": header["timings"], "data_split": data_json["sources"],
-            "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                         "onnxruntime": onnxruntime.__version__},
+            "stage_seconds": header["timings"],
+            "data_split": data_json["sources"],
+            "versions": {
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "onnxruntime": onnxruntime.__version__,
+            },
             "student": {k: v for k, v in ctx["student"].items() if k not in ("fingerprint",)},
             "baseline_vader": results["vader"]["metrics"],
         },  # fmt: skip
         metrics=entry["metrics"],
-        throughput={"texts_per_s": entry["texts_per_s"], "batch_size": header["batch"], "threads": header["threads"],
-                    "texts": header["texts"], "machine": header["machine"], "max_length": recipe.max_length},  # fmt: skip
+        throughput={
+            "texts_per_s": entry["texts_per_s"],
+            "batch_size": header["batch"],
+            "threads": header["threads"],
+            "texts": header["texts"],
+            "machine": header["machine"],
+            "max_length": recipe.max_length,
+        },  # fmt: skip
     )
     manifest = write_manifest(tmp, manifest)
     (tmp / CARD_FILE).write_text(model_card(manifest, candidate, recipe, targets(results)))

@@ -83,8 +83,11 @@ def student_stage(recipe: Recipe, cache_dir: Path, ws: Workspace) -> dict[str, A
                  seed=recipe.seed, temperature=cfg.temperature, soft_weight=cfg.soft_weight,
                  hard_weight=cfg.hard_weight, desc="student distillation")  # fmt: skip
     model.save_pretrained(ws.dir("student") / "model")
-    info.update(final_loss=float(np.mean(losses[-20:])), parameters=sum(p.numel() for p in model.parameters()),
-                architecture=f"{model.config.model_type} {model.config.num_hidden_layers}L/{model.config.hidden_size}")
+    info.update(
+        final_loss=float(np.mean(losses[-20:])),
+        parameters=sum(p.numel() for p in model.parameters()),
+        architecture=f"{model.config.model_type} {model.config.num_hidden_layers}L/{model.config.hidden_size}",
+    )
     return info
 
 
@@ -100,7 +103,8 @@ def static_stage(recipe: Recipe, ws: Workspace) -> dict[str, Any]:
                  desc="static student")  # fmt: skip
     torch.save(model, ws.dir("static") / "model.pt")
     return {"dim": vectors.shape[1], "vocab": vectors.shape[0], "final_loss": float(np.mean(losses[-20:])),
-            "parameters": sum(p.numel() for p in model.parameters()), "init": "teacher token vectors + PCA"}  # fmt: skip
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "init": "teacher token vectors + PCA"}  # fmt: skip
 
 
 def prune_stage(recipe: Recipe, ws: Workspace) -> dict[str, Any]:
@@ -155,8 +159,8 @@ def export_stage(recipe: Recipe, ws: Workspace) -> dict[str, Any]:
         if quantize:
             quantize_int8(out / f"{name}_fp32.onnx", out / f"{name}_int8.onnx")
             info["candidates"][f"{name}_int8"] = {"file": f"{name}_int8.onnx", "optimization": fused + "+int8"}
-            fp = OrtScorer(out / f"{name}_fp32.onnx", tok_path, recipe.max_length, recipe.torch_threads)
-            q8 = OrtScorer(out / f"{name}_int8.onnx", tok_path, recipe.max_length, recipe.torch_threads)
+            fp = OrtScorer(out / f"{name}_fp32.onnx", tok_path, recipe.max_length, recipe.export.eval_threads)
+            q8 = OrtScorer(out / f"{name}_int8.onnx", tok_path, recipe.max_length, recipe.export.eval_threads)
             result = parity(fp.probs(all_test), q8.probs(all_test))
             info["parity"][name] = result.as_dict()
             (out / "parity.json").write_text(json.dumps(info["parity"], indent=2))
@@ -197,7 +201,9 @@ def evaluate_stage(recipe: Recipe, ws: Workspace) -> dict[str, Any]:
             score, size = vader_probs, None
         else:
             cand = exported["candidates"][name]
-            scorer = OrtScorer(ws.root / "export" / cand["file"], tok_path, recipe.max_length, recipe.torch_threads)
+            scorer = OrtScorer(
+                ws.root / "export" / cand["file"], tok_path, recipe.max_length, recipe.export.eval_threads
+            )
             score, size = (lambda texts, s=scorer: s.probs(texts, batch)), cand["size_bytes"]
         results[name] = {
             "metrics": evaluate(score, tests),
@@ -205,4 +211,4 @@ def evaluate_stage(recipe: Recipe, ws: Workspace) -> dict[str, Any]:
             "size_bytes": size,
         }
     return {"results": results, "throughput": {"batch_size": batch, "texts": len(bench),
-                                               "threads": recipe.torch_threads}}  # fmt: skip
+                                               "threads": recipe.export.eval_threads}}  # fmt: skip

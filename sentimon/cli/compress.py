@@ -18,9 +18,13 @@ models_app = typer.Typer(help="Model bundles (built by `sentimon compress`).", n
 def compress(
     ctx: typer.Context,
     recipe: str = typer.Option(None, "--recipe", help="Recipe YAML file or a shipped recipe name (default, tiny)."),
-    work_dir: Path = typer.Option(None, "--work-dir", help="Stage outputs (default: <cache_dir>/compress/<recipe>)."),
-    restart_from: str = typer.Option(None, "--from", help="Rerun from this stage (data, teacher, student, static, "
-                                     "prune, export, evaluate) even if its outputs are up to date."),
+    work_dir: str = typer.Option(None, "--work-dir", help="Stage outputs (default: <cache_dir>/compress/<recipe>)."),
+    restart_from: str = typer.Option(
+        None,
+        "--from",
+        help="Rerun from this stage (data, teacher, student, static, "
+        "prune, export, evaluate) even if its outputs are up to date.",
+    ),
 ) -> None:
     """Build the models: data -> teacher -> students -> pruning -> ONNX/INT8 -> evaluation -> bundles + report."""
     from rich.markup import escape
@@ -29,7 +33,7 @@ def compress(
 
     settings = settings_of(ctx)
     rec = load_recipe(recipe)
-    work = work_dir or settings.cache_dir / "compress" / rec.name
+    work = Path(work_dir) if work_dir else settings.cache_dir / "compress" / rec.name
     command = "sentimon " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     console.print(f"recipe [bold]{rec.name}[/] ({rec.source_file}); stages in {work}")
     summary = run(rec, settings.cache_dir, work, say=lambda m: console.print(escape(m), highlight=False),
@@ -56,14 +60,14 @@ def _resolve(name: str, models_dir: Path) -> Path:
 @models_app.command("list")
 def list_models(
     ctx: typer.Context,
-    directory: Path = typer.Option(None, "--dir", help="Folder holding bundles (default: settings.models_dir)."),
+    directory: str = typer.Option(None, "--dir", help="Folder holding bundles (default: settings.models_dir)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Bundles in the models folder with kind, size, speed and mean accuracy."""
     from compression.report import mean_metric
     from inference.bundle import BundleError, read_manifest
 
-    directory = directory or settings_of(ctx).models_dir
+    directory = Path(directory) if directory else settings_of(ctx).models_dir
     rows = []
     for path in _bundles(directory):
         try:

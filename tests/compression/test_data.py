@@ -80,7 +80,10 @@ def test_group_split_keeps_paraphrases_together():
     assert not train_groups & test_groups
     assert 340 <= len(test_groups) <= 460  # about 20% of 2000 groups
     # the same group always lands on the same side, whatever the row order
-    assert split(list(reversed(exs)), 13, 0.2)[1] and {e.group for e in split(list(reversed(exs)), 13, 0.2)[1]} == test_groups
+    assert (
+        split(list(reversed(exs)), 13, 0.2)[1]
+        and {e.group for e in split(list(reversed(exs)), 13, 0.2)[1]} == test_groups
+    )
     assert in_test("id1", 13, 0.2) == in_test("id1", 13, 0.2)
 
 

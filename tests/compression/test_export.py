@@ -15,7 +15,10 @@ from .models import SENTENCES, tiny_bert, tiny_static, tiny_tokenizer
 
 def _io(path: Path):
     graph = onnx.load(str(path)).graph
-    dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*graph.input, *graph.output]}
+    dims = {
+        v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in [*graph.input, *graph.output]
+    }
     types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.output]}
     return graph, dims, types
 
@@ -25,7 +28,9 @@ def test_transformer_export_optimize_quantize(tmp_path: Path):
     model = tiny_bert(tok.get_vocab_size())
     raw = export_onnx(model, tmp_path / "raw.onnx", 17)
     graph, dims, types = _io(raw)
-    assert [i.name for i in graph.input] == ["input_ids", "attention_mask"] and [o.name for o in graph.output] == ["logits"]
+    assert [i.name for i in graph.input] == ["input_ids", "attention_mask"] and [o.name for o in graph.output] == [
+        "logits"
+    ]
     assert dims["input_ids"] == ["batch", "sequence"] and dims["logits"] == ["batch", 3]
     assert types["input_ids"] == onnx.TensorProto.INT64 and types["logits"] == onnx.TensorProto.FLOAT
     how = optimize(raw, tmp_path / "fp32.onnx", 4, 32)

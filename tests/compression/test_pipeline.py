@@ -19,15 +19,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from .conftest import fixture_sources
-
     import yaml
+
+    from .conftest import fixture_sources
 
     tmp = tmp_path_factory.mktemp("tiny")
     raw = yaml.safe_load((Path(__file__).parents[2] / "compression" / "recipes" / "tiny.yaml").read_text())
     raw["data"] = fixture_sources()
     raw["ship"] = {"bundles": {"student_int8": str(tmp / "models" / "default"),
-                               "static": str(tmp / "models" / "static")}, "report_dir": str(tmp / "models")}  # fmt: skip
+                               "static": str(tmp / "models" / "static")},
+                   "report_dir": str(tmp / "models")}  # fmt: skip
     recipe = recipe_from_dict(raw)
     said: list[str] = []
     summary = run(recipe, tmp / "cache", tmp / "work", say=said.append, command="pytest tiny")
@@ -51,7 +52,11 @@ def test_bundles_are_valid_and_score_with_ort(built):
         path = built["tmp"] / "models" / name
         manifest = read_manifest(path)
         assert manifest.kind == kind and manifest.name == name and manifest.max_length == 32
-        assert manifest.inputs == ["input_ids", "attention_mask"] and manifest.labels == ["negative", "neutral", "positive"]
+        assert manifest.inputs == ["input_ids", "attention_mask"] and manifest.labels == [
+            "negative",
+            "neutral",
+            "positive",
+        ]
         assert set(manifest.metrics) == {"tiny", "tiny_binary"} and manifest.throughput["texts_per_s"] > 0
         assert manifest.build["command"] == "pytest tiny" and manifest.build["recipe"]["name"] == "tiny"
         assert {d.name for d in manifest.data} >= {str(Path(__file__).parent / "data" / "tiny.csv")}
