@@ -70,6 +70,7 @@ class RunResult:
     p99_ms: float | None
     rss_mb: float
     cpu_ms_per_msg: float  # worker user+system CPU per scored message: load-independent cost
+    load: float  # the box's 1-minute load average when the run ended (other work shares the cores)
 
 
 def free_port() -> int:
@@ -234,7 +235,7 @@ class Bench:
             latencies = [e["timings"]["ingest_to_window_ms"] for e in events]
             p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
         cpu_per_msg = cpu_used * 1000 / len(events) if events else 0.0
-        return RunResult(model, rate, n, len(events), throughput, p50, p99, peak[0], cpu_per_msg)
+        return RunResult(model, rate, n, len(events), throughput, p50, p99, peak[0], cpu_per_msg, os.getloadavg()[0])
 
 
 def machine() -> str:
@@ -271,17 +272,20 @@ def render(results: list[RunResult], args, scorers: dict[str, str], kafka_versio
         f"- scorers: {', '.join(f'{m} = {v}' for m, v in scorers.items())}",
         "- latency = window update done minus the record's Kafka timestamp (ingest -> window), per message; "
         "throughput at a fixed rate = messages / (last window update - first record); `max` = a backlog drained "
-        "flat out (latency not meaningful there); RSS = worker peak resident memory.",
+        "flat out (latency not meaningful there); RSS = worker peak resident memory; worker CPU = its user+system "
+        "CPU seconds per message (capacity = 1000 / that, for one core: a worker is one process, GIL-bound); "
+        "box load = 1-minute load average at the end of the run (the box is shared: above 2, the worker waited "
+        "for CPU and the latency columns show it).",
         "",
         "| model | offered rate (msg/s) | messages | scored | sustained (msg/s) | p50 latency (ms) | p99 latency (ms) "
-        "| worker RSS (MB) | worker CPU (ms/msg) | CPU-bound capacity (msg/s/core) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| worker RSS (MB) | worker CPU (ms/msg) | CPU-bound capacity (msg/s/core) | box load (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.model} | {r.rate} | {r.sent:,} | {r.scored:,} | {fmt(r.throughput)} | {fmt(r.p50_ms)} "
             f"| {fmt(r.p99_ms)} | {fmt(r.rss_mb)} | {fmt(r.cpu_ms_per_msg, 3)} "
-            f"| {fmt(1000 / r.cpu_ms_per_msg if r.cpu_ms_per_msg else None)} |"
+            f"| {fmt(1000 / r.cpu_ms_per_msg if r.cpu_ms_per_msg else None)} | {r.load:.1f} |"
         )
     lines += ["", "Targets (issue 5): >= 2,000 msg/s per worker; p99 <= 50 ms at 1,000 msg/s; RSS <= 500 MB.", ""]
     return "\n".join(lines)
@@ -335,7 +339,7 @@ def main() -> int:
                 print(
                     f"{model:>10} {rate:>6}: {result.scored}/{result.sent} scored, {result.throughput:,.0f} msg/s, "
                     f"p50 {fmt(result.p50_ms)} ms, p99 {fmt(result.p99_ms)} ms, RSS {result.rss_mb:.0f} MB, "
-                    f"CPU {result.cpu_ms_per_msg:.3f} ms/msg, load {os.getloadavg()[0]:.1f}",
+                    f"CPU {result.cpu_ms_per_msg:.3f} ms/msg, load {result.load:.1f}",
                     file=sys.stderr,
                 )
     finally:
