@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sentimon.settings import Settings, load_settings
+from streams.replay.demo import demo_settings, pace, settings_env, topic_for
+
+
+def test_demo_settings_isolate_every_write_target(tmp_path: Path) -> None:
+    base = load_settings(state_dir=tmp_path)
+    a, b = demo_settings(base, "aaa", tmp_path / "a"), demo_settings(base, "bbb", tmp_path / "b")
+    for field in ("topic_social", "topic_market", "topic_scored", "topic_dlq", "topic_alerts", "window_prefix",
+                  "alerts_prefix", "database_url", "worker_id"):  # fmt: skip
+        assert getattr(a, field) != getattr(b, field) != getattr(base, field), field
+    assert a.stream_hooks == ["alerts:stream_hook"] and a.alerts_webhooks == []
+
+
+def test_settings_env_reproduces_settings_in_a_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = demo_settings(load_settings(state_dir=tmp_path), "xyz", tmp_path)
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    again = load_settings()
+    assert again.model_dump() == Settings.model_validate(settings.model_dump()).model_dump()
+
+
+def test_pace_keeps_event_time_proportional_to_wall_time() -> None:
+    now = [0.0]
+    sent: list[tuple[float, int]] = []
+    messages = [{"ts": t} for t in (0, 1000, 1000, 61_000)]
+    wall = pace(messages, lambda m: sent.append((now[0], m["ts"])), speed=10.0,
+                clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))  # fmt: skip
+    assert [round(t, 3) for t, _ in sent] == [0.0, 0.1, 0.1, 6.1]
+    assert wall == pytest.approx(6.1)
+
+
+def test_topic_routing(tmp_path: Path) -> None:
+    s = load_settings(state_dir=tmp_path)
+    assert topic_for({"source": "demo/market"}, s) == s.topic_market
+    assert topic_for({"source": "demo/social"}, s) == s.topic_social
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_demo_end_to_end_shortened(stack_settings, tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")},
+        "SENTIMON_STATE_DIR": str(stack_settings.state_dir),
+        "SENTIMON_KAFKA_PORT": str(stack_settings.kafka_port),
+        "SENTIMON_KAFKA_CONTROLLER_PORT": str(stack_settings.kafka_controller_port),
+        "SENTIMON_REDIS_PORT": str(stack_settings.redis_port),
+        "SENTIMON_POSTGRES_PORT": str(stack_settings.postgres_port),
+    }
+    model = "default" if (Path(__file__).resolve().parents[2] / "models" / "default").is_dir() else "vader"
+    result = subprocess.run(
+        [sys.executable, "-m", "sentimon", "demo", "--minutes", "60", "--duration", "15", "--no-live",
+         "--model", model, "--out", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "summary" in result.stdout + result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    timeline = (tmp_path / "timeline.jsonl").read_text().splitlines()
+    assert summary["messages"] == len(timeline) > 300
+    assert 0.0 <= summary["detection"]["recall"] <= 1.0
