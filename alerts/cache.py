@@ -1,6 +1,7 @@
 """A read-through cache over ``streams.windows.WindowStore`` for the alert engine (one per process).
 
-Baselines span days of one-minute buckets (7 days = 10,080 reads per ``stats``). Buckets older than the
+Baselines span days of one-minute buckets (a 7-day ``stats`` is ~290 hash reads even with the store's hourly
+rollups, and each rule of each touched entity reads its windows after every batch). Buckets older than the
 lateness horizon (watermark - allowed lateness) can never change -- later events for them are "late" and not
 applied -- so their aggregates are cached in fixed blocks (10 minutes by default); only the edges of a range
 and the still-mutable recent part are read from Redis. Reads repeated within one evaluation round (several
