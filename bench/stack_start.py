@@ -1,0 +1,93 @@
+"""Time the local stack: cold start (fresh state dir), warm start (existing data), a 1,000-message
+kafka-python round trip, and `down`. Prints a Markdown table; ports are picked free, nothing else is touched.
+
+    .venv/bin/python bench/stack_start.py [--fetch]   # --fetch also times downloading the Kafka jars
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import socket
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from infra import Stack, TopicSpec, ensure_topics
+from sentimon.settings import load_settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def round_trip(bootstrap: str, n: int = 1000) -> float:
+    from kafka import KafkaConsumer, KafkaProducer
+
+    def run() -> None:
+        ensure_topics(bootstrap, [TopicSpec("bench.roundtrip", 1, 3_600_000)])
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        for i in range(n):
+            producer.send("bench.roundtrip", json.dumps({"i": i}).encode())
+        producer.flush()
+        producer.close()
+        consumer = KafkaConsumer(
+            "bench.roundtrip", bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=10000
+        )
+        got = sum(1 for _, __ in zip(range(n), consumer))
+        consumer.close()
+        assert got == n, f"round trip returned {got} of {n}"
+
+    return timed(run)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fetch", action="store_true", help="also time the Kafka jar download (empty cache)")
+    args = parser.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="sentimon-bench-", dir="/tmp"))
+    cache = Path(tempfile.mkdtemp(prefix="sentimon-cache-")) if args.fetch else None
+    overrides = dict(
+        state_dir=state,
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        redis_port=free_port(),
+        postgres_port=free_port(),
+    )
+    if cache:
+        overrides["cache_dir"] = cache
+    settings = load_settings(**overrides)
+    stack = Stack(settings)
+    rows = []
+    try:
+        rows.append(("cold up (format Kafka storage, initdb, start all)", timed(stack.up)))
+        rows.append(("1,000-message kafka-python round trip (create topic, produce, consume)",
+                     round_trip(settings.kafka_servers)))  # fmt: skip
+        rows.append(("down", timed(stack.down)))
+        rows.append(("warm up (existing data)", timed(stack.up)))
+        rows.append(("down", timed(stack.down)))
+    finally:
+        stack.down()
+        shutil.rmtree(state, ignore_errors=True)
+        if cache:
+            shutil.rmtree(cache, ignore_errors=True)
+    print(f"stack start, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()} ({platform.processor() or platform.machine()}),"
+          f" Kafka {settings.kafka_version}{', jars downloaded' if args.fetch else ', jars cached'}")
+    print("| step | seconds |\n|---|---|")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
