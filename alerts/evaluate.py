@@ -21,6 +21,8 @@ Condition = Literal["breach", "hold", "clear"]
 # A steady series has a near-zero spread; a Poisson floor (sqrt of the mean) keeps a one-message wobble
 # from counting as a spike.
 _MIN_BASELINE_CHUNKS = 2
+# Volume baselines need history from their oldest 1/_COVERAGE_PART on; a younger entity is not judged yet.
+_COVERAGE_PART = 4
 
 
 class WindowStatsLike(Protocol):
@@ -110,7 +112,8 @@ def _spike(rule: SpikeRule, reader: WindowReader, entity: str, now_ms: int) -> O
     grid_end = base_end - base_end % rule.window_ms
     counts = [reader.stats(entity, rule.window_ms, grid_end - i * rule.window_ms).count for i in range(chunks)]
     total = sum(counts)
-    if total < rule.min_baseline or (rule.direction == "up" and cur.count < rule.min_volume):
+    young = not any(counts[-max(chunks // _COVERAGE_PART, 1) :])
+    if total < rule.min_baseline or young or (rule.direction == "up" and cur.count < rule.min_volume):
         # Without history every new entity would "spike" on its first mentions (e.g. right after start-up).
         return Observation(entity, now_ms, "clear", None, None, cur.count, {"baseline_count": total})
     mean = total / chunks
@@ -134,12 +137,23 @@ def _baseline_rate(reader: WindowReader, entity: str, window_ms: int, baseline_m
     return base, base.count * window_ms / baseline_ms, base.negative * window_ms / baseline_ms
 
 
+def _young(reader: WindowReader, entity: str, baseline_ms: int, base_end_ms: int) -> bool:
+    """No mentions in the oldest part of the baseline: the entity is newer than the baseline, whose mean per
+    window would be diluted by the time before it existed (a steady new entity would look like a surge)."""
+    part = baseline_ms // _COVERAGE_PART
+    return reader.stats(entity, part, base_end_ms - baseline_ms + part).count == 0
+
+
 def _ratio(rule: RatioRule, reader: WindowReader, entity: str, now_ms: int) -> Observation:
     cur = reader.stats(entity, rule.window_ms, now_ms)
     base, rate, neg_rate = _baseline_rate(reader, entity, rule.window_ms, rule.baseline_ms, now_ms)
     expected = rate if rule.metric == "volume" else neg_rate
     current = cur.count if rule.metric == "volume" else cur.negative
-    if base.count < rule.min_baseline or expected <= 0:
+    if (
+        base.count < rule.min_baseline
+        or expected <= 0
+        or _young(reader, entity, rule.baseline_ms, now_ms - rule.window_ms)
+    ):
         return Observation(entity, now_ms, "clear", None, None, cur.count, {"baseline_count": base.count})
     ratio = current / expected
     clear = rule.threshold if rule.clear is None else rule.clear

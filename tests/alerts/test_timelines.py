@@ -277,3 +277,20 @@ def test_notifications_serialize_deterministically():
     _, note = step(rule, "t/neg", AlertState(), Observation("X", T0, "breach", 0.6, 0.2, 50, {"z": 1.5}))
     assert Notification.from_json(note.to_json()) == note
     assert note.to_json() == Notification.from_json(note.to_json()).to_json()
+
+
+def test_a_young_entity_is_not_a_surge_or_a_spike():
+    rs = ruleset(
+        {"name": "surge", "kind": "ratio", "window": "1h", "baseline": "7d", "direction": "up", "threshold": 1.5},
+        {"name": "vol", "kind": "spike", "metric": "volume", "window": "1h", "baseline": "1d", "k": 2},
+    )
+    w = FakeWindows()
+    now = T0 + 8 * DAY
+    w.fill("YOUNG", now - DAY, now, 2)  # steady 120 an hour, but only for the last day
+    w.fill("OLD", now - 8 * DAY, now - HOUR, 1)  # 60 an hour for a week, then 120 in the last hour
+    w.fill("OLD", now - HOUR, now, 2)
+    assert evaluate(rs.rules[0], w, "YOUNG", now - 1).condition == "clear"
+    assert evaluate(rs.rules[0], w, "OLD", now - 1).condition == "breach"
+    w.fill("NEWBIE", now - 3 * HOUR, now, 2)
+    assert evaluate(rs.rules[1], w, "NEWBIE", now - 1).value is None
+    assert evaluate(rs.rules[1], w, "OLD", now - 1).value is not None
