@@ -63,4 +63,6 @@ class RedisExamples:
         pipe.execute()
 
     def recent(self, entity: str) -> list[dict]:
+        if self.size <= 0:  # zrevrange(0, -1) would mean "all"
+            return []
         return [json.loads(m) for m in self.client.zrevrange(self.key(entity), 0, self.size - 1)]
