@@ -11,6 +11,8 @@ import asyncio
 import importlib
 import json
 import logging
+import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,8 @@ from streams.metrics import StreamMetrics
 from streams.pipeline import BatchResult, Hook, Pipeline, RawRecord
 
 log = logging.getLogger(__name__)
+
+EXIT_BATCH_FAILED = 70  # EX_SOFTWARE: a supervisor (systemd, Kubernetes) restarts the worker
 
 
 def load_hooks(specs: list[str], settings) -> list[Hook]:
@@ -112,11 +116,25 @@ class Worker:
     metrics: StreamMetrics
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
 
+    exit: Callable[[int], Any] = os._exit
+
     def run_batch(self, records: list[RawRecord]) -> tuple[BatchResult, list[bytes], list[bytes]]:
-        """Executor side: process and serialize (JSON encoding stays off the event loop too)."""
-        result = self.pipeline.process(records)
-        scored = [json.dumps(ev.to_dict(), ensure_ascii=False).encode() for ev in result.events]
-        dead = [json.dumps(d.to_dict()).encode() for d in result.dead_letters]
+        """Executor side: process and serialize (JSON encoding stays off the event loop too).
+
+        An unexpected error stops the process at once (crash-only): raising instead would end the loop body
+        and ``take_events`` would then acknowledge the failed batch, losing it. Exiting without an ack is a
+        kill -9 as far as Kafka is concerned -- the tested, lossless path: the batch is re-delivered to the
+        restarted worker (or another one in the group). Bad input never gets here: it is dead-lettered.
+        """
+        try:
+            result = self.pipeline.process(records)
+            scored = [json.dumps(ev.to_dict(), ensure_ascii=False).encode() for ev in result.events]
+            dead = [json.dumps(d.to_dict()).encode() for d in result.dead_letters]
+        except Exception:
+            log.critical("batch of %d records failed; exiting without acknowledging it", len(records), exc_info=True)
+            logging.shutdown()
+            self.exit(EXIT_BATCH_FAILED)
+            raise
         return result, scored, dead
 
 
@@ -177,14 +195,21 @@ def build_app(settings, pipeline: Pipeline, metrics: StreamMetrics) -> Any:
             # Shutting down mid-batch: finish it, so the acks take_events sends are true.
             await task
             raise
-        # Delivered (acks=all) before take_events acks the source offsets.
-        await asyncio.gather(
-            publisher.publish(
-                settings.topic_scored,
-                [(ev.message_id.encode(), payload) for ev, payload in zip(result.events, scored, strict=True)],
-            ),
-            publisher.publish(settings.topic_dlq, [(None, payload) for payload in dead]),
-        )
+        # Delivered (acks=all) before take_events acks the source offsets; if Kafka refuses them past the
+        # producer's own retries, stop unacknowledged like run_batch does (dead letters must not vanish).
+        try:
+            await asyncio.gather(
+                publisher.publish(
+                    settings.topic_scored,
+                    [(ev.message_id.encode(), payload) for ev, payload in zip(result.events, scored, strict=True)],
+                ),
+                publisher.publish(settings.topic_dlq, [(None, payload) for payload in dead]),
+            )
+        except Exception:
+            log.critical("publishing a batch's results failed; exiting without acknowledging it", exc_info=True)
+            logging.shutdown()
+            worker.exit(EXIT_BATCH_FAILED)
+            raise
         _update_lag(app, worker, records)
 
     def make_agent(topic_name: str):

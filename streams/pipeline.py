@@ -336,5 +336,7 @@ def _is_redis_transient(exc: Exception) -> bool:
     import redis
 
     return isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError) or (
-        isinstance(exc, redis.ResponseError) and str(exc).startswith(("LOADING", "MASTERDOWN", "TRYAGAIN"))
+        # OOM: maxmemory reached -- wait for memory (TTL expiry, an operator) rather than drop the batch.
+        isinstance(exc, redis.ResponseError)
+        and str(exc).startswith(("LOADING", "MASTERDOWN", "TRYAGAIN", "OOM", "READONLY", "CLUSTERDOWN"))
     )

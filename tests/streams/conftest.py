@@ -111,6 +111,25 @@ class Worker:
             time.sleep(0.3)
         raise AssertionError(f"worker not ready in {timeout_s} s:\n{self.log.read_text()[-3000:]}")
 
+    def listening_addresses(self) -> set[str]:
+        """Local addresses (hex ip:port as in /proc/net/tcp*) this process listens on."""
+        inodes = set()
+        fd_dir = Path(f"/proc/{self.proc.pid}/fd")
+        for fd in fd_dir.iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        found = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and cols[9] in inodes:  # 0A = LISTEN
+                    found.add(cols[1])
+        return found
+
     def kill9(self) -> None:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)

@@ -68,6 +68,11 @@ def test_exact_counts_dead_letters_scored_topic_metrics_and_cli(stream_env, stor
     ):
         assert series in text, series
     assert worker.sample('sentimon_messages_total{outcome="duplicate"') == 50
+    assert f'sentimon_consumer_lag_messages{{topic="{stream_env.topics["market"]}"}}' in text
+    assert worker.sample("sentimon_consumer_lag_messages{") == 0  # everything consumed
+    # Metrics and anything Faust opens listen on loopback only (IPv4 127.0.0.1 = 0100007F).
+    listening = worker.listening_addresses()
+    assert listening and all(addr.split(":")[0] == "0100007F" for addr in listening), listening
     assert worker.sample('sentimon_dlq_messages_total{reason="invalid_utf8"}') == 2
 
     cli = subprocess.run(
