@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -27,8 +28,12 @@ log = logging.getLogger(__name__)
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE: a supervisor (systemd, Kubernetes) restarts the worker
 
 
-def load_hooks(specs: list[str], settings) -> list[Hook]:
-    """``"package.module:factory"`` -> ``factory(settings)``, which returns a hook callable."""
+def load_hooks(specs: list[str], settings, registry=None) -> list[Hook]:
+    """``"package.module:factory"`` -> ``factory(settings)``, which returns a hook callable.
+
+    A factory that takes a ``registry`` argument gets the worker's Prometheus registry, so its metrics are
+    served on the worker's endpoint. A hook with a ``close()`` method is closed when the worker stops.
+    """
     hooks = []
     for spec in specs:
         module_name, _, attr = spec.partition(":")
@@ -38,7 +43,8 @@ def load_hooks(specs: list[str], settings) -> list[Hook]:
             factory = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
             raise StreamsError(f"stream hook {spec!r} cannot be imported: {exc} (setting stream_hooks)") from None
-        hooks.append(factory(settings))
+        takes_registry = "registry" in inspect.signature(factory).parameters
+        hooks.append(factory(settings, registry=registry) if takes_registry else factory(settings))
     return hooks
 
 

@@ -76,9 +76,8 @@ def run_worker(settings, hooks: list[Hook] | None = None, loglevel: str = "info"
             "set SENTIMON_METRICS_PORT (each worker on a host needs its own)"
         ) from None
     store = WindowStore.from_settings(client, settings)
-    pipeline = Pipeline.from_settings(
-        settings, scorer, store, hooks=[*(hooks or []), *load_hooks(settings.stream_hooks, settings)], metrics=metrics
-    )
+    all_hooks = [*(hooks or []), *load_hooks(settings.stream_hooks, settings, registry)]
+    pipeline = Pipeline.from_settings(settings, scorer, store, hooks=all_hooks, metrics=metrics)
     app = build_app(settings, pipeline, metrics)
     log.warning(
         "worker %s: model %s %s, metrics on http://127.0.0.1:%d/metrics",
@@ -88,5 +87,12 @@ def run_worker(settings, hooks: list[Hook] | None = None, loglevel: str = "info"
         faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
     finally:
         app.sentimon_worker.executor.shutdown(wait=True)
+        for hook in all_hooks:
+            close = getattr(hook, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing hook %r failed", hook)
         server.shutdown()
         client.close()

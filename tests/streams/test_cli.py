@@ -73,6 +73,14 @@ def _hook_factory(settings):
     return lambda events, store: (settings, events, store)
 
 
+def _hook_factory_with_registry(settings, registry=None):
+    return lambda events, store: registry
+
+
+def test_hook_factories_taking_a_registry_get_the_workers():
+    assert load_hooks(["tests.streams.test_cli:_hook_factory_with_registry"], "S", "REG")[0]([], None) == "REG"
+
+
 def test_faust_broker_url():
     assert faust_broker("a:1, b:2") == "kafka://a:1;kafka://b:2"
 
@@ -105,6 +113,16 @@ def test_produce_stamps_ts_keeps_ts_and_passes_bad_lines_through(stack_settings,
     kept = read_topic(stack_settings.kafka_servers, keep, 22)
     assert json.loads(kept[0].value)["ts"] == "2024-01-02T03:04:05Z"
     assert kept[0].timestamp == 1_704_164_645_000  # the record timestamp is the event time
+
+
+@pytest.mark.integration
+def test_produce_from_stdin(stack_settings, unique, make_topic):
+    topic = make_topic(f"{unique}.stdin", 1)
+    env = base_env(SENTIMON_KAFKA_BOOTSTRAP=stack_settings.kafka_servers)
+    result = sentimon("produce", "--topic", topic, "--file", "-", env=env, stdin=b'{"id": "s1", "text": "hi"}\n')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"sent 1 messages to {topic}".encode())
+    assert json.loads(read_topic(stack_settings.kafka_servers, topic, 1)[0].value)["id"] == "s1"
 
 
 def test_produce_missing_file():
