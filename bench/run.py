@@ -50,7 +50,7 @@ def machine() -> str:
 
 def run_row(row: Row, job: dict, timeout_s: float) -> dict:
     payload = json.dumps({**job, "row": row.as_dict()})
-    env = {**os.environ, "OMP_NUM_THREADS": str(job["threads"]), "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(job["threads"])}
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "bench.worker"], input=payload, capture_output=True, text=True,
