@@ -177,3 +177,28 @@ def test_all_bad_batch_never_calls_scorer_or_store():
     result = p.process([rec(b"nope"), rec(b"{}", 1)])
     assert [d.reason for d in result.dead_letters] == ["invalid_json", "missing_text"]
     assert scorer.calls == 0 and result.events == []
+
+
+@pytest.mark.integration
+def test_real_store_and_vader_late_events_are_counted_not_applied(stack_settings, unique):
+    import redis
+
+    from inference import load
+    from streams.windows import WindowStore
+
+    client = redis.Redis.from_url(stack_settings.redis)
+    store = WindowStore(client, prefix=unique, bucket_ms=60_000, allowed_lateness_ms=600_000)
+    p, _, m = make(scorer=load("vader"), store=store)
+    now_ms = int(NOW_S * 1000)
+    p.process([rec({"id": "new", "ts": now_ms - 1000, "text": "I love it", "entities": ["E"]})])
+    result = p.process(
+        [
+            rec({"id": "ok", "ts": now_ms - 300_000, "text": "I hate it", "entities": ["E"]}, 1),
+            rec({"id": "old", "ts": now_ms - 3_600_000, "text": "meh", "entities": ["E"]}, 2),
+        ]
+    )
+    assert [e.status for e in result.events] == ["applied", "late"]
+    s = store.stats("E", 7_200_000, now_ms)
+    assert (s.count, s.positive, s.negative) == (2, 1, 1)
+    assert value(m, "sentimon_messages_total", topic="raw", outcome="late") == 1
+    client.close()
