@@ -8,6 +8,7 @@ import collections
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -104,6 +105,22 @@ def test_two_workers_split_partitions_and_counts_are_exact(stream_env, store, st
     done_a, done_b = a.sample(applied), b.sample(applied)
     assert done_a > 0 and done_b > 0, (done_a, done_b)
     assert done_a + done_b == n
+
+
+def test_a_batch_longer_than_the_session_timeout_keeps_the_group(stream_env, store, stack_settings):
+    # Inference runs in an executor and aiokafka heartbeats on its own, so a slow batch is not a dead member.
+    stream_env.extra_env["SENTIMON_STREAM_HOOKS"] = '["tests.streams.hooks:slow_first_batch"]'
+    worker = stream_env.start_worker()
+    worker.wait_ready()
+    n = 500
+    send(stack_settings.kafka_servers, stream_env.topics["social"], [message(i, ["SLOW"]) for i in range(n)])
+    wait_for(lambda: hour_count(store, "SLOW") >= n, 90, f"{n} SLOW mentions")
+    time.sleep(2)
+    assert hour_count(store, "SLOW") == n
+    assert worker.sample('sentimon_messages_total{outcome="duplicate"') == 0
+    log = worker.log.read_text(errors="replace")
+    assert log.count("Setting newly assigned partitions") == 1, "the slow batch cost the group membership"
+    assert worker.sample("sentimon_batch_size_messages_count") >= 2
 
 
 def _live_corpus() -> list[tuple[bytes, str]]:
