@@ -96,3 +96,32 @@ def test_rows_use_what_exists_and_say_what_is_skipped(tmp_path):
     assert labels == ["HF pipeline fp32 teacher", "ORT int8 student", "static tier", "cascade", "VADER", "mine"]
     assert any(s.startswith("ORT fp32 student: no bundle") for s in skipped)
     assert any(s.startswith("pruned student int8: no bundle") for s in skipped)
+
+
+def test_worker_measures_a_row_and_the_report_renders(tmp_path):
+    from bench.run import markdown
+    from bench.worker import measure
+
+    from .conftest import TINY
+
+    texts = tmp_path / "texts.json"
+    texts.write_text(json.dumps({"tweet": ["love it", "terrible"] * 8, "headline": ["great news"] * 8,
+                                 "long": [" ".join(["hate"] * 100)] * 2}))  # fmt: skip
+    split = tmp_path / "test_s.jsonl"
+    split.write_text('{"text": "I love it", "label": "positive"}\n{"text": "the news", "label": "neutral"}\n')
+    job = {"threads": 1, "batch_sizes": [1, 4], "micro_batch": 4, "budget_s": 0.05, "latency_calls": 5,
+           "texts_file": str(texts), "splits": [str(split)]}  # fmt: skip
+    rows = [{"label": "ORT int8 student", "kind": "scorer", "ref": str(TINY), "note": "tiny"},
+            {"label": "VADER", "kind": "scorer", "ref": "vader", "note": "lexicon"}]  # fmt: skip
+    results = [measure({**job, "row": row}) for row in rows]
+    r = results[0]
+    assert set(r["throughput"]) == {"tweet", "headline", "long"} and set(r["throughput"]["long"]) == {"1", "4"}
+    assert all(v > 0 for s in r["throughput"].values() for v in s.values())
+    assert set(r["latency_ms"]) == {"1", "4"} and r["latency_ms"]["1"]["p50"] <= r["latency_ms"]["1"]["p99"]
+    assert r["accuracy"]["s"]["n"] == 2 and r["size_bytes"] > 0 and r["peak_rss_bytes"] > 0
+    report = {"date": "d", "machine": "m", "loadavg": 1.0, "job": job, "results": results, "skipped": ["x: why"],
+              "splits": ["test_s.jsonl"]}  # fmt: skip
+    md = markdown(report, "python -m bench.run")
+    assert md.startswith(START) and md.rstrip().endswith(END)
+    assert "| ORT int8 student |" in md and "skipped: x: why" in md and "batch-1 p99" in md
+    assert "int8 student vs teacher: not measured" in md  # no baseline row in this report
