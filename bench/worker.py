@@ -19,15 +19,27 @@ from pathlib import Path
 import numpy as np
 
 
+def hf_tokenizer(folder: Path):
+    """The folder's own tokenizer; a `sentimon compress` teacher keeps its tokenizer.json one level up."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    if any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
+        return AutoTokenizer.from_pretrained(folder)
+    specials = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]"}
+    return PreTrainedTokenizerFast(
+        tokenizer_file=str(folder.parent / "tokenizer.json"), model_max_length=512, **specials
+    )
+
+
 def hf_scorer(folder: str, threads: int) -> tuple[Callable[[list[str]], np.ndarray], int, str]:
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+    from transformers import AutoModelForSequenceClassification, pipeline
 
     from inference.bundle import LABELS
 
     torch.set_num_threads(threads)
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
-    tok = AutoTokenizer.from_pretrained(folder)
+    tok = hf_tokenizer(Path(folder))
     pipe = pipeline("text-classification", model=model, tokenizer=tok, top_k=None, device=-1)
     id2label = model.config.id2label
     # A build's teacher names its labels; a bare encoder's head says LABEL_i = LABELS[i].
