@@ -71,6 +71,8 @@ class RunResult:
     rss_mb: float
     cpu_ms_per_msg: float  # worker user+system CPU per scored message: load-independent cost
     load: float  # the box's 1-minute load average when the run ended (other work shares the cores)
+    queue_p50_ms: float | None  # record timestamp -> batch start: Kafka, the Faust consumer and batching
+    batch_p50: float | None
 
 
 def free_port() -> int:
@@ -227,15 +229,20 @@ class Bench:
             # From the first window update to the last: the worker's own pace, startup excluded.
             span_s = (max(done) - min(done)) / 1000 if len(done) > 1 else 0
             throughput = (len(events) - 1) / span_s if span_s else 0.0
-            p50 = p99 = None
+            p50 = p99 = queue_p50 = None
         else:
             starts = [e["origin"]["timestamp_ms"] for e in events]
             span_s = (max(done) - min(starts)) / 1000 if events else 0
             throughput = len(events) / span_s if span_s else 0.0
             latencies = [e["timings"]["ingest_to_window_ms"] for e in events]
             p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+            queue_p50 = percentile([e["timings"]["queue_ms"] for e in events], 50)
         cpu_per_msg = cpu_used * 1000 / len(events) if events else 0.0
-        return RunResult(model, rate, n, len(events), throughput, p50, p99, peak[0], cpu_per_msg, os.getloadavg()[0])
+        batch_p50 = percentile([e["timings"]["batch_size"] for e in events], 50)
+        return RunResult(
+            model, rate, n, len(events), throughput, p50, p99, peak[0], cpu_per_msg, os.getloadavg()[0],
+            queue_p50, batch_p50,
+        )  # fmt: skip
 
 
 def machine() -> str:
@@ -272,19 +279,23 @@ def render(results: list[RunResult], args, scorers: dict[str, str], kafka_versio
         f"- scorers: {', '.join(f'{m} = {v}' for m, v in scorers.items())}",
         "- latency = window update done minus the record's Kafka timestamp (ingest -> window), per message; "
         "throughput at a fixed rate = messages / (last window update - first record); `max` = a backlog drained "
-        "flat out (latency not meaningful there); RSS = worker peak resident memory; worker CPU = its user+system "
+        "flat out (latency not meaningful there); queue part = record timestamp to the start of its batch in the "
+        "worker (Kafka, the Faust consumer thread, waiting for the previous batch and for batch-mates); "
+        "RSS = worker peak resident memory; worker CPU = its user+system "
         "CPU seconds per message (capacity = 1000 / that, for one core: a worker is one process, GIL-bound); "
         "box load = 1-minute load average at the end of the run (the box is shared: above 2, the worker waited "
         "for CPU and the latency columns show it).",
         "",
         "| model | offered rate (msg/s) | messages | scored | sustained (msg/s) | p50 latency (ms) | p99 latency (ms) "
+        "| p50 queue part (ms) | p50 batch size "
         "| worker RSS (MB) | worker CPU (ms/msg) | CPU-bound capacity (msg/s/core) | box load (1 min) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.model} | {r.rate} | {r.sent:,} | {r.scored:,} | {fmt(r.throughput)} | {fmt(r.p50_ms)} "
-            f"| {fmt(r.p99_ms)} | {fmt(r.rss_mb)} | {fmt(r.cpu_ms_per_msg, 3)} "
+            f"| {fmt(r.p99_ms)} | {fmt(r.queue_p50_ms)} | {fmt(r.batch_p50)} | {fmt(r.rss_mb)} "
+            f"| {fmt(r.cpu_ms_per_msg, 3)} "
             f"| {fmt(1000 / r.cpu_ms_per_msg if r.cpu_ms_per_msg else None)} | {r.load:.1f} |"
         )
     lines += ["", "Targets (issue 5): >= 2,000 msg/s per worker; p99 <= 50 ms at 1,000 msg/s; RSS <= 500 MB.", ""]

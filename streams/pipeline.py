@@ -257,6 +257,7 @@ class Pipeline:
     def process(self, records: Sequence[RawRecord]) -> BatchResult:
         """Run one micro-batch end to end. Never raises on bad input; retries Redis until it answers."""
         started = time.perf_counter()
+        started_ms = self.now_ms()
         good, dead = self.parse(records)
 
         texts = [msg.text for _, msg in good]
@@ -265,7 +266,11 @@ class Pipeline:
         inference_s = time.perf_counter() - t0
 
         events: list[ScoredEvent] = []
-        timings = {"inference_ms": round(inference_s * 1000, 3), "batch_size": len(records)}
+        timings = {
+            "batch_start_ms": started_ms,
+            "inference_ms": round(inference_s * 1000, 3),
+            "batch_size": len(records),
+        }
         for (rec, msg), pred in zip(good, preds, strict=True):
             if isinstance(pred, Exception):
                 dead.append(_dead(rec, SCORING_FAILED, f"{type(pred).__name__}: {pred}"[:300]))
@@ -325,6 +330,7 @@ def _final_timings(ev: ScoredEvent, done_ms: int) -> dict[str, float]:
     timings = {**ev.timings, "window_done_ms": done_ms}
     if ev.record_ts_ms is not None:
         timings["ingest_to_window_ms"] = done_ms - ev.record_ts_ms
+        timings["queue_ms"] = timings["batch_start_ms"] - ev.record_ts_ms  # Kafka + consumer + batching
     return timings
 
 
