@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -121,6 +122,20 @@ def test_a_batch_longer_than_the_session_timeout_keeps_the_group(stream_env, sto
     log = worker.log.read_text(errors="replace")
     assert log.count("Setting newly assigned partitions") == 1, "the slow batch cost the group membership"
     assert worker.sample("sentimon_batch_size_messages_count") >= 2
+
+
+def test_onnx_bundle_scores_in_the_worker(stream_env, store, stack_settings):
+    # The ONNX scorer path (tokenizer + onnxruntime in the executor thread), with the tiny test bundle.
+    bundle = Path(__file__).resolve().parents[1] / "assets" / "tiny-bundle"
+    stream_env.extra_env["SENTIMON_MODEL"] = str(bundle)
+    worker = stream_env.start_worker()
+    n = 300
+    send(stack_settings.kafka_servers, stream_env.topics["social"], [message(i, ["ONNX"]) for i in range(n)])
+    worker.wait_ready()
+    wait_for(lambda: hour_count(store, "ONNX") >= n, 90, f"{n} ONNX mentions")
+    s = store.stats("ONNX", 3_600_000, _later())
+    assert s.count == n == s.negative + s.neutral + s.positive
+    assert worker.sample('sentimon_model_info{name="tiny-transformer"') == 1
 
 
 def _live_corpus() -> list[tuple[bytes, str]]:
