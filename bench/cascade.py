@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shlex
 import sys
 import time
@@ -31,6 +32,7 @@ from inference.cascade import CascadeConfig, CascadeScorer, write_cascade
 from inference.prediction import margins
 from sentimon.settings import Settings, load_settings
 
+PASSES = 3
 THRESHOLDS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0]
 START, END = "<!-- bench:cascade:start -->", "<!-- bench:cascade:end -->"
 
@@ -69,6 +71,7 @@ def run(
     say=print,
 ) -> dict:
     thresholds = thresholds or THRESHOLDS
+    load_at_start = os.getloadavg()[0]
     paths = labelled if labelled else default_splits(settings.cache_dir)
     if not paths:
         raise BenchError("no labelled test splits: pass --labelled FILE or run `sentimon compress` (data stage) first")
@@ -83,10 +86,13 @@ def run(
     step = settings.stream_max_batch
     for p in points:
         cascade = CascadeScorer(fast_s, acc_s, p["threshold"])
-        t0 = time.perf_counter()
-        for i in range(0, len(tweets), step):
-            cascade.score_probs(tweets[i : i + step])
-        p["texts_per_s"] = len(tweets) / (time.perf_counter() - t0)
+        rates = []
+        for _ in range(PASSES):  # best pass: the one least disturbed by other processes on a shared machine
+            t0 = time.perf_counter()
+            for i in range(0, len(tweets), step):
+                cascade.score_probs(tweets[i : i + step])
+            rates.append(len(tweets) / (time.perf_counter() - t0))
+        p["texts_per_s"] = max(rates)
         p["escalated_tweets"] = cascade.escalated_total / max(cascade.scored_total, 1)
         say(f"  threshold {p['threshold']:.2f}: accuracy {p['mean_accuracy']:.3f}, escalated {p['escalated']:.1%}, "
             f"{p['texts_per_s']:,.0f} texts/s")  # fmt: skip
@@ -97,6 +103,7 @@ def run(
         "rule": f"least escalation with mean accuracy within {tolerance_pt} pt of the curve's best",
         "tolerance_pt": tolerance_pt, "splits": [s.name for s in splits], "batch": step, "threads": threads,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+        "loadavg": [load_at_start, os.getloadavg()[0]],
     }  # fmt: skip
 
 
@@ -108,8 +115,11 @@ def markdown(result: dict, command: str) -> str:
         "",
         f"- Date: {result['date']}; machine: {result['machine']}; {result['threads']} threads",
         f"- Command: `{command}`",
-        f"- Fast tier `{result['fast_version']}`, accurate tier `{result['accurate_version']}`; texts/s over 512 "
-        f"tweets in calls of {result['batch']}; accuracy on the held-out splits (binary: negative vs positive)",
+        f"- Fast tier `{result['fast_version']}`, accurate tier `{result['accurate_version']}`; texts/s: best of "
+        f"{PASSES} passes over 512 tweets in calls of {result['batch']}; accuracy on the held-out splits (binary: "
+        "negative vs positive)",
+        f"- Host 1-min load average at start / end: {result['loadavg'][0]:.1f} / {result['loadavg'][1]:.1f} "
+        f"on {os.cpu_count()} cores (above the core count, other processes competed for the CPU)",
         f"- Default threshold **{result['chosen']['threshold']}** ({result['rule']}), stored in "
         "`models/cascade/cascade.json`",
         "",

@@ -64,6 +64,23 @@ def bundle_size(scorer) -> int:
     return total
 
 
+def best_rate(score, items: list[str], batch: int, budget_s: float, passes: int) -> float:
+    """texts/s of the best of ``passes`` passes (each over the set or budget_s / passes, at least one call).
+
+    On a shared machine other processes steal CPU at random moments; the best pass is the least disturbed."""
+    rates = []
+    for _ in range(passes):
+        done, t0 = 0, time.perf_counter()
+        while done < len(items):
+            chunk = items[done : done + batch]
+            score(chunk)
+            done += len(chunk)
+            if time.perf_counter() - t0 > budget_s / passes:
+                break
+        rates.append(done / (time.perf_counter() - t0))
+    return max(rates)
+
+
 def measure(job: dict) -> dict:
     threads = job["threads"]
     load_before = os.getloadavg()[0]
@@ -86,13 +103,7 @@ def measure(job: dict) -> dict:
     for set_name, items in texts.items():
         result["throughput"][set_name] = {}
         for bs in job["batch_sizes"]:
-            done, t0 = 0, time.perf_counter()
-            while done < len(items):
-                score(items[done : done + bs])
-                done += len(items[done : done + bs])
-                if time.perf_counter() - t0 > job["budget_s"]:
-                    break
-            result["throughput"][set_name][str(bs)] = done / (time.perf_counter() - t0)
+            result["throughput"][set_name][str(bs)] = best_rate(score, items, bs, job["budget_s"], job["passes"])
 
     result["latency_ms"] = {}
     tweets = texts["tweet"]

@@ -109,7 +109,7 @@ def test_worker_measures_a_row_and_the_report_renders(tmp_path):
                                  "long": [" ".join(["hate"] * 100)] * 2}))  # fmt: skip
     split = tmp_path / "test_s.jsonl"
     split.write_text('{"text": "I love it", "label": "positive"}\n{"text": "the news", "label": "neutral"}\n')
-    job = {"threads": 1, "batch_sizes": [1, 4], "micro_batch": 4, "budget_s": 0.05, "latency_calls": 5,
+    job = {"threads": 1, "batch_sizes": [1, 4], "micro_batch": 4, "budget_s": 0.05, "latency_calls": 5, "passes": 2,
            "texts_file": str(texts), "splits": [str(split)]}  # fmt: skip
     rows = [{"label": "ORT int8 student", "kind": "scorer", "ref": str(TINY), "note": "tiny"},
             {"label": "VADER", "kind": "scorer", "ref": "vader", "note": "lexicon"}]  # fmt: skip
