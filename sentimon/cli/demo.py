@@ -49,8 +49,11 @@ def _table(store, history, entities: list[str], now_ms: int, sent: int, total: i
 
 def demo(
     ctx: typer.Context,
-    minutes: int = typer.Option(390, min=10, help="Length of the planted trading day in event-time minutes."),
-    duration: float = typer.Option(90.0, min=5, help="Wall seconds to play the day in."),
+    minutes: int = typer.Option(390, min=10, help="Length of the planted trading session in event-time minutes."),
+    lead_in: int = typer.Option(0, min=0, help="Minutes of quieter overnight chatter before the open. Volume "
+                                "spikes are judged against a one-day baseline, so without it the NVDA spike is "
+                                "missed; with it the open itself is a volume spike against the quiet night."),
+    duration: float = typer.Option(90.0, min=5, help="Wall seconds to play the whole timeline in."),
     model: str = typer.Option(None, help="Model (default: setting `model`, the shipped student)."),
     live: bool = typer.Option(True, help="Live terminal table (--no-live for plain output)."),
     seed: int = typer.Option(7, help="Timeline seed."),
@@ -65,7 +68,7 @@ def demo(
     from alerts import History
     from infra import Stack, ensure_topics, pipeline_topics
     from streams.replay.corpus import demo_pool
-    from streams.replay.demo import demo_settings, pace, scored_count, settings_env, topic_for
+    from streams.replay.demo import demo_settings, pace, scored_count, settings_env
     from streams.replay.timeline import generate, score_detection, trading_day
     from streams.windows import WindowStore
 
@@ -80,7 +83,7 @@ def demo(
     ensure_topics(settings.kafka_servers, pipeline_topics(settings))
 
     console.print("[bold]2/5[/] planted trading day (held-out tweets, synthetic times and entities)")
-    spec = trading_day(minutes=minutes, seed=seed)
+    spec = trading_day(minutes=minutes, seed=seed, lead_in_min=lead_in)
     messages = generate(spec, demo_pool(settings.cache_dir))
     with open(out / "timeline.jsonl", "w") as f:
         f.writelines(json.dumps(m) + "\n" for m in messages)
@@ -100,12 +103,12 @@ def demo(
     history = History(settings.database)
     try:
         _wait_for_worker(worker, log_path, settings)
-        console.print(f"[bold]4/5[/] playing {minutes} minutes of event time in ~{duration:.0f} s")
+        console.print(f"[bold]4/5[/] playing {lead_in + minutes} minutes of event time in ~{duration:.0f} s")
         producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, linger_ms=5)
         state = {"sent": 0, "ts": 0}
 
         def send(m: dict) -> None:
-            producer.send(topic_for(m, settings), key=m["id"].encode(), value=json.dumps(m).encode(), timestamp_ms=m["ts"])
+            producer.send(settings.topic_social, key=m["id"].encode(), value=json.dumps(m).encode(), timestamp_ms=m["ts"])
 
         speed = (spec.end_ms - spec.start_ms) / 1000 / duration
         started = time.monotonic()
@@ -196,7 +199,7 @@ def _print_summary(report, alerts: list[dict], n: int, elapsed: float, settings,
     console.print("\n  where to look next:")
     console.print(f"    alerts:  SENTIMON_DATABASE_URL={settings.database} sentimon alerts list")
     console.print(f"    windows: SENTIMON_WINDOW_PREFIX={settings.window_prefix} sentimon windows TSLA --window 1h --end {_last_iso(out)}")
-    console.print(f"    replay:  sentimon replay --topic {settings.topic_market} --model static --compare default "
+    console.print(f"    replay:  sentimon replay --topic {settings.topic_social} --model static --compare default "
                   f"--episodes {out / 'episodes.json'}")  # fmt: skip
     console.print("    metrics: the worker serves Prometheus metrics on 127.0.0.1:<metrics port> while it runs")
     console.print("    stop the stack: sentimon down")

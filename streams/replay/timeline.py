@@ -46,6 +46,8 @@ class TimelineSpec:
     shift_mix: dict[str, float] = field(default_factory=lambda: {"negative": 0.75, "neutral": 0.2, "positive": 0.05})
     spike_factor: float = 6.0
     seed: int = 7
+    session_start_ms: int | None = None  # before it (overnight), rates are scaled by quiet_factor
+    quiet_factor: float = 0.2
 
     def __post_init__(self) -> None:
         names = {e.name for e in self.entities}
@@ -63,15 +65,17 @@ class TimelineSpec:
         return self.start_ms + self.duration_min * MINUTE_MS
 
 
-def trading_day(date: str = "2026-11-24", minutes: int = 390, seed: int = 7) -> TimelineSpec:
+def trading_day(date: str = "2026-11-24", minutes: int = 390, seed: int = 7, lead_in_min: int = 0) -> TimelineSpec:
     """A US trading session (14:30-21:00 UTC) for five tickers plus a brand crisis.
 
     Planted: a sustained negative shift on TSLA, a volume spike on NVDA, and a brand crisis (volume spike with a
     negative shift) for 'acme air'. AAPL, MSFT and AMZN are controls. ``minutes`` shortens the day: episodes
-    keep their relative positions.
+    keep their relative positions. ``lead_in_min`` of quieter overnight chatter before the open give rules with
+    a one-day baseline the history they need (volume spikes are only judged against a baseline that is covered).
     """
-    start = int(datetime.fromisoformat(f"{date}T14:30:00").replace(tzinfo=UTC).timestamp() * 1000)
-    at = lambda fraction: start + int(minutes * fraction) * MINUTE_MS  # noqa: E731
+    open_ms = int(datetime.fromisoformat(f"{date}T14:30:00").replace(tzinfo=UTC).timestamp() * 1000)
+    start = open_ms - lead_in_min * MINUTE_MS
+    at = lambda fraction: open_ms + int(minutes * fraction) * MINUTE_MS  # noqa: E731
     tickers = [("AAPL", 3.0), ("TSLA", 3.0), ("NVDA", 2.5), ("MSFT", 2.0), ("AMZN", 2.0)]
     entities = tuple(EntityProfile(t, "stock", r, f"${t}", "demo/market") for t, r in tickers) + (
         EntityProfile("acme air", "opinion", 2.0, "Acme Air", "demo/social"),
@@ -82,7 +86,7 @@ def trading_day(date: str = "2026-11-24", minutes: int = 390, seed: int = 7) -> 
         Episode("acme air", "negative_shift", at(0.70), at(0.85)),
         Episode("acme air", "volume_spike", at(0.70), at(0.85)),
     )
-    return TimelineSpec(start, minutes, entities, episodes, seed=seed)
+    return TimelineSpec(start, lead_in_min + minutes, entities, episodes, seed=seed, session_start_ms=open_ms)
 
 
 def generate(spec: TimelineSpec, pool: dict[str, list[str]]) -> list[dict]:
@@ -98,6 +102,8 @@ def generate(spec: TimelineSpec, pool: dict[str, list[str]]) -> list[dict]:
             t0 = spec.start_ms + minute * MINUTE_MS
             active = {ep.kind for ep in episodes if ep.start_ms <= t0 < ep.end_ms}
             rate = entity.rate_per_min * (spec.spike_factor if "volume_spike" in active else 1.0)
+            if spec.session_start_ms is not None and t0 < spec.session_start_ms:
+                rate *= spec.quiet_factor
             mix = spec.shift_mix if "negative_shift" in active else spec.base_mix
             for _ in range(_poisson(rng, rate)):
                 label = rng.choices(LABELS, weights=[mix[k] for k in LABELS])[0]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sentimon.settings import Settings, load_settings
-from streams.replay.demo import demo_settings, pace, settings_env, topic_for
+from streams.replay.demo import demo_settings, pace, settings_env
 
 
 def test_demo_settings_isolate_every_write_target(tmp_path: Path) -> None:
@@ -39,12 +39,6 @@ def test_pace_keeps_event_time_proportional_to_wall_time() -> None:
     assert wall == pytest.approx(6.1)
 
 
-def test_topic_routing(tmp_path: Path) -> None:
-    s = load_settings(state_dir=tmp_path)
-    assert topic_for({"source": "demo/market"}, s) == s.topic_market
-    assert topic_for({"source": "demo/social"}, s) == s.topic_social
-
-
 @pytest.mark.integration
 @pytest.mark.slow
 def test_demo_end_to_end_shortened(stack_settings, tmp_path: Path) -> None:
@@ -58,7 +52,7 @@ def test_demo_end_to_end_shortened(stack_settings, tmp_path: Path) -> None:
     }
     model = "default" if (Path(__file__).resolve().parents[2] / "models" / "default").is_dir() else "vader"
     result = subprocess.run(
-        [sys.executable, "-m", "sentimon", "demo", "--minutes", "60", "--duration", "15", "--no-live",
+        [sys.executable, "-m", "sentimon", "demo", "--minutes", "60", "--lead-in", "0", "--duration", "15", "--no-live",
          "--model", model, "--out", str(tmp_path)],
         env=env, capture_output=True, text=True, timeout=400,
     )  # fmt: skip

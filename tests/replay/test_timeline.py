@@ -84,3 +84,13 @@ def test_detection_scoring() -> None:
     assert [m["entity"] for m in report.missed] == ["C"]
     assert len(report.false_alerts) == 2
     assert score_detection([], eps).precision is None
+
+
+def test_lead_in_is_quiet_history_before_the_open() -> None:
+    spec = trading_day(minutes=60, lead_in_min=120)
+    assert spec.duration_min == 180 and spec.session_start_ms == spec.start_ms + 120 * MINUTE_MS
+    assert all(ep.start_ms >= spec.session_start_ms for ep in spec.episodes)
+    messages = generate(spec, POOL)
+    before = sum(m["ts"] < spec.session_start_ms for m in messages) / 120
+    after = sum(m["ts"] >= spec.session_start_ms for m in messages) / 60
+    assert before < 0.5 * after
