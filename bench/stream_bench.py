@@ -156,7 +156,11 @@ class Bench:
     def worker_env(self, model: str, name: str) -> dict[str, str]:
         s = self.settings
         env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")}
-        passthrough = {k: v for k, v in os.environ.items() if k.startswith(("SENTIMON_STREAM_", "SENTIMON_WORKER_"))}
+        passthrough = {
+            k: v
+            for k, v in os.environ.items()
+            if k.startswith(("SENTIMON_STREAM_", "SENTIMON_WORKER_", "SENTIMON_INFERENCE_"))
+        }
         env.update(
             {
                 "SENTIMON_KAFKA_BOOTSTRAP": s.kafka_servers,
@@ -263,7 +267,11 @@ def fmt(value: float | None, digits: int = 0) -> str:
 
 
 def render(results: list[RunResult], args, scorers: dict[str, str], kafka_version: str) -> str:
-    env_knobs = {k: v for k, v in os.environ.items() if k.startswith(("SENTIMON_STREAM_", "SENTIMON_WORKER_"))}
+    env_knobs = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(("SENTIMON_STREAM_", "SENTIMON_WORKER_", "SENTIMON_INFERENCE_"))
+    }
     command = "python bench/stream_bench.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if env_knobs:
         command = " ".join(f"{k}={v}" for k, v in env_knobs.items()) + " " + command

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     worker_id: str = "sentimon-worker"  # Faust app id = Kafka consumer group shared by all workers
     worker_data_dir: Path | None = None  # Faust's local data dir; default <state_dir>/worker
     worker_threads: int = Field(1, ge=1)  # executor threads for inference + Redis (never the event loop)
+    # ORT intra-op threads inside a worker (0: use inference_threads). One: ORT's spinning pool otherwise
+    # competes with the event loop, Kafka and Redis for the cores (BENCHMARKS.md, Streaming).
+    worker_inference_threads: int = Field(1, ge=0)
     stream_max_batch: int = Field(256, ge=1)
     stream_batch_within_s: float = Field(0.02, gt=0)  # the longest a lone message waits for batch-mates
     stream_max_message_bytes: int = Field(64 * 1024, ge=64)

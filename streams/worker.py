@@ -65,7 +65,9 @@ def run_worker(settings, hooks: list[Hook] | None = None, loglevel: str = "info"
 
     check_topics(settings)
     client = connect_redis(settings)
-    scorer = inference.load(settings.model, settings)
+    scorer = inference.load(
+        settings.model, settings, threads=settings.worker_inference_threads or settings.inference_threads
+    )
     registry = CollectorRegistry()
     metrics = StreamMetrics(registry)
     try:
