@@ -71,7 +71,7 @@ def replay(
     report: Path = typer.Option(None, help="Report path (.json; .md and .png beside it). Default: reports/."),
     episodes: Path = typer.Option(None, help="Planted episodes (JSON from `sentimon demo`) to score alerts on."),
     batch_size: int = typer.Option(256, min=1, help="Records per micro-batch."),
-    publish: bool = typer.Option(False, help="Also write scored events to the namespace's own topic."),
+    publish: bool = typer.Option(True, help="Write scored events to the namespace's own scored topic."),
 ) -> None:
     """Re-score history into an isolated namespace and report throughput, label mix, accuracy (messages with a
     gold `label`), model agreement and an alert diff. Production keys, topics and alerts are untouched."""

@@ -61,6 +61,7 @@ def test_replay_accuracy_isolation_and_comparison(stack_settings, unique, histor
     import redis
 
     import inference
+    from alerts import History
     from sentimon.cli.replay import build_runs
 
     topic, spec, messages = history
@@ -68,6 +69,8 @@ def test_replay_accuracy_isolation_and_comparison(stack_settings, unique, histor
     client = redis.Redis.from_url(settings.redis)
     client.set(f"{settings.window_prefix}:sentinel", "production")
     before = {k: client.dump(k) for k in client.scan_iter(f"{unique}:prod*")}
+    production_history = History(settings.database)
+    alerts_before = production_history.list(limit=10_000)
 
     runs = build_runs(settings, ["vader", TINY], unique, tmp_path)
     try:
@@ -89,6 +92,8 @@ def test_replay_accuracy_isolation_and_comparison(stack_settings, unique, histor
     # Isolation: production keys untouched, the replay wrote only under its namespaces.
     after = {k: client.dump(k) for k in client.scan_iter(f"{unique}:prod*")}
     assert after == before
+    assert production_history.list(limit=10_000) == alerts_before
+    production_history.close()
     for run in runs:
         assert run.settings.window_prefix.startswith("replay:") and any(client.scan_iter(f"{run.settings.window_prefix}:*"))
         assert run.settings.database_url.startswith("sqlite:///" + str(tmp_path))
@@ -125,7 +130,7 @@ def test_replay_cli_end_to_end(stack_settings, unique, history, tmp_path: Path) 
     result = CliRunner().invoke(
         app,
         ["replay", "--topic", topic, "--model", "vader", "--namespace", unique, "--from", str(messages[-400]["ts"]),
-         "--report", str(tmp_path / "rep.json"), "--episodes", str(episodes), "--publish", "--batch-size", "200"],
+         "--report", str(tmp_path / "rep.json"), "--episodes", str(episodes), "--batch-size", "200"],
         env=env,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
