@@ -56,13 +56,13 @@ class Service(ABC):
     def probe(self) -> bool:
         """True when the service answers a real request."""
 
-    def check_binaries(self) -> None:
+    def check_binaries(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Raise MissingDependency naming the package to install."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """One-time setup before the first start (download, init data dir)."""
 
-    def after_start(self) -> None:
+    def after_start(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Setup that needs the running service (create the database)."""
 
     user: str | None = None

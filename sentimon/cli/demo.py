@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -108,7 +108,8 @@ def demo(
         state = {"sent": 0, "ts": 0}
 
         def send(m: dict) -> None:
-            producer.send(settings.topic_social, key=m["id"].encode(), value=json.dumps(m).encode(), timestamp_ms=m["ts"])
+            value = json.dumps(m).encode()
+            producer.send(settings.topic_social, key=m["id"].encode(), value=value, timestamp_ms=m["ts"])
 
         speed = (spec.end_ms - spec.start_ms) / 1000 / duration
         started = time.monotonic()
@@ -141,8 +142,8 @@ def demo(
         console.print("[bold]5/5[/] summary")
         alerts = [{**a, "started_at_ms": _ms(a["started_at"])} for a in history.list(limit=1000)]
         report = score_detection(alerts, list(spec.episodes))
-        (out / "summary.json").write_text(json.dumps({"alerts": alerts, "detection": asdict(report),
-                                                      "messages": len(messages), "seconds": elapsed}, indent=2, default=str))  # fmt: skip
+        summary = {"alerts": alerts, "detection": asdict(report), "messages": len(messages), "seconds": elapsed}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         _print_summary(report, alerts, len(messages), elapsed, settings, out)
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -198,14 +199,15 @@ def _print_summary(report, alerts: list[dict], n: int, elapsed: float, settings,
         console.print(f"    [yellow]not planted[/] {alert['rule']} on {alert['entity']} at {alert['started_at']}")
     console.print("\n  where to look next:")
     console.print(f"    alerts:  SENTIMON_DATABASE_URL={settings.database} sentimon alerts list")
-    console.print(f"    windows: SENTIMON_WINDOW_PREFIX={settings.window_prefix} sentimon windows TSLA --window 1h --end {_last_iso(out)}")
+    console.print(f"    windows: SENTIMON_WINDOW_PREFIX={settings.window_prefix} sentimon windows TSLA --window 1h "
+                  f"--end {_last_ts(out)}")
     console.print(f"    replay:  sentimon replay --topic {settings.topic_social} --model static --compare default "
                   f"--episodes {out / 'episodes.json'}")  # fmt: skip
     console.print("    metrics: the worker serves Prometheus metrics on 127.0.0.1:<metrics port> while it runs")
     console.print("    stop the stack: sentimon down")
 
 
-def _last_iso(out: Path) -> str:
+def _last_ts(out: Path) -> str:
     last = None
     with open(out / "timeline.jsonl") as f:
         for line in f:

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-
 def demo_settings(settings, run_id: str, out_dir: Path, model: str | None = None):
     """Everything a demo run writes lives under ``run_id``: topics, Redis prefixes, the alert history file, the
     consumer group. Reruns never see each other's state, and production state is never touched."""

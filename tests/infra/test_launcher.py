@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import InfraError, MissingDependency, ServiceStartError, Stack, pipeline_topics
-from infra import postgres_service, procs
+from infra import InfraError, MissingDependency, ServiceStartError, Stack, pipeline_topics, postgres_service, procs
 from infra.kafka_service import server_properties
 from infra.service import Service
 from sentimon.settings import load_settings

@@ -95,7 +95,8 @@ def test_replay_accuracy_isolation_and_comparison(stack_settings, unique, histor
     assert production_history.list(limit=10_000) == alerts_before
     production_history.close()
     for run in runs:
-        assert run.settings.window_prefix.startswith("replay:") and any(client.scan_iter(f"{run.settings.window_prefix}:*"))
+        assert run.settings.window_prefix.startswith("replay:")
+        assert any(client.scan_iter(f"{run.settings.window_prefix}:*"))
         assert run.settings.database_url.startswith("sqlite:///" + str(tmp_path))
 
     # Comparison: agreement over every message; the alert diff partitions each model's alerts.

@@ -44,7 +44,8 @@ def test_planted_episodes_change_mix_and_volume() -> None:
 
     def stats(entity: str, inside: bool, ep: Episode) -> tuple[float, float]:
         ms = [m for m in messages if m["entities"] == [entity] and (ep.start_ms <= m["ts"] < ep.end_ms) == inside]
-        span_min = (ep.end_ms - ep.start_ms) / MINUTE_MS if inside else spec.duration_min - (ep.end_ms - ep.start_ms) / MINUTE_MS
+        episode_min = (ep.end_ms - ep.start_ms) / MINUTE_MS
+        span_min = episode_min if inside else spec.duration_min - episode_min
         return sum(m["label"] == "negative" for m in ms) / len(ms), len(ms) / span_min
 
     neg_in, _ = stats("TSLA", True, shift)

@@ -83,7 +83,9 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
 
 def test_settings_are_frozen() -> None:
     s = load_settings()
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
         s.redis_port = 1  # type: ignore[misc]
 
 
