@@ -12,7 +12,11 @@ that file by default when it is ``./sentimon.toml`` or given with --config / SEN
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import itertools
+import os
+import shlex
+import sys
 import time
 import tomllib
 from pathlib import Path
@@ -21,6 +25,7 @@ import numpy as np
 import tomli_w
 
 import inference
+from bench.run import machine, write_section
 from bench.texts import text_sets
 from sentimon.settings import Settings, load_settings
 
@@ -30,6 +35,7 @@ GRID = {
     "pad_multiple": [1, 8, 16],
     "max_batch_tokens": [2048, 8192],
 }
+START, END = "<!-- bench:tune:start -->", "<!-- bench:tune:end -->"
 KEYS = {name: f"inference_{name}" for name in GRID}
 
 
@@ -43,6 +49,7 @@ def throughput(scorer, texts: list[str], step: int, budget_s: float) -> float:
 
 
 def search(settings: Settings, model: str, quick: bool = False, say=print) -> dict:
+    load_at_start = os.getloadavg()[0]
     sets = text_sets(settings.cache_dir, 256 if quick else 512)
     step = settings.stream_max_batch
     grid = {k: v[:2] for k, v in GRID.items()} if quick else GRID
@@ -63,7 +70,39 @@ def search(settings: Settings, model: str, quick: bool = False, say=print) -> di
         scorer.score_probs([text])
         lat.append((time.perf_counter() - t0) * 1000)
     best["batch1_ms"] = dict(zip(("p50", "p95", "p99"), np.percentile(lat, [50, 95, 99]).tolist(), strict=True))
-    return {"model": model, "best": best, "tried": results}
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    loadavg = [load_at_start, os.getloadavg()[0]]
+    return {"model": model, "best": best, "tried": results, "date": date, "step": step, "loadavg": loadavg}
+
+
+def markdown(result: dict, command: str, top: int = 8) -> str:
+    ranked = sorted(result["tried"], key=lambda r: -r["objective"])
+    best = result["best"]
+    lat = best["batch1_ms"]
+    out = [
+        START,
+        "## Runtime tuning (bench/tune.py)",
+        "",
+        f"- Date: {result['date']}; machine: {machine()}; model `{result['model']}`; calls of {result['step']} texts",
+        f"- Command: `{command}`",
+        f"- Host 1-min load average at start / end: {result['loadavg'][0]:.1f} / {result['loadavg'][1]:.1f}",
+        f"- Best: `{best['options']}`; its batch-1 latency p50 / p95 / p99: {lat['p50']:.2f} / {lat['p95']:.2f} / "
+        f"{lat['p99']:.2f} ms",
+        "",
+        "| threads | max_batch | pad_multiple | max_batch_tokens | tweets/s | headlines/s |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in ranked[:top]:
+        o, t = r["options"], r["texts_per_s"]
+        out.append(f"| {o['threads']} | {o['max_batch']} | {o['pad_multiple']} | {o['max_batch_tokens']} | "
+                   f"{t['tweet']:,.0f} | {t['headline']:,.0f} |")  # fmt: skip
+    out += [
+        "",
+        f"Top {min(top, len(ranked))} of {len(ranked)} settings tried (geometric mean of the two rates).",
+        "",
+        END,
+    ]
+    return "\n".join(out) + "\n"
 
 
 def write_config(path: Path, options: dict) -> dict:
@@ -81,6 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--config", type=Path, default=Path("sentimon.toml"), help="TOML file to write")
     p.add_argument("--write", action="store_true", help="merge the best settings into --config")
     p.add_argument("--quick", action="store_true", help="a 16-point grid with short budgets (smoke run)")
+    p.add_argument("--benchmarks", type=Path, help="update this BENCHMARKS.md section")
     args = p.parse_args(argv)
     settings = load_settings()
     result = search(settings, args.model, args.quick)
@@ -91,6 +131,11 @@ def main(argv: list[str] | None = None) -> dict:
     if args.write:
         write_config(args.config, best["options"])
         print(f"wrote {', '.join(KEYS[k] for k in best['options'])} to {args.config}")
+    if args.benchmarks:
+        command = "python -m bench.tune " + " ".join(
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+        )
+        write_section(args.benchmarks, markdown(result, command.strip()), START, END)
     return result
 
 

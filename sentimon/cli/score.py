@@ -85,7 +85,8 @@ def bench(
     if tune:
         from bench.tune import main as tune_main
 
-        tune_main(["--model", model, "--config", str(config_out), "--write", *(["--quick"] if quick else [])])
+        argv = ["--model", model, "--config", str(config_out), "--write", *(["--quick"] if quick else [])]
+        tune_main(argv + (["--benchmarks", str(write)] if write else []))
         return
     common = [a for p in labelled or [] for a in ("--labelled", str(p))] + ["--threads", str(threads)]
     if cascade:
