@@ -103,7 +103,7 @@ def evaluate(score: Callable[[list[str]], np.ndarray], tests: dict[str, list[Exa
     return results
 
 
-def throughput(score: Callable[[list[str]], np.ndarray], texts: list[str], repeats: int = 2) -> float:
+def throughput(score: Callable[[list[str]], np.ndarray], texts: list[str], repeats: int = 3) -> float:
     """Texts per second end to end (tokenize + run), best of ``repeats`` after one warm-up pass."""
     score(texts[: min(64, len(texts))])
     best = float("inf")

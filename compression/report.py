@@ -50,7 +50,8 @@ def write_report(results: dict[str, Any], out_dir: Path, header: dict[str, Any])
         "",
         f"Built {header['date']} on {header['machine']} with `{header['command']}`. Throughput: end to end "
         f"(tokenize + ONNX Runtime), batch {header['batch']}, {header['threads']} threads, {header['texts']} "
-        "test texts, best of 2; every row measured in this run.",
+        f"test texts, best of 3; every row measured in this run (1-minute load average {header.get('load_avg')} "
+        "before/after: other work on the machine makes the speeds noisy, compare rows within one report).",
         "",
         "| model | size MB | texts/s | " + " | ".join(f"{s} acc / F1 / bin-acc" for s in splits) + " |",
         "|---|---:|---:|" + "---:|" * len(splits),

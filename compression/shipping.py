@@ -91,6 +91,7 @@ def ship(recipe: Recipe, ws, evaluated: dict[str, Any], ctx: dict[str, Any], say
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     header = {"recipe": recipe.name, "date": date, "machine": machine(), "command": ctx["command"],
               "batch": tput["batch_size"], "threads": tput["threads"], "texts": tput["texts"],
+              "load_avg": tput.get("load_avg"),
               "parity": ctx["export"].get("parity"), "timings": ctx["timings"]}  # fmt: skip
     report_dir = Path(recipe.ship.report_dir) if recipe.ship.report_dir else ws.root
     md, png = write_report(results, ws.root, header)
@@ -176,6 +177,7 @@ def write_bundle(recipe, ws, candidate, bundle: Path, results, header, ctx, data
             "texts": header["texts"],
             "machine": header["machine"],
             "max_length": recipe.max_length,
+            "load_avg_1m": header.get("load_avg"),
         },  # fmt: skip
     )
     manifest = write_manifest(tmp, manifest)

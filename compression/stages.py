@@ -194,7 +194,10 @@ def evaluate_stage(recipe: Recipe, ws: Workspace) -> dict[str, Any]:
     rng = np.random.default_rng(recipe.seed)
     bench = [pool[i] for i in rng.choice(len(pool), size=recipe.export.throughput_texts, replace=True)]
     batch = recipe.export.throughput_batch
+    import os
+
     results: dict[str, Any] = {}
+    load_before = os.getloadavg()[0]
     names = ["vader", *exported["candidates"]]
     for name in tqdm(names, desc="evaluate", unit="model"):
         if name == "vader":
@@ -210,5 +213,7 @@ def evaluate_stage(recipe: Recipe, ws: Workspace) -> dict[str, Any]:
             "texts_per_s": round(throughput(score, bench), 1),
             "size_bytes": size,
         }
+    # The 1-minute load average brackets the timings: on a shared box the figures are only comparable within a run.
+    load = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return {"results": results, "throughput": {"batch_size": batch, "texts": len(bench),
-                                               "threads": recipe.export.eval_threads}}  # fmt: skip
+                                               "threads": recipe.export.eval_threads, "load_avg": load}}  # fmt: skip
