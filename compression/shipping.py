@@ -63,15 +63,15 @@ def model_card(manifest: Manifest, candidate: str, recipe: Recipe, tgt: list) ->
     )
     return f"""# sentimon model `{manifest.name}` ({PRETTY.get(candidate, candidate)})
 
-{kind_text.capitalize()}. Labels: {", ".join(manifest.labels)}. Max length {manifest.max_length} tokens.
+{kind_text[0].upper() + kind_text[1:]}. Labels: {", ".join(manifest.labels)}. Max length {manifest.max_length} tokens.
 
 - Teacher: {manifest.teacher.get("model")} ({manifest.teacher.get("architecture")}), fine-tuned on the training splits.
 - Data: {", ".join(d.name for d in manifest.data)}; held-out test splits per source (grouped by tweet id where
   rows are paraphrases). No labeled financial data: finance quality comes from distillation on Guardian business
   headlines only; fine-tune on your own data (`data.sources: [{{kind: file, ...}}]`) before relying on it.
-- Size {manifest.size_bytes / 1e6:.1f} MB; {manifest.throughput.get("texts_per_s", 0):,.0f} texts/s on
-  {manifest.throughput.get("machine")} (batch {manifest.throughput.get("batch_size")},
-  {manifest.throughput.get("threads")} threads).
+- Size {manifest.size_bytes / 1e6:.1f} MB; {manifest.throughput.get("texts_per_s", 0):,.0f} texts/s on \
+{manifest.throughput.get("machine")} (batch {manifest.throughput.get("batch_size")}, \
+{manifest.throughput.get("threads")} threads, load average {manifest.throughput.get("load_avg_1m")}).
 - Rebuild: `{manifest.build.get("command")}` (recipe `{recipe.name}`, seed {recipe.seed}).
 
 | test split | accuracy | macro-F1 | binary accuracy |
