@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import platform
 import shutil
-import socket
 import statistics
 import tempfile
 import time
@@ -27,6 +26,7 @@ from alerts.engine import AlertEngine
 from alerts.schema import load_rulesets
 from alerts.store import RedisStates
 from infra import Stack
+from sentimon.host import free_port
 from sentimon.settings import load_settings
 from streams.windows import WindowStore
 
@@ -41,12 +41,6 @@ class Ev:
     entities: tuple[str, ...]
     label: str
     score: float
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fill(store: WindowStore, entities: list[str], end_ms: int, days: int) -> int:

@@ -10,20 +10,14 @@ import argparse
 import json
 import platform
 import shutil
-import socket
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from infra import Stack, TopicSpec, ensure_topics
+from sentimon.host import free_port
 from sentimon.settings import load_settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def timed(fn) -> float:

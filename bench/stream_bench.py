@@ -18,12 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from infra import Stack, TopicSpec, ensure_topics  # noqa: E402
+from sentimon.host import free_port  # noqa: E402
+from sentimon.host import machine_description as machine  # noqa: E402
 from sentimon.settings import load_settings  # noqa: E402
 
 SECTION = "## Streaming"
@@ -73,12 +73,6 @@ class RunResult:
     load: float  # the box's 1-minute load average when the run ended (other work shares the cores)
     queue_p50_ms: float | None  # record timestamp -> batch start: Kafka, the Faust consumer and batching
     batch_p50: float | None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_messages(n: int, seed: int) -> list[dict]:
@@ -247,19 +241,6 @@ class Bench:
             model, rate, n, len(events), throughput, p50, p99, peak[0], cpu_per_msg, os.getloadavg()[0],
             queue_p50, batch_p50,
         )  # fmt: skip
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, Python {platform.python_version()}"
 
 
 def fmt(value: float | None, digits: int = 0) -> str:

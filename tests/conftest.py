@@ -8,7 +8,6 @@ Each test isolates itself with the ``unique`` fixture: its own topic names and R
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,13 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from sentimon.host import free_port
 from sentimon.settings import Settings, load_settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

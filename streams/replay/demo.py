@@ -4,10 +4,11 @@ environment, routing the timeline onto the raw topics at a chosen pace, and wait
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from sentimon.host import free_port
 
 
 def demo_settings(settings, run_id: str, out_dir: Path, model: str | None = None):
@@ -41,12 +42,6 @@ def demo_settings(settings, run_id: str, out_dir: Path, model: str | None = None
             "web_port": free_port(),
         }
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def settings_env(settings) -> dict[str, str]:

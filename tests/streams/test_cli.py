@@ -14,9 +14,9 @@ import pytest
 
 from sentimon.cli.worker import parse_duration_ms
 from sentimon.errors import UserError
+from sentimon.host import free_port
 from streams.app import faust_broker, load_hooks
 from streams.errors import StreamsError
-from tests.conftest import free_port
 from tests.streams.conftest import read_topic
 
 
