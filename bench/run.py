@@ -13,7 +13,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from bench.rows import BASELINE, Row, discover
 from bench.texts import default_splits, text_sets
+from sentimon.host import machine_description as machine
 from sentimon.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,19 +33,6 @@ TARGETS = {  # issue #4
     "static_texts_per_s": 20_000.0,
     "rss_mb": 500.0,
 }
-
-
-def machine() -> str:
-    cpu = platform.processor() or "cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}"
 
 
 def run_row(row: Row, job: dict, timeout_s: float) -> dict:
