@@ -46,50 +46,50 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTIMON_", frozen=True, extra="forbid")
 
     # Where the local stack keeps data, logs and pid files; downloads (Kafka jars, corpora) are cached apart.
-    state_dir: Path = Field(default_factory=_default_state_dir)
-    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    state_dir: Path = Field(default_factory=_default_state_dir)  # data, logs, pid files (root: /var/lib/sentimon)
+    cache_dir: Path = Field(default_factory=_default_cache_dir)  # downloads: Kafka jars, corpora, weights
 
     # External services: when set, `sentimon up` launches nothing for them.
-    kafka_bootstrap: str | None = None
-    redis_url: str | None = None
-    database_url: str | None = None
+    kafka_bootstrap: str | None = None  # existing Kafka (host:port,...); unset = the local stack's
+    redis_url: str | None = None  # existing Redis; unset = the local stack's
+    database_url: str | None = None  # SQLAlchemy URL (sqlite:///... works); unset = the local PostgreSQL
 
     # The local stack (used when the URL above is unset). Non-default ports so a system Kafka/Redis/
     # PostgreSQL on the same host is left alone.
-    kafka_version: str = "3.9.1"
-    kafka_port: int = Field(19092, ge=1, le=65535)
-    kafka_controller_port: int = Field(19093, ge=1, le=65535)
-    kafka_heap: str = "512m"
-    redis_port: int = Field(16379, ge=1, le=65535)
-    postgres_port: int = Field(15432, ge=1, le=65535)
-    startup_timeout_s: float = Field(60.0, gt=0)
+    kafka_version: str = "3.9.1"  # broker fetched from Maven Central; keep equal to docker-compose.yml
+    kafka_port: int = Field(19092, ge=1, le=65535)  # local broker, 127.0.0.1
+    kafka_controller_port: int = Field(19093, ge=1, le=65535)  # local KRaft controller
+    kafka_heap: str = "512m"  # local broker JVM heap
+    redis_port: int = Field(16379, ge=1, le=65535)  # local Redis
+    postgres_port: int = Field(15432, ge=1, le=65535)  # local PostgreSQL
+    startup_timeout_s: float = Field(60.0, gt=0)  # per service, for `sentimon up`
 
     # Topics.
-    topic_social: str = "sentimon.raw.social"
-    topic_market: str = "sentimon.raw.market"
-    topic_scored: str = "sentimon.scored"
-    topic_dlq: str = "sentimon.dlq"
-    topic_alerts: str = "sentimon.alerts"
-    topic_partitions: int = Field(4, ge=1)
-    raw_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+    topic_social: str = "sentimon.raw.social"  # raw social posts (tweets, posts)
+    topic_market: str = "sentimon.raw.market"  # raw market text (headlines, news)
+    topic_scored: str = "sentimon.scored"  # scored events
+    topic_dlq: str = "sentimon.dlq"  # dead letters with reason and original bytes
+    topic_alerts: str = "sentimon.alerts"  # alert notifications
+    topic_partitions: int = Field(4, ge=1)  # raw and scored topics (DLQ and alerts: 1)
+    raw_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)  # -1 = keep forever
     scored_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
     dlq_retention_ms: int = Field(30 * 24 * 3600 * 1000, ge=-1)
     alerts_retention_ms: int = Field(30 * 24 * 3600 * 1000, ge=-1)
 
     # Scoring and the worker.
-    model: str = "default"
+    model: str = "default"  # bundle name in models_dir, bundle path, "static", "cascade" or "vader"
     # Inference runtime (inference.load). A model name is a bundle dir under models_dir (or "vader").
-    models_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "models")
+    models_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "models")  # shipped
     inference_threads: int = Field(0, ge=0)  # ORT intra-op threads; 0 = ORT's default (one per core)
     inference_providers: str = "auto"  # "auto" = CUDA when available, else CPU; or comma list of ORT providers
-    inference_graph_optimization: Literal["disabled", "basic", "extended", "all"] = "all"
+    inference_graph_optimization: Literal["disabled", "basic", "extended", "all"] = "all"  # ORT level
     inference_max_batch: int = Field(64, ge=1)  # sequences (windows) per ORT call
     inference_max_batch_tokens: int = Field(8192, ge=1)  # padded tokens per ORT call: bounds memory on long texts
     inference_pad_multiple: int = Field(8, ge=1)  # pad a batch's length up to a multiple: fewer distinct shapes
     inference_window_stride: int = Field(32, ge=0)  # tokens shared by consecutive windows of a long text
     metrics_host: str = "127.0.0.1"  # the Prometheus endpoint; 0.0.0.0 only inside a container
-    metrics_port: int = Field(9108, ge=1, le=65535)
-    web_port: int = Field(6066, ge=1, le=65535)
+    metrics_port: int = Field(9108, ge=1, le=65535)  # the worker's Prometheus endpoint
+    web_port: int = Field(6066, ge=1, le=65535)  # Faust's web server (bound to 127.0.0.1)
 
     # Streaming worker (streams/). Micro-batches: up to stream_max_batch records or stream_batch_within_s.
     worker_id: str = "sentimon-worker"  # Faust app id = Kafka consumer group shared by all workers
@@ -198,11 +198,17 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
 
 
 def markdown_table() -> str:
-    """The settings table of the README, generated from the fields (a test keeps the README in sync)."""
+    """The settings table of the README, generated from the fields and their trailing comments (a test keeps
+    the README in sync)."""
+    import inspect
+    import re
+
+    comments = dict(re.findall(r"(?m)^    (\w+): [^#\n]*#\s*(.+)$", inspect.getsource(Settings)))
     rows = ["| env var | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = "computed" if field.default_factory is not None else field.default
-        rows.append(f"| `SENTIMON_{name.upper()}` | `{default}` | {field.description or ''} |")
+        meaning = (field.description or comments.get(name, "")).replace("|", "\\|")
+        rows.append(f"| `SENTIMON_{name.upper()}` | `{default}` | {meaning} |")
     return "\n".join(rows)
 
 
