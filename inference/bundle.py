@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -28,6 +28,9 @@ MANIFEST_FILE = "manifest.json"
 CARD_FILE = "README.md"
 FORMAT_VERSION = 1
 LABELS = ("negative", "neutral", "positive")
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class BundleError(UserError):
@@ -84,21 +87,26 @@ def write_manifest(bundle_dir: Path, manifest: Manifest) -> Manifest:
     return final
 
 
+def read_json_model(path: Path, model: type[M], if_missing: str, fix: str = "") -> M:
+    """Parse and validate a JSON file into ``model``; every problem is one BundleError naming the file."""
+    try:
+        return model.model_validate(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise BundleError(f"{path} is missing: {if_missing}") from None
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc}){'; ' + fix if fix else ''}") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise BundleError(f"{path} is invalid: {problems}") from None
+
+
 def read_manifest(bundle_dir: Path, verify_files: bool = True) -> Manifest:
     """Validate a bundle directory and return its manifest; BundleError names what is wrong."""
     bundle_dir = Path(bundle_dir)
     if not bundle_dir.is_dir():
         raise BundleError(f"model bundle {bundle_dir} is not a directory")
     manifest_path = bundle_dir / MANIFEST_FILE
-    try:
-        manifest = Manifest.model_validate(json.loads(manifest_path.read_text()))
-    except FileNotFoundError:
-        raise BundleError(f"{manifest_path} is missing: not a sentimon model bundle") from None
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{manifest_path} is not valid JSON ({exc}); rebuild the bundle") from None
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise BundleError(f"{manifest_path} is invalid: {problems}") from None
+    manifest = read_json_model(manifest_path, Manifest, "not a sentimon model bundle", "rebuild the bundle")
     if manifest.format_version != FORMAT_VERSION:
         raise BundleError(
             f"{manifest_path} has format_version {manifest.format_version}; this sentimon reads {FORMAT_VERSION}"

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from inference.bundle import BundleError
+from inference.bundle import read_json_model
 from inference.prediction import Scorer, margins
 
 CASCADE_FILE = "cascade.json"
@@ -35,15 +35,7 @@ class CascadeConfig(BaseModel):
 
 def read_cascade(cascade_dir: Path) -> CascadeConfig:
     path = Path(cascade_dir) / CASCADE_FILE
-    try:
-        return CascadeConfig.model_validate(json.loads(path.read_text()))
-    except FileNotFoundError:
-        raise BundleError(f"{path} is missing; write it with `python -m bench.cascade --write`") from None
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path} is not valid JSON ({exc})") from None
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise BundleError(f"{path} is invalid: {problems}") from None
+    return read_json_model(path, CascadeConfig, "write it with `python -m bench.cascade --write`")
 
 
 def write_cascade(cascade_dir: Path, config: CascadeConfig) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from infra import procs
 from sentimon.cli.common import console, settings_of
 from sentimon.errors import UserError
 
@@ -146,11 +146,7 @@ def demo(
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         _print_summary(report, alerts, len(messages), elapsed, settings, out)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        procs.stop(worker.pid, timeout_s=30)  # SIGTERM: the worker finishes its batch and commits
         history.close()
         client.close()
 
