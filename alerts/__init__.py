@@ -5,14 +5,14 @@ anti-flap state machine); ``AlertEngine`` runs both for the rule sets that selec
 wires it to the stream with shared Redis states, the SQL history and the sinks.
 """
 
-from alerts.engine import AlertEngine
-from alerts.errors import AlertsError, HistoryError, RuleError
-from alerts.evaluate import Observation, WindowReader, evaluate
-from alerts.history import History
-from alerts.schema import RuleSet, load_ruleset, load_rulesets, parse_ruleset
-from alerts.service import AlertService, stream_hook
-from alerts.state import AlertState, Notification, step
-from alerts.store import MemoryStates, RedisStates
+from sentimon.alerts.engine import AlertEngine
+from sentimon.alerts.errors import AlertsError, HistoryError, RuleError
+from sentimon.alerts.evaluate import Observation, WindowReader, evaluate
+from sentimon.alerts.history import History
+from sentimon.alerts.schema import RuleSet, load_ruleset, load_rulesets, parse_ruleset
+from sentimon.alerts.service import AlertService, stream_hook
+from sentimon.alerts.state import AlertState, Notification, step
+from sentimon.alerts.store import MemoryStates, RedisStates
 
 __all__ = [
     "AlertEngine",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from streams.windows import WindowStats, WindowStore
+from sentimon.streams.windows import WindowStats, WindowStore
 
 BLOCK_MS = 10 * 60_000
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from alerts.errors import HistoryError
-from alerts.history import History
-from alerts.metrics import AlertMetrics
-from alerts.sinks import Sink
-from alerts.state import Notification
+from sentimon.alerts.errors import HistoryError
+from sentimon.alerts.history import History
+from sentimon.alerts.metrics import AlertMetrics
+from sentimon.alerts.sinks import Sink
+from sentimon.alerts.state import Notification
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from alerts.evaluate import WindowReader, evaluate
-from alerts.metrics import AlertMetrics
-from alerts.payload import build_payload
-from alerts.schema import RuleBase, RuleSet
-from alerts.state import Notification
-from alerts.store import StateStore
+from sentimon.alerts.evaluate import WindowReader, evaluate
+from sentimon.alerts.metrics import AlertMetrics
+from sentimon.alerts.payload import build_payload
+from sentimon.alerts.schema import RuleBase, RuleSet
+from sentimon.alerts.state import Notification
+from sentimon.alerts.store import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sentimon.errors import UserError
+from sentimon.core.errors import UserError
 
 
 class AlertsError(UserError):

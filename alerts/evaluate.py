@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
-from alerts.schema import LevelRule, MarketCalendar, RatioRule, RuleBase, SilenceRule, SpikeRule
+from sentimon.alerts.schema import LevelRule, MarketCalendar, RatioRule, RuleBase, SilenceRule, SpikeRule
 
 # breach: the rule's condition holds; clear: it no longer holds past the clear threshold (or there is too
 # little data to say it holds); hold: between the thresholds (hysteresis band) or outside market hours.

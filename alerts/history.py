@@ -30,8 +30,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from alerts.errors import HistoryError
-from alerts.state import Notification
+from sentimon.alerts.errors import HistoryError
+from sentimon.alerts.state import Notification
 
 log = logging.getLogger(__name__)
 

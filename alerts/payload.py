@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from alerts.schema import LevelRule, RatioRule, RuleBase, SilenceRule, SpikeRule
-from alerts.state import Notification
+from sentimon.alerts.schema import LevelRule, RatioRule, RuleBase, SilenceRule, SpikeRule
+from sentimon.alerts.state import Notification
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
 # Short English stop list: top terms should be content words, not glue.

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from alerts.errors import RuleError
+from sentimon.alerts.errors import RuleError
 
 RULES_DIR = Path(__file__).parent / "rules"
 DEFAULT_RULESETS = ("stock", "opinion")

@@ -1,6 +1,6 @@
 """Wiring from settings: rule sets + shared Redis states + history + sinks -> an engine, and the stream hook.
 
-``stream_hook(settings)`` is what the worker loads (setting ``stream_hooks = ["alerts:stream_hook"]``): after
+``stream_hook(settings)`` is what the worker loads (setting ``stream_hooks = ["sentimon.alerts:stream_hook"]``): after
 each batch it records negative example texts and evaluates the touched entities at the batch's max event
 time. Silence is checked on a timer (``alerts_silence_interval_s``, wall clock) at the windows' watermark
 (event time), by a daemon thread the hook starts on its first batch, or by the caller via ``check_silence``.
@@ -13,16 +13,16 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from alerts.cache import CachedWindows
-from alerts.dispatch import Dispatcher
-from alerts.engine import AlertEngine
-from alerts.evaluate import WindowReader
-from alerts.examples import RedisExamples
-from alerts.history import History
-from alerts.metrics import AlertMetrics
-from alerts.schema import load_rulesets
-from alerts.sinks import KafkaSink, LogSink, Sink, WebhookSink
-from alerts.store import RedisStates
+from sentimon.alerts.cache import CachedWindows
+from sentimon.alerts.dispatch import Dispatcher
+from sentimon.alerts.engine import AlertEngine
+from sentimon.alerts.evaluate import WindowReader
+from sentimon.alerts.examples import RedisExamples
+from sentimon.alerts.history import History
+from sentimon.alerts.metrics import AlertMetrics
+from sentimon.alerts.schema import load_rulesets
+from sentimon.alerts.sinks import KafkaSink, LogSink, Sink, WebhookSink
+from sentimon.alerts.store import RedisStates
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class AlertService:
 
     def reader(self, store: Any) -> WindowReader:
         """The store behind a per-process block cache (a WindowStore), or the reader itself."""
-        from streams.windows import WindowStore
+        from sentimon.streams.windows import WindowStore
 
         if not isinstance(store, WindowStore):
             return store
@@ -173,7 +173,7 @@ class AlertService:
 
 
 def stream_hook(settings, registry=None) -> AlertService:
-    """The after-batch hook for ``streams`` (``stream_hooks = ["alerts:stream_hook"]``). Metrics go to
+    """The after-batch hook for ``streams`` (``stream_hooks = ["sentimon.alerts:stream_hook"]``). Metrics go to
     ``registry`` when the caller passes the one it serves, else to prometheus_client's default registry."""
     import atexit
 

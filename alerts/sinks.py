@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Literal, Protocol
 
-from alerts.metrics import AlertMetrics
+from sentimon.alerts.metrics import AlertMetrics
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
-from alerts.evaluate import Observation
-from alerts.schema import RuleBase
+from sentimon.alerts.evaluate import Observation
+from sentimon.alerts.schema import RuleBase
 
 Phase = Literal["inactive", "pending", "firing", "resolved"]
 NotificationKind = Literal["firing", "resolved", "renotify"]

@@ -15,9 +15,9 @@ from __future__ import annotations
 import uuid
 from typing import Protocol
 
-from alerts.evaluate import Observation
-from alerts.schema import RuleBase
-from alerts.state import AlertState, Notification, step
+from sentimon.alerts.evaluate import Observation
+from sentimon.alerts.schema import RuleBase
+from sentimon.alerts.state import AlertState, Notification, step
 
 
 class StateStore(Protocol):

@@ -241,7 +241,7 @@ def load_source(spec: dict[str, Any], cache_dir: Path, labeled: bool = True) -> 
         ex = rows_to_examples(rows, kind, "Text", None, dropped=dropped)
         return SourceData(kind, dedupe(ex, dropped), [_file_entry(f, len(rows))], dropped)
     if kind == "file":
-        from inference.bundle import sha256_file
+        from sentimon.inference.bundle import sha256_file
 
         if "path" not in spec:
             raise CompressionError("a data source of kind 'file' needs a 'path'")

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from sentimon.errors import UserError
+from sentimon.core.errors import UserError
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from inference.bundle import CARD_FILE, MODEL_FILE, TOKENIZER_FILE, DataSource, Manifest, write_manifest
-from sentimon.host import machine_description as machine
+from sentimon.inference.bundle import CARD_FILE, MODEL_FILE, TOKENIZER_FILE, DataSource, Manifest, write_manifest
+from sentimon.core.host import machine_description as machine
 
 from .data import LABELS
 from .modeling import load_tokenizer

@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference.bundle import sha256_file
+from sentimon.inference.bundle import sha256_file
 
 from .recipe import CompressionError
 

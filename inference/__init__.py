@@ -5,9 +5,9 @@ static-embedding tier, "cascade": static first, student for unsure texts), a bun
 Bundle layout and validation: ``inference.bundle``; batching and long-text windows: ``inference.batching``.
 """
 
-from inference.bundle import LABELS, BundleError, Manifest
-from inference.loader import available_models, load
-from inference.options import InferenceError
-from inference.prediction import Prediction, Scorer
+from sentimon.inference.bundle import LABELS, BundleError, Manifest
+from sentimon.inference.loader import available_models, load
+from sentimon.inference.options import InferenceError
+from sentimon.inference.prediction import Prediction, Scorer
 
 __all__ = ["LABELS", "BundleError", "InferenceError", "Manifest", "Prediction", "Scorer", "available_models", "load"]

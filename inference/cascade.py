@@ -3,7 +3,7 @@
 Confidence is the margin between the fast model's top two probabilities. A text with margin < threshold is
 re-scored by the accurate model and takes its prediction. The cascade's description is a directory holding
 ``cascade.json`` (fast and accurate model names or paths, the threshold, and the measured curve it was
-picked from), written by ``bench/cascade.py --write``; ``inference.load("cascade")`` finds it under models_dir.
+picked from), written by ``sentimon/bench/cascade.py --write``; ``inference.load("cascade")`` finds it under models_dir.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from inference.bundle import read_json_model
-from inference.prediction import Scorer, margins
+from sentimon.inference.bundle import read_json_model
+from sentimon.inference.prediction import Scorer, margins
 
 CASCADE_FILE = "cascade.json"
 
@@ -35,7 +35,7 @@ class CascadeConfig(BaseModel):
 
 def read_cascade(cascade_dir: Path) -> CascadeConfig:
     path = Path(cascade_dir) / CASCADE_FILE
-    return read_json_model(path, CascadeConfig, "write it with `python -m bench.cascade --write`")
+    return read_json_model(path, CascadeConfig, "write it with `python -m sentimon.bench.cascade --write`")
 
 
 def write_cascade(cascade_dir: Path, config: CascadeConfig) -> Path:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, Literal
 
-from inference.prediction import Scorer
+from sentimon.inference.prediction import Scorer
 
 Format = Literal["auto", "jsonl", "text"]
 PROB_DIGITS = 6  # output precision: far below any model's calibration error, keeps lines short

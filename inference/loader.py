@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from inference.bundle import MANIFEST_FILE, BundleError
-from inference.cascade import CASCADE_FILE, CascadeScorer, read_cascade
-from inference.options import RuntimeOptions
-from inference.prediction import Scorer
-from sentimon.settings import Settings, load_settings
+from sentimon.inference.bundle import MANIFEST_FILE, BundleError
+from sentimon.inference.cascade import CASCADE_FILE, CascadeScorer, read_cascade
+from sentimon.inference.options import RuntimeOptions
+from sentimon.inference.prediction import Scorer
+from sentimon.core.settings import Settings, load_settings
 
 BUILTIN = ("vader",)
 
@@ -42,7 +42,7 @@ def load(model: str | Path = "default", settings: Settings | None = None, **opti
     settings = settings if settings is not None else load_settings()
     opts = RuntimeOptions.build(settings, options)
     if str(model) in BUILTIN:
-        from inference.vader import VaderScorer
+        from sentimon.inference.vader import VaderScorer
 
         return VaderScorer()
     path = resolve(model, settings.models_dir)
@@ -55,6 +55,6 @@ def load(model: str | Path = "default", settings: Settings | None = None, **opti
             parts.append(load(local if local.is_dir() else ref, settings, **{**options, "threshold": None}))
         threshold = opts.threshold if opts.threshold is not None else config.threshold
         return CascadeScorer(*parts, threshold=threshold, name=config.name, version=config.version)
-    from inference.onnx_scorer import OnnxScorer
+    from sentimon.inference.onnx_scorer import OnnxScorer
 
     return OnnxScorer(path, opts)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.batching import aggregate_windows, padded_length, plan_batches, softmax
-from inference.bundle import LABELS, MODEL_FILE, TOKENIZER_FILE, BundleError, Manifest, read_manifest
-from inference.options import InferenceError, RuntimeOptions
-from inference.prediction import Scorer, check_texts
+from sentimon.inference.batching import aggregate_windows, padded_length, plan_batches, softmax
+from sentimon.inference.bundle import LABELS, MODEL_FILE, TOKENIZER_FILE, BundleError, Manifest, read_manifest
+from sentimon.inference.options import InferenceError, RuntimeOptions
+from sentimon.inference.prediction import Scorer, check_texts
 
 log = logging.getLogger(__name__)
 

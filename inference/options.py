@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from sentimon.errors import UserError
-from sentimon.settings import Settings
+from sentimon.core.errors import UserError
+from sentimon.core.settings import Settings
 
 
 class InferenceError(UserError):

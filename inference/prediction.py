@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.bundle import LABELS
+from sentimon.inference.bundle import LABELS
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def predictions_from_probs(probs: np.ndarray) -> list[Prediction]:
 
 def check_texts(texts) -> list[str]:
     """A list of strings, or InferenceError naming the offending positions (a bare str is a common slip)."""
-    from inference.options import InferenceError
+    from sentimon.inference.options import InferenceError
 
     if isinstance(texts, str):
         raise InferenceError("score() takes a list of texts; wrap a single text in a list")

@@ -14,8 +14,8 @@ import threading
 
 import numpy as np
 
-from inference.bundle import LABELS
-from inference.prediction import Prediction, Scorer, check_texts
+from sentimon.inference.bundle import LABELS
+from sentimon.inference.prediction import Prediction, Scorer, check_texts
 
 THRESHOLD = 0.05  # VADER's documented neutral band
 

@@ -3,9 +3,9 @@
 Entry points: ``Stack(settings).up()/down()/status()`` and ``ensure_topics(...)``.
 """
 
-from infra.errors import InfraError, MissingDependency, ServiceStartError
-from infra.stack import SERVICE_NAMES, Stack
-from infra.topics import TopicSpec, ensure_topics, pipeline_topics
+from sentimon.infra.errors import InfraError, MissingDependency, ServiceStartError
+from sentimon.infra.stack import SERVICE_NAMES, Stack
+from sentimon.infra.topics import TopicSpec, ensure_topics, pipeline_topics
 
 __all__ = [
     "SERVICE_NAMES",

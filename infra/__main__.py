@@ -1,14 +1,14 @@
-"""`python -m infra fetch`: download the Kafka broker jars into the cache (used by infra/bootstrap.sh)."""
+"""`python -m sentimon.infra fetch`: download the Kafka broker jars into the cache (used by infra/bootstrap.sh)."""
 
 import sys
 
-from infra.kafka_service import KafkaService
-from sentimon.settings import load_settings
+from sentimon.infra.kafka_service import KafkaService
+from sentimon.core.settings import load_settings
 
 
 def main(argv: list[str]) -> int:
     if argv != ["fetch"]:
-        print("usage: python -m infra fetch", file=sys.stderr)
+        print("usage: python -m sentimon.infra fetch", file=sys.stderr)
         return 2
     settings = load_settings()
     print(f"kafka {settings.kafka_version} jars: {KafkaService(settings).fetch_jars()}")

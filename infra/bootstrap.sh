@@ -47,4 +47,4 @@ if [ ! -f "$stamp" ] || ! grep -qxF -- "$want" "$stamp"; then
 fi
 
 # --- Kafka broker jars -----------------------------------------------------------------------------
-.venv/bin/python -m infra fetch
+.venv/bin/python -m sentimon.infra fetch

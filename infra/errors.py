@@ -1,4 +1,4 @@
-from sentimon.errors import UserError
+from sentimon.core.errors import UserError
 
 
 class InfraError(UserError):

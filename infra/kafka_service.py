@@ -7,8 +7,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from infra.errors import InfraError
-from infra.service import Service, require_binary
+from sentimon.infra.errors import InfraError
+from sentimon.infra.service import Service, require_binary
 
 KAFKA_DIR = Path(__file__).parent / "kafka"
 POM = KAFKA_DIR / "pom.xml"
@@ -127,7 +127,7 @@ class KafkaService(Service):
 
     def probe(self) -> bool:
         host, _, port = self.url.split(",")[0].rpartition(":")
-        from infra.procs import port_open
+        from sentimon.infra.procs import port_open
 
         if not port_open(host or "127.0.0.1", int(port)):
             return False

@@ -8,8 +8,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-from infra.errors import InfraError
-from infra.service import Service, require_binary
+from sentimon.infra.errors import InfraError
+from sentimon.infra.service import Service, require_binary
 
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 DB_USER = "sentimon"

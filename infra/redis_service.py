@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from infra.service import Service, require_binary
+from sentimon.infra.service import Service, require_binary
 
 
 class RedisService(Service):

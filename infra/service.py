@@ -7,9 +7,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra import procs
-from infra.errors import InfraError, MissingDependency, ServiceStartError
-from sentimon.settings import Settings
+from sentimon.infra import procs
+from sentimon.infra.errors import InfraError, MissingDependency, ServiceStartError
+from sentimon.core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sentimon.settings import Settings
+from sentimon.core.settings import Settings
 
 
 @dataclass(frozen=True)

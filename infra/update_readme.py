@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from sentimon.settings import markdown_table
+from sentimon.core.settings import markdown_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

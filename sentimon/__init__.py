@@ -1,11 +1,11 @@
 """sentimon: streaming sentiment monitoring.
 
-Where to start reading: ``sentimon.settings`` (the one settings object), ``sentimon.cli`` (the commands),
+Where to start reading: ``sentimon.core.settings`` (the one settings object), ``sentimon.cli`` (the commands),
 then the packages they wire: ``infra`` (local stack), ``inference`` (scoring), ``streams`` (Faust worker),
 ``alerts`` (rules), ``compression`` (model builds).
 """
 
-from sentimon.settings import ConfigError, Settings, load_settings
+from sentimon.core.settings import ConfigError, Settings, load_settings
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 __version__ = "0.1.0"

@@ -11,12 +11,12 @@ Public API:
 The Faust app is imported lazily (``streams.worker.run_worker``) so reading windows never imports Faust.
 """
 
-from streams.entities import EntityExtractor, WatchlistError, load_watchlist
-from streams.errors import StreamsError
-from streams.metrics import StreamMetrics
-from streams.pipeline import DeadLetter, Hook, Pipeline, RawRecord, ScoredEvent
-from streams.schema import Message, Rejection, parse_message
-from streams.windows import LABELS, ApplyResult, BucketStats, WindowStats, WindowStore
+from sentimon.streams.entities import EntityExtractor, WatchlistError, load_watchlist
+from sentimon.streams.errors import StreamsError
+from sentimon.streams.metrics import StreamMetrics
+from sentimon.streams.pipeline import DeadLetter, Hook, Pipeline, RawRecord, ScoredEvent
+from sentimon.streams.schema import Message, Rejection, parse_message
+from sentimon.streams.windows import LABELS, ApplyResult, BucketStats, WindowStats, WindowStore
 
 __all__ = [
     "LABELS",

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams.errors import StreamsError
-from streams.metrics import StreamMetrics
-from streams.pipeline import BatchResult, Hook, Pipeline, RawRecord
+from sentimon.streams.errors import StreamsError
+from sentimon.streams.metrics import StreamMetrics
+from sentimon.streams.pipeline import BatchResult, Hook, Pipeline, RawRecord
 
 log = logging.getLogger(__name__)
 

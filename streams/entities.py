@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from streams.errors import StreamsError
+from sentimon.streams.errors import StreamsError
 
 DEFAULT_WATCHLIST = Path(__file__).with_name("watchlist.yaml")
 

@@ -1,6 +1,6 @@
 """Errors of the streams package: all derive from UserError, so the CLI prints them as one line."""
 
-from sentimon.errors import UserError
+from sentimon.core.errors import UserError
 
 
 class StreamsError(UserError):

@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from streams.entities import EntityExtractor
-from streams.metrics import StreamMetrics
-from streams.schema import SCORING_FAILED, Message, Rejection, parse_message
-from streams.windows import STATUS_NAMES, WindowStore
+from sentimon.streams.entities import EntityExtractor
+from sentimon.streams.metrics import StreamMetrics
+from sentimon.streams.schema import SCORING_FAILED, Message, Rejection, parse_message
+from sentimon.streams.windows import STATUS_NAMES, WindowStore
 
 log = logging.getLogger(__name__)
 

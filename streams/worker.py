@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from streams.errors import StreamsError
-from streams.pipeline import Hook
+from sentimon.streams.errors import StreamsError
+from sentimon.streams.pipeline import Hook
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,11 @@ def run_worker(settings, hooks: list[Hook] | None = None, loglevel: str = "info"
     import faust
     from prometheus_client import CollectorRegistry
 
-    import inference
-    from streams.app import build_app, load_hooks
-    from streams.metrics import StreamMetrics, serve
-    from streams.pipeline import Pipeline
-    from streams.windows import WindowStore
+    import sentimon.inference
+    from sentimon.streams.app import build_app, load_hooks
+    from sentimon.streams.metrics import StreamMetrics, serve
+    from sentimon.streams.pipeline import Pipeline
+    from sentimon.streams.windows import WindowStore
 
     check_topics(settings)
     client = connect_redis(settings)

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from sentimon.host import free_port
-from sentimon.settings import Settings, load_settings
+from sentimon.core.host import free_port
+from sentimon.core.settings import Settings, load_settings
 
 
 @pytest.fixture(scope="session")
 def stack_settings() -> Iterator[Settings]:
     """Settings whose kafka_servers / redis / database point at running real services."""
-    from infra import Stack
+    from sentimon.infra import Stack
 
     # Under /tmp, not pytest's 0700 tmp root: as root, PostgreSQL runs as 'postgres' and must enter it.
     state_dir = Path(tempfile.mkdtemp(prefix="sentimon-test-", dir="/tmp"))
@@ -55,7 +55,7 @@ def unique(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def make_topic(stack_settings: Settings) -> Callable[..., str]:
     """Create a topic (idempotently) on the test broker and return its name."""
-    from infra import TopicSpec, ensure_topics
+    from sentimon.infra import TopicSpec, ensure_topics
 
     def make(name: str, partitions: int = 1, retention_ms: int = 3_600_000) -> str:
         ensure_topics(stack_settings.kafka_servers, [TopicSpec(name, partitions, retention_ms)])

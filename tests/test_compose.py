@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sentimon.settings import Settings
+from sentimon.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

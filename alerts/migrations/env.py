@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from alerts.history import VERSION_TABLE, Base, normalize_url
+from sentimon.alerts.history import VERSION_TABLE, Base, normalize_url
 
 
 def _run(connection) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import typer
 
 from sentimon.cli.common import fail
-from sentimon.errors import UserError
-from sentimon.settings import load_settings
+from sentimon.core.errors import UserError
+from sentimon.core.settings import load_settings
 
 app = typer.Typer(
     name="sentimon",

@@ -30,7 +30,7 @@ def list_alerts(
     """Alert episodes from the history database (setting database_url), newest first."""
     from rich.table import Table
 
-    from alerts.history import History
+    from sentimon.alerts.history import History
 
     history = History(settings_of(ctx).database)
     try:
@@ -57,7 +57,7 @@ def _num(value: float | None) -> str:
 @alerts_app.command("check")
 def check(files: Annotated[list[Path], typer.Argument(help="YAML rule files to validate.")]) -> None:
     """Validate rule files; print each rule set's rules, or the first problem (exit 2)."""
-    from alerts.schema import load_rulesets
+    from sentimon.alerts.schema import load_rulesets
 
     for rs in load_rulesets(files):
         console.print(f"[green]ok[/] {rs.name}: {len(rs.rules)} rules")

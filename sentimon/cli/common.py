@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from sentimon.settings import Settings
+from sentimon.core.settings import Settings
 
 console = Console(stderr=True)
 

@@ -29,7 +29,7 @@ def compress(
     """Build the models: data -> teacher -> students -> pruning -> ONNX/INT8 -> evaluation -> bundles + report."""
     from rich.markup import escape
 
-    from compression import load_recipe, run
+    from sentimon.compression import load_recipe, run
 
     settings = settings_of(ctx)
     rec = load_recipe(recipe)
@@ -39,7 +39,7 @@ def compress(
     summary = run(rec, settings.cache_dir, work, say=lambda m: console.print(escape(m), highlight=False),
                   restart_from=restart_from, command=command)  # fmt: skip
     table = Table("model", "texts/s", "mean macro-F1", "mean binary acc")
-    from compression.report import PRETTY, mean_metric
+    from sentimon.compression.report import PRETTY, mean_metric
 
     for name, entry in summary["results"].items():
         table.add_row(PRETTY.get(name, name), f"{entry['texts_per_s']:,.0f}", f"{mean_metric(entry, 'macro_f1'):.3f}",
@@ -64,8 +64,8 @@ def list_models(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Bundles in the models folder with kind, size, speed and mean accuracy."""
-    from compression.report import mean_metric
-    from inference.bundle import BundleError, read_manifest
+    from sentimon.compression.report import mean_metric
+    from sentimon.inference.bundle import BundleError, read_manifest
 
     directory = Path(directory) if directory else settings_of(ctx).models_dir
     rows = []
@@ -102,7 +102,7 @@ def show_model(
     as_json: bool = typer.Option(False, "--json", help="Print the full manifest as JSON."),
 ) -> None:
     """Validate one bundle (checksums included) and print its manifest summary."""
-    from inference.bundle import read_manifest
+    from sentimon.inference.bundle import read_manifest
 
     m = read_manifest(_resolve(name, settings_of(ctx).models_dir))
     if as_json:

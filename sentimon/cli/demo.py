@@ -16,9 +16,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from infra import procs
+from sentimon.infra import procs
 from sentimon.cli.common import console, settings_of
-from sentimon.errors import UserError
+from sentimon.core.errors import UserError
 
 HOUR_MS = 3_600_000
 
@@ -65,12 +65,12 @@ def demo(
     import redis
     from kafka import KafkaProducer
 
-    from alerts import History
-    from infra import Stack, ensure_topics, pipeline_topics
-    from streams.replay.corpus import demo_pool
-    from streams.replay.demo import demo_settings, pace, scored_count, settings_env
-    from streams.replay.timeline import generate, score_detection, trading_day
-    from streams.windows import WindowStore
+    from sentimon.alerts import History
+    from sentimon.infra import Stack, ensure_topics, pipeline_topics
+    from sentimon.replay.corpus import demo_pool
+    from sentimon.replay.demo import demo_settings, pace, scored_count, settings_env
+    from sentimon.replay.timeline import generate, score_detection, trading_day
+    from sentimon.streams.windows import WindowStore
 
     base = settings_of(ctx)
     run_id = uuid.uuid4().hex[:8]

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from sentimon.cli.common import console, settings_of
-from sentimon.errors import UserError
+from sentimon.core.errors import UserError
 
 
 def parse_speed(text: str) -> float | None:
@@ -26,7 +26,7 @@ def parse_speed(text: str) -> float | None:
 def parse_time(text: str | None, option: str) -> int | None:
     if text is None:
         return None
-    from streams.schema import parse_ts
+    from sentimon.streams.schema import parse_ts
 
     try:
         return parse_ts(text)
@@ -38,11 +38,11 @@ def build_runs(settings, models: list[str], namespace: str, out_dir: Path) -> li
     """One isolated ModelRun per model (same namespace, a sub-namespace each)."""
     import redis
 
-    import inference
-    from alerts import AlertService, History
-    from streams.pipeline import Pipeline
-    from streams.replay.run import ModelRun, namespaced
-    from streams.windows import WindowStore
+    import sentimon.inference
+    from sentimon.alerts import AlertService, History
+    from sentimon.streams.pipeline import Pipeline
+    from sentimon.replay.run import ModelRun, namespaced
+    from sentimon.streams.windows import WindowStore
 
     runs = []
     for model in models:
@@ -77,10 +77,10 @@ def replay(
     gold `label`), model agreement and an alert diff. Production keys, topics and alerts are untouched."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from streams.replay import report as reporting
-    from streams.replay.reader import TopicRange
-    from streams.replay.run import replay as run_replay
-    from streams.replay.timeline import Episode
+    from sentimon.replay import report as reporting
+    from sentimon.replay.reader import TopicRange
+    from sentimon.replay.run import replay as run_replay
+    from sentimon.replay.timeline import Episode
 
     settings = settings_of(ctx)
     pace = parse_speed(speed)
@@ -129,7 +129,7 @@ def replay(
 def _producer(settings, topics: list[str]):
     from kafka import KafkaProducer
 
-    from infra import TopicSpec, ensure_topics
+    from sentimon.infra import TopicSpec, ensure_topics
 
     ensure_topics(settings.kafka_servers, [TopicSpec(t, 1, settings.scored_retention_ms) for t in topics])
     return KafkaProducer(bootstrap_servers=settings.kafka_servers, linger_ms=20)

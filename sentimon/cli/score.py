@@ -1,4 +1,4 @@
-"""`sentimon score` (JSONL/text in, JSONL out) and `sentimon bench` (the benchmark scripts in bench/)."""
+"""`sentimon score` (JSONL/text in, JSONL out) and `sentimon bench` (the benchmark scripts in sentimon.bench)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def score(
     chunk_lines: int = typer.Option(512, "--chunk-lines", min=1, help="Lines scored per model call."),
 ) -> None:
     """Score texts: one output line per input line, same order; bad lines get an error record."""
-    import inference
-    from inference.jsonl import score_lines
+    import sentimon.inference
+    from sentimon.inference.jsonl import score_lines
 
     if fmt not in ("auto", "jsonl", "text"):
         raise typer.BadParameter("must be auto, jsonl or text", param_hint="--format")
@@ -51,7 +51,7 @@ def score(
 
 
 def _open_input(path: Path):
-    from inference.options import InferenceError
+    from sentimon.inference.options import InferenceError
 
     try:
         return open(path, "rb")  # noqa: SIM115
@@ -80,41 +80,28 @@ def bench(
         Path, typer.Option("--config-out", help="With --tune: TOML settings file the best values go to.")
     ] = Path("sentimon.toml"),
 ) -> None:
-    """Benchmark the models side by side (bench/run.py); --cascade: threshold curve; --tune: runtime settings."""
-    _import_bench()
+    """Benchmark the models side by side (sentimon/bench/run.py); --cascade: threshold curve; --tune: runtime settings."""
     if tune:
-        from bench.tune import main as tune_main
+        from sentimon.bench.tune import main as tune_main
 
         argv = ["--model", model, "--config", str(config_out), "--write", *(["--quick"] if quick else [])]
         tune_main(argv + (["--benchmarks", str(write)] if write else []))
         return
     common = [a for p in labelled or [] for a in ("--labelled", str(p))] + ["--threads", str(threads)]
     if cascade:
-        from bench.cascade import main as cascade_main
+        from sentimon.bench.cascade import main as cascade_main
 
         common += ["--write"] if save_cascade else []
         extra = ["--benchmarks", str(write)] if write else []
         cascade_main([*common, *extra])
         return
-    from bench.run import main as run_main
+    from sentimon.bench.run import main as run_main
 
     argv = [*common, *(["--quick"] if quick else []), *(["--write", str(write)] if write else [])]
     argv += [a for b in bundle or [] for a in ("--bundle", b)] + [a for o in only or [] for a in ("--only", o)]
     argv += ["--teacher", str(teacher)] if teacher else []
     run_main(argv)
 
-
-def _import_bench() -> None:
-    # bench/ lives beside the tests in a source checkout; it is not part of the installed package.
-    import importlib.util
-
-    root = Path(__file__).resolve().parents[2]
-    if importlib.util.find_spec("bench") is None and (root / "bench" / "run.py").is_file():
-        sys.path.insert(0, str(root))
-    if importlib.util.find_spec("bench") is None:
-        from inference.options import InferenceError
-
-        raise InferenceError("`sentimon bench` needs a source checkout (the bench/ folder beside sentimon/)")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ import time
 import typer
 from rich.table import Table
 
-from infra import SERVICE_NAMES, Stack, ensure_topics, pipeline_topics
+from sentimon.infra import SERVICE_NAMES, Stack, ensure_topics, pipeline_topics
 from sentimon.cli.common import console, settings_of
 
 topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from sentimon.cli.common import console, settings_of
-from sentimon.errors import UserError
+from sentimon.core.errors import UserError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
@@ -28,7 +28,7 @@ def parse_duration_ms(text: str) -> int:
 def parse_end_ms(text: str | None) -> int:
     if text is None or text == "now":
         return int(time.time() * 1000)
-    from streams.schema import parse_ts
+    from sentimon.streams.schema import parse_ts
 
     try:
         return parse_ts(text)
@@ -37,8 +37,8 @@ def parse_end_ms(text: str | None) -> int:
 
 
 def _store(settings):
-    from streams.windows import WindowStore
-    from streams.worker import connect_redis
+    from sentimon.streams.windows import WindowStore
+    from sentimon.streams.worker import connect_redis
 
     return WindowStore.from_settings(connect_redis(settings), settings)
 
@@ -52,7 +52,7 @@ def worker(
 
     Start several (any host) with the same SENTIMON_WORKER_ID to split the partitions between them.
     """
-    from streams.worker import run_worker
+    from sentimon.streams.worker import run_worker
 
     settings = settings_of(ctx)
     if model:
@@ -122,7 +122,7 @@ def produce(
 
 
 def _record_timestamp(ts) -> int | None:
-    from streams.schema import parse_ts
+    from sentimon.streams.schema import parse_ts
 
     try:
         ts_ms = parse_ts(ts) if ts is not None else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from streams.windows import BucketStats, WindowStats
+from sentimon.streams.windows import BucketStats, WindowStats
 
 MIN = 60_000
 HOUR = 60 * MIN

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from alerts.evaluate import Observation
-from alerts.history import History
-from alerts.payload import build_payload
-from alerts.schema import parse_ruleset
-from alerts.state import AlertState, step
+from sentimon.alerts.evaluate import Observation
+from sentimon.alerts.history import History
+from sentimon.alerts.payload import build_payload
+from sentimon.alerts.schema import parse_ruleset
+from sentimon.alerts.state import AlertState, step
 
 from .fakes import MIN, T0
 

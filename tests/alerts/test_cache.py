@@ -7,8 +7,8 @@ import random
 import pytest
 import redis
 
-from alerts.cache import CachedWindows
-from streams.windows import WindowStore
+from sentimon.alerts.cache import CachedWindows
+from sentimon.streams.windows import WindowStore
 
 from .fakes import HOUR, MIN, T0, Event
 

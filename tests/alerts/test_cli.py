@@ -9,8 +9,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from alerts.history import History
-from alerts.schema import RULES_DIR
+from sentimon.alerts.history import History
+from sentimon.alerts.schema import RULES_DIR
 from sentimon.cli import app
 
 from .fakes import HOUR, T0

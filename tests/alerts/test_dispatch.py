@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from alerts.dispatch import Dispatcher
-from alerts.history import History
-from alerts.metrics import AlertMetrics
+from sentimon.alerts.dispatch import Dispatcher
+from sentimon.alerts.history import History
+from sentimon.alerts.metrics import AlertMetrics
 
 from .fakes import T0
 from .history_cases import episode

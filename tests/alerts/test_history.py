@@ -8,8 +8,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from alerts.errors import HistoryError
-from alerts.history import VERSION_TABLE, Base, History, normalize_url
+from sentimon.alerts.errors import HistoryError
+from sentimon.alerts.history import VERSION_TABLE, Base, History, normalize_url
 
 from .history_cases import check_history_roundtrip, check_resolve_without_firing_row_is_kept
 

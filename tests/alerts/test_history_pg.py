@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from alerts.history import History
+from sentimon.alerts.history import History
 
 from .history_cases import check_history_roundtrip, check_resolve_without_firing_row_is_kept
 

@@ -11,15 +11,15 @@ import pytest
 import redis
 from kafka import KafkaConsumer
 
-from alerts.engine import AlertEngine
-from alerts.evaluate import Observation
-from alerts.history import History
-from alerts.schema import parse_ruleset
-from alerts.service import AlertService
-from alerts.sinks import KafkaSink
-from alerts.store import RedisStates
-from streams.pipeline import ScoredEvent
-from streams.windows import WindowStore
+from sentimon.alerts.engine import AlertEngine
+from sentimon.alerts.evaluate import Observation
+from sentimon.alerts.history import History
+from sentimon.alerts.schema import parse_ruleset
+from sentimon.alerts.service import AlertService
+from sentimon.alerts.sinks import KafkaSink
+from sentimon.alerts.store import RedisStates
+from sentimon.streams.pipeline import ScoredEvent
+from sentimon.streams.windows import WindowStore
 
 from .fakes import MIN, T0
 from .history_cases import episode
@@ -200,7 +200,7 @@ def test_two_services_on_the_same_batches_deliver_each_notification_once(stack_s
 def test_hook_failure_is_logged_and_counted_never_raised(stack_settings, unique, tmp_path, caplog):
     from prometheus_client import CollectorRegistry
 
-    from alerts.metrics import AlertMetrics
+    from sentimon.alerts.metrics import AlertMetrics
 
     class BrokenStore:
         def stats(self, *args):

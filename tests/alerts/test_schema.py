@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.errors import RuleError
-from alerts.schema import K_PRESETS, RULES_DIR, load_ruleset, load_rulesets, parse_duration_ms, parse_ruleset
-from sentimon.errors import UserError
+from sentimon.alerts.errors import RuleError
+from sentimon.alerts.schema import K_PRESETS, RULES_DIR, load_ruleset, load_rulesets, parse_duration_ms, parse_ruleset
+from sentimon.core.errors import UserError
 
 GOOD = {"name": "neg", "kind": "level", "metric": "negative_share", "window": "1h", "op": "above", "threshold": 0.4}
 

@@ -10,8 +10,8 @@ import time
 import pytest
 import redis
 
-from alerts.history import History
-from streams.windows import WindowStore
+from sentimon.alerts.history import History
+from sentimon.streams.windows import WindowStore
 from tests.streams.conftest import StreamEnv, read_topic, send, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,7 +45,7 @@ def env(stack_settings, unique, make_topic, tmp_path):
     (tmp_path / "rules.yaml").write_text(rules(ruleset))
     e = StreamEnv(stack_settings, unique, tmp_path)
     e.extra_env = {
-        "SENTIMON_STREAM_HOOKS": '["alerts:stream_hook"]',
+        "SENTIMON_STREAM_HOOKS": '["sentimon.alerts:stream_hook"]',
         "SENTIMON_ALERTS_RULES": json.dumps([str(tmp_path / "rules.yaml")]),
         "SENTIMON_ALERTS_PREFIX": f"{unique}:alerts",
         "SENTIMON_DATABASE_URL": stack_settings.database,

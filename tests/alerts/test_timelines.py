@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from alerts.engine import AlertEngine
-from alerts.evaluate import Observation, evaluate
-from alerts.schema import parse_ruleset
-from alerts.state import AlertState, step
-from alerts.store import MemoryStates
+from sentimon.alerts.engine import AlertEngine
+from sentimon.alerts.evaluate import Observation, evaluate
+from sentimon.alerts.schema import parse_ruleset
+from sentimon.alerts.state import AlertState, step
+from sentimon.alerts.store import MemoryStates
 
 from .fakes import DAY, HOUR, MIN, T0, FakeWindows
 
@@ -248,7 +248,7 @@ def test_per_entity_override_changes_the_threshold_for_that_entity_only():
 
 
 def test_payload_carries_examples_terms_and_sources():
-    from alerts.examples import MemoryExamples
+    from sentimon.alerts.examples import MemoryExamples
 
     from .fakes import Event
 
@@ -271,7 +271,7 @@ def test_payload_carries_examples_terms_and_sources():
 
 
 def test_notifications_serialize_deterministically():
-    from alerts.state import Notification
+    from sentimon.alerts.state import Notification
 
     rule = ruleset({**NEG_LEVEL, "for": "0s"}).rules[0]
     _, note = step(rule, "t/neg", AlertState(), Observation("X", T0, "breach", 0.6, 0.2, 50, {"z": 1.5}))

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from prometheus_client import CollectorRegistry
 
-from alerts.metrics import AlertMetrics
-from alerts.sinks import WebhookSink, alertmanager_alerts
+from sentimon.alerts.metrics import AlertMetrics
+from sentimon.alerts.sinks import WebhookSink, alertmanager_alerts
 
 from .fakes import T0
 from .history_cases import episode

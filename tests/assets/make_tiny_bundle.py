@@ -20,10 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from inference.bundle import CARD_FILE, LABELS, MODEL_FILE, TOKENIZER_FILE, Manifest, write_manifest  # noqa: E402
+from sentimon.inference.bundle import CARD_FILE, LABELS, MODEL_FILE, TOKENIZER_FILE, Manifest, write_manifest
 
 HERE = Path(__file__).resolve().parent
 SEED = 13

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from compression.data import normalize
-from compression.modeling import ID2LABEL, LABEL2ID, StaticClassifier, load_tokenizer, train_wordpiece
+from sentimon.compression.data import normalize
+from sentimon.compression.modeling import ID2LABEL, LABEL2ID, StaticClassifier, load_tokenizer, train_wordpiece
 
 from .conftest import DATA
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from compression import CompressionError
-from compression.data import (
+from sentimon.compression import CompressionError
+from sentimon.compression.data import (
     DROP,
     LABEL_INDEX,
     Example,
@@ -21,7 +21,7 @@ from compression.data import (
     rows_to_examples,
     split,
 )
-from compression.recipe import DataConfig
+from sentimon.compression.recipe import DataConfig
 
 from .conftest import DATA, fixture_sources
 

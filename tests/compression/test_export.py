@@ -6,9 +6,9 @@ import numpy as np
 import onnx
 import pytest
 
-from compression import CompressionError
-from compression.evaluate import OrtScorer
-from compression.export import check_export, check_parity, export_onnx, optimize, parity, quantize_int8
+from sentimon.compression import CompressionError
+from sentimon.compression.evaluate import OrtScorer
+from sentimon.compression.export import check_export, check_parity, export_onnx, optimize, parity, quantize_int8
 
 from .models import SENTENCES, tiny_bert, tiny_static, tiny_tokenizer
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from compression import CompressionError
-from compression.modeling import _onnx_minilm_state, build_student, encode, token_vectors
+from sentimon.compression import CompressionError
+from sentimon.compression.modeling import _onnx_minilm_state, build_student, encode, token_vectors
 
 from .models import SENTENCES, tiny_bert, tiny_tokenizer
 

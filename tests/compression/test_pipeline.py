@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from compression import CompressionError, run
-from compression.evaluate import OrtScorer
-from compression.recipe import recipe_from_dict
-from inference.bundle import MODEL_FILE, TOKENIZER_FILE, BundleError, read_manifest
+from sentimon.compression import CompressionError, run
+from sentimon.compression.evaluate import OrtScorer
+from sentimon.compression.recipe import recipe_from_dict
+from sentimon.inference.bundle import MODEL_FILE, TOKENIZER_FILE, BundleError, read_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +67,7 @@ def test_bundles_are_valid_and_score_with_ort(built):
 
 
 def test_bundle_loads_in_the_runtime(built):
-    import inference
+    import sentimon.inference
 
     scorer = inference.load(built["tmp"] / "models" / "default")
     preds = scorer.score(["what a great day", "this is awful"])

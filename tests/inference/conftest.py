@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-import inference
-from sentimon.settings import load_settings
+import sentimon.inference
+from sentimon.core.settings import load_settings
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TINY = ASSETS / "tiny-bundle"

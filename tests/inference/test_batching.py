@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from inference.batching import aggregate_windows, padded_length, plan_batches
+from sentimon.inference.batching import aggregate_windows, padded_length, plan_batches
 
 
 def test_padded_length_buckets_and_cap():

@@ -8,12 +8,12 @@ import tomllib
 import numpy as np
 import pytest
 
-from bench.cascade import choose, curve_points
-from bench.metrics import accuracy_f1
-from bench.run import END, START, write_section
-from bench.texts import BenchError, Split, read_split
-from bench.tune import write_config
-from sentimon.settings import ConfigError
+from sentimon.bench.cascade import choose, curve_points
+from sentimon.bench.metrics import accuracy_f1
+from sentimon.bench.run import END, START, write_section
+from sentimon.bench.texts import BenchError, Split, read_split
+from sentimon.bench.tune import write_config
+from sentimon.core.settings import ConfigError
 
 
 def test_accuracy_and_macro_f1():
@@ -79,9 +79,9 @@ def test_write_config_merges_and_validates(tmp_path):
 def test_rows_use_what_exists_and_say_what_is_skipped(tmp_path):
     import shutil
 
-    from bench.rows import discover
-    from inference.cascade import CascadeConfig, write_cascade
-    from sentimon.settings import load_settings
+    from sentimon.bench.rows import discover
+    from sentimon.inference.cascade import CascadeConfig, write_cascade
+    from sentimon.core.settings import load_settings
 
     from .conftest import TINY, TINY_STATIC
 
@@ -99,8 +99,8 @@ def test_rows_use_what_exists_and_say_what_is_skipped(tmp_path):
 
 
 def test_worker_measures_a_row_and_the_report_renders(tmp_path):
-    from bench.run import markdown
-    from bench.worker import measure
+    from sentimon.bench.run import markdown
+    from sentimon.bench.worker import measure
 
     from .conftest import TINY
 
@@ -121,7 +121,7 @@ def test_worker_measures_a_row_and_the_report_renders(tmp_path):
     assert r["accuracy"]["s"]["n"] == 2 and r["size_bytes"] > 0 and r["peak_rss_bytes"] > 0
     report = {"date": "d", "machine": "m", "loadavg": 1.0, "job": job, "results": results, "skipped": ["x: why"],
               "splits": ["test_s.jsonl"]}  # fmt: skip
-    md = markdown(report, "python -m bench.run")
+    md = markdown(report, "python -m sentimon.bench.run")
     assert md.startswith(START) and md.rstrip().endswith(END)
     assert "| ORT int8 student |" in md and "skipped: x: why" in md and "batch-1 p99" in md
     assert "int8 student vs teacher: not measured" in md  # no baseline row in this report

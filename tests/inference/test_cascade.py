@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-import inference
-from inference import BundleError
-from inference.cascade import CascadeConfig, CascadeScorer, route, write_cascade
-from inference.prediction import Scorer, margins
+import sentimon.inference
+from sentimon.inference import BundleError
+from sentimon.inference.cascade import CascadeConfig, CascadeScorer, route, write_cascade
+from sentimon.inference.prediction import Scorer, margins
 
 from .conftest import TINY, TINY_STATIC
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from inference.jsonl import score_lines
-from inference.prediction import Scorer
+from sentimon.inference.jsonl import score_lines
+from sentimon.inference.prediction import Scorer
 from sentimon.cli import app
 
 from .conftest import TINY

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-import inference
-from inference import BundleError, InferenceError
-from inference.bundle import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, read_manifest, write_manifest
-from sentimon.errors import UserError
+import sentimon.inference
+from sentimon.inference import BundleError, InferenceError
+from sentimon.inference.bundle import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, read_manifest, write_manifest
+from sentimon.core.errors import UserError
 
 from .conftest import TINY
 

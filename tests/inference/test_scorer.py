@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-import inference
-from inference import Prediction
-from sentimon.settings import load_settings
+import sentimon.inference
+from sentimon.inference import Prediction
+from sentimon.core.settings import load_settings
 
 from .conftest import TINY
 

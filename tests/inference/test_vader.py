@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-import inference
-from inference.vader import THRESHOLD, compound_to_probs, vader_label
+import sentimon.inference
+from sentimon.inference.vader import THRESHOLD, compound_to_probs, vader_label
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from infra import InfraError, MissingDependency, ServiceStartError, Stack, pipeline_topics, postgres_service, procs
-from infra.kafka_service import server_properties
-from infra.service import Service
-from sentimon.settings import load_settings
+from sentimon.infra import InfraError, MissingDependency, ServiceStartError, Stack, pipeline_topics, postgres_service, procs
+from sentimon.infra.kafka_service import server_properties
+from sentimon.infra.service import Service
+from sentimon.core.settings import load_settings
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sentimon.host import free_port
+from sentimon.core.host import free_port
 
 pytestmark = pytest.mark.integration
 

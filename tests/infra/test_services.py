@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from infra import Stack, ensure_topics, pipeline_topics
+from sentimon.infra import Stack, ensure_topics, pipeline_topics
 
 pytestmark = pytest.mark.integration
 

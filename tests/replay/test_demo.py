@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sentimon.settings import Settings, load_settings
-from streams.replay.demo import demo_settings, pace, settings_env
+from sentimon.core.settings import Settings, load_settings
+from sentimon.replay.demo import demo_settings, pace, settings_env
 
 
 def test_demo_settings_isolate_every_write_target(tmp_path: Path) -> None:
@@ -18,7 +18,7 @@ def test_demo_settings_isolate_every_write_target(tmp_path: Path) -> None:
     for field in ("topic_social", "topic_market", "topic_scored", "topic_dlq", "topic_alerts", "window_prefix",
                   "alerts_prefix", "database_url", "worker_id"):  # fmt: skip
         assert getattr(a, field) != getattr(b, field) != getattr(base, field), field
-    assert a.stream_hooks == ["alerts:stream_hook"] and a.alerts_webhooks == []
+    assert a.stream_hooks == ["sentimon.alerts:stream_hook"] and a.alerts_webhooks == []
 
 
 def test_settings_env_reproduces_settings_in_a_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.replay import report as reporting
-from streams.replay.reader import TopicRange
-from streams.replay.run import replay
-from streams.replay.timeline import generate, trading_day
+from sentimon.replay import report as reporting
+from sentimon.replay.reader import TopicRange
+from sentimon.replay.run import replay
+from sentimon.replay.timeline import generate, trading_day
 from tests.replay.test_timeline import POOL
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def test_reader_returns_the_time_range_in_event_time_order(stack_settings, histo
 
 
 def test_unknown_topic_is_a_clear_error(stack_settings, unique) -> None:
-    from streams.errors import StreamsError
+    from sentimon.streams.errors import StreamsError
 
     with pytest.raises(StreamsError, match="does not exist"):
         TopicRange(stack_settings.kafka_servers, f"{unique}.nope")
@@ -60,8 +60,8 @@ def test_unknown_topic_is_a_clear_error(stack_settings, unique) -> None:
 def test_replay_accuracy_isolation_and_comparison(stack_settings, unique, history, tmp_path: Path) -> None:
     import redis
 
-    import inference
-    from alerts import History
+    import sentimon.inference
+    from sentimon.alerts import History
     from sentimon.cli.replay import build_runs
 
     topic, spec, messages = history

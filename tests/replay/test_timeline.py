@@ -1,6 +1,6 @@
 import pytest
 
-from streams.replay.timeline import (
+from sentimon.replay.timeline import (
     MINUTE_MS,
     EntityProfile,
     Episode,

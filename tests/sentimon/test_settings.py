@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from sentimon.settings import ConfigError, load_settings
+from sentimon.core.settings import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +90,7 @@ def test_settings_are_frozen() -> None:
 
 
 def test_readme_settings_table_is_current() -> None:
-    from sentimon.settings import markdown_table
+    from sentimon.core.settings import markdown_table
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert markdown_table() in readme, "regenerate it: python -m sentimon.settings"
+    assert markdown_table() in readme, "regenerate it: python -m sentimon.core.settings"

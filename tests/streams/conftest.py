@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from sentimon.host import free_port
-from streams.windows import WindowStore
+from sentimon.core.host import free_port
+from sentimon.streams.windows import WindowStore
 
 # Short group timings so joins and rebalances take seconds on a 2-core box (production: README).
 TEST_TIMINGS = {

@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.app import EXIT_BATCH_FAILED, Worker
-from streams.entities import EntityExtractor
-from streams.metrics import StreamMetrics
-from streams.pipeline import Pipeline, RawRecord
+from sentimon.streams.app import EXIT_BATCH_FAILED, Worker
+from sentimon.streams.entities import EntityExtractor
+from sentimon.streams.metrics import StreamMetrics
+from sentimon.streams.pipeline import Pipeline, RawRecord
 from tests.streams.test_pipeline import FakeScorer, MemoryStore
 
 

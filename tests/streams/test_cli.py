@@ -13,10 +13,10 @@ import time
 import pytest
 
 from sentimon.cli.worker import parse_duration_ms
-from sentimon.errors import UserError
-from sentimon.host import free_port
-from streams.app import faust_broker, load_hooks
-from streams.errors import StreamsError
+from sentimon.core.errors import UserError
+from sentimon.core.host import free_port
+from sentimon.streams.app import faust_broker, load_hooks
+from sentimon.streams.errors import StreamsError
 from tests.streams.conftest import read_topic
 
 

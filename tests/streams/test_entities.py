@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.entities import DEFAULT_WATCHLIST, EntityExtractor, WatchlistError, load_watchlist
+from sentimon.streams.entities import DEFAULT_WATCHLIST, EntityExtractor, WatchlistError, load_watchlist
 
 WATCH = {"AAPL": ["Apple", "iPhone", "Tim Cook"], "UAL": ["United Airlines", "@united"], "TIM": ["Tim"]}
 

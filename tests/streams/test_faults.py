@@ -54,7 +54,7 @@ def test_kill9_mid_stream_then_restart_loses_and_double_counts_nothing(stream_en
 
 
 def test_redis_restart_mid_stream_keeps_counts_exact(stream_env, store, stack_settings):
-    from infra import Stack
+    from sentimon.infra import Stack
 
     if stack_settings.redis_url is not None:
         pytest.skip("Redis is external (SENTIMON_REDIS_URL): this test restarts the launcher's own Redis")

@@ -9,11 +9,11 @@ import json
 import pytest
 from prometheus_client import CollectorRegistry
 
-from inference import Prediction
-from streams.entities import EntityExtractor
-from streams.metrics import StreamMetrics
-from streams.pipeline import Pipeline, RawRecord
-from streams.windows import APPLIED, DUPLICATE, ApplyResult
+from sentimon.inference import Prediction
+from sentimon.streams.entities import EntityExtractor
+from sentimon.streams.metrics import StreamMetrics
+from sentimon.streams.pipeline import Pipeline, RawRecord
+from sentimon.streams.windows import APPLIED, DUPLICATE, ApplyResult
 
 NOW_S = 1_750_000_000.0
 
@@ -183,8 +183,8 @@ def test_all_bad_batch_never_calls_scorer_or_store():
 def test_real_store_and_vader_late_events_are_counted_not_applied(stack_settings, unique):
     import redis
 
-    from inference import load
-    from streams.windows import WindowStore
+    from sentimon.inference import load
+    from sentimon.streams.windows import WindowStore
 
     client = redis.Redis.from_url(stack_settings.redis)
     store = WindowStore(client, prefix=unique, bucket_ms=60_000, allowed_lateness_ms=600_000)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from streams import schema
-from streams.schema import Message, Rejection, parse_message, parse_ts
+from sentimon.streams import schema
+from sentimon.streams.schema import Message, Rejection, parse_message, parse_ts
 
 NOW = 1_750_000_000_000
 

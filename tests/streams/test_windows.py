@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from streams.windows import APPLIED, DUPLICATE, LATE, WindowStore
+from sentimon.streams.windows import APPLIED, DUPLICATE, LATE, WindowStore
 
 pytestmark = pytest.mark.integration
 

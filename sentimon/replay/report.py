@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from streams.replay.run import ModelRun, ReplayStats
-from streams.replay.timeline import LABELS, Episode, score_detection
+from sentimon.replay.run import ModelRun, ReplayStats
+from sentimon.replay.timeline import LABELS, Episode, score_detection
 
 ALERT_MATCH_TOLERANCE_MS = 30 * 60_000  # the same (rule, entity) alert from both models within 30 min is "both"
 

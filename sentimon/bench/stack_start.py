@@ -1,7 +1,7 @@
 """Time the local stack: cold start (fresh state dir), warm start (existing data), a 1,000-message
 kafka-python round trip, and `down`. Prints a Markdown table; ports are picked free, nothing else is touched.
 
-    .venv/bin/python bench/stack_start.py [--fetch]   # --fetch also times downloading the Kafka jars
+    .venv/bin/python -m sentimon.bench.stack_start [--fetch]   # --fetch also times downloading the Kafka jars
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from infra import Stack, TopicSpec, ensure_topics
-from sentimon.host import free_port
-from sentimon.settings import load_settings
+from sentimon.infra import Stack, TopicSpec, ensure_topics
+from sentimon.core.host import free_port
+from sentimon.core.settings import load_settings
 
 
 def timed(fn) -> float:

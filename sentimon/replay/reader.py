@@ -6,8 +6,8 @@ import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from streams.errors import StreamsError
-from streams.pipeline import RawRecord
+from sentimon.streams.errors import StreamsError
+from sentimon.streams.pipeline import RawRecord
 
 IDLE_POLLS_BEFORE_GIVING_UP = 30  # 30 empty one-second polls below the end offset: the broker has nothing more
 

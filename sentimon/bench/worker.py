@@ -1,4 +1,4 @@
-"""Measure one row in this process: ``python -m bench.worker < job.json`` prints one JSON result line.
+"""Measure one row in this process: ``python -m sentimon.bench.worker < job.json`` prints one JSON result line.
 
 A row runs alone in its own process so its peak RSS is its own (an ORT row never imports torch), and threads
 are pinned to the job's count. Throughput: texts/s scoring a text set in calls of each batch size, for at most
@@ -35,7 +35,7 @@ def hf_scorer(folder: str, threads: int) -> tuple[Callable[[list[str]], np.ndarr
     import torch
     from transformers import AutoModelForSequenceClassification, pipeline
 
-    from inference.bundle import LABELS
+    from sentimon.inference.bundle import LABELS
 
     torch.set_num_threads(threads)
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
@@ -91,8 +91,8 @@ def measure(job: dict) -> dict:
     if row["kind"] == "hf":
         score, size, engine = hf_scorer(row["ref"], threads)
     else:
-        import inference
-        from sentimon.settings import load_settings
+        import sentimon.inference
+        from sentimon.core.settings import load_settings
 
         scorer = inference.load(row["ref"], load_settings(), threads=threads, **job.get("options", {}))
         score, size, engine = scorer.score_probs, bundle_size(scorer), f"{scorer.name} {scorer.version} ({scorer.kind})"
@@ -121,8 +121,8 @@ def measure(job: dict) -> dict:
 
     result["accuracy"] = {}
     if job.get("splits"):
-        from bench.metrics import accuracy_f1
-        from bench.texts import load_splits
+        from sentimon.bench.metrics import accuracy_f1
+        from sentimon.bench.texts import load_splits
 
         for split in load_splits([Path(p) for p in job["splits"]]):
             probs = np.concatenate([score(split.texts[i : i + 64]) for i in range(0, len(split.texts), 64)])

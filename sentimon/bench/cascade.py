@@ -1,6 +1,6 @@
 """Cascade threshold curve: accuracy, throughput and escalated fraction per margin threshold; picks the default.
 
-    python -m bench.cascade [--fast static] [--accurate default] [--labelled FILE ...] [--write]
+    python -m sentimon.bench.cascade [--fast static] [--accurate default] [--labelled FILE ...] [--write]
 
 Both tiers score every held-out test text once; each threshold's accuracy then follows exactly (a text with fast
 margin < threshold takes the accurate model's prediction). Throughput is measured per threshold by running the
@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-import inference
-from bench.metrics import accuracy_f1
-from bench.run import machine, write_section
-from bench.texts import BenchError, default_splits, load_splits, text_sets
-from inference.cascade import CascadeConfig, CascadeScorer, write_cascade
-from inference.prediction import margins
-from sentimon.settings import Settings, load_settings
+import sentimon.inference
+from sentimon.bench.metrics import accuracy_f1
+from sentimon.bench.run import machine, write_section
+from sentimon.bench.texts import BenchError, default_splits, load_splits, text_sets
+from sentimon.inference.cascade import CascadeConfig, CascadeScorer, write_cascade
+from sentimon.inference.prediction import margins
+from sentimon.core.settings import Settings, load_settings
 
 PASSES = 3
 THRESHOLDS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0]
@@ -111,7 +111,7 @@ def markdown(result: dict, command: str) -> str:
     names = result["splits"]
     out = [
         START,
-        "## Confidence cascade (bench/cascade.py)",
+        "## Confidence cascade (sentimon/bench/cascade.py)",
         "",
         f"- Date: {result['date']}; machine: {result['machine']}; {result['threads']} threads",
         f"- Command: `{command}`",
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     settings = load_settings()
     thresholds = [float(x) for x in args.thresholds.split(",")] if args.thresholds else None
     result = run(settings, args.fast, args.accurate, args.labelled, thresholds, args.tolerance_pt, args.threads)
-    command = "python -m bench.cascade " + " ".join(
+    command = "python -m sentimon.bench.cascade " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     section = markdown(result, command.strip())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.bundle import LABELS
+from sentimon.inference.bundle import LABELS
 
 NEG, POS = LABELS.index("negative"), LABELS.index("positive")
 

@@ -1,4 +1,4 @@
-"""Benchmarks beside the tests, not inside them. Start at ``bench.run`` (``sentimon bench``).
+"""Benchmarks beside the tests, not inside them. Start at ``sentimon.bench.run`` (``sentimon bench``).
 
 run.py      side-by-side table of every model row (texts/s per batch size and text length, latency
             percentiles, peak RSS, size, accuracy), ratios vs the HF pipeline baseline, BENCHMARKS.md section

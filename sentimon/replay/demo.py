@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sentimon.host import free_port
+from sentimon.core.host import free_port
 
 
 def demo_settings(settings, run_id: str, out_dir: Path, model: str | None = None):
@@ -32,7 +32,7 @@ def demo_settings(settings, run_id: str, out_dir: Path, model: str | None = None
             "database_url": f"sqlite:///{(out_dir / 'alerts.db').resolve()}",
             "worker_id": f"sentimon-demo-{run_id}",
             "worker_data_dir": out_dir / "worker",
-            "stream_hooks": ["alerts:stream_hook"],
+            "stream_hooks": ["sentimon.alerts:stream_hook"],
             "alerts_webhooks": [],
             # The day plays hundreds of times faster than real time: a second of skew between the market and
             # social agents is minutes of event time, so lateness is scaled up with it.

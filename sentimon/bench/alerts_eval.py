@@ -5,7 +5,7 @@ then times ``AlertEngine.evaluate`` for one entity (all rules of the rule sets t
 kind alone, with the shared Redis state store, reading the WindowStore directly (the baseline) and through
 ``alerts.cache.CachedWindows`` (what the stream hook uses; warmed by one call). Prints a Markdown table.
 
-    .venv/bin/python -m bench.alerts_eval [--entities 4] [--repeats 30]
+    .venv/bin/python -m sentimon.bench.alerts_eval [--entities 4] [--repeats 30]
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from pathlib import Path
 
 import redis
 
-from alerts.cache import CachedWindows
-from alerts.engine import AlertEngine
-from alerts.schema import load_rulesets
-from alerts.store import RedisStates
-from infra import Stack
-from sentimon.host import free_port
-from sentimon.settings import load_settings
-from streams.windows import WindowStore
+from sentimon.alerts.cache import CachedWindows
+from sentimon.alerts.engine import AlertEngine
+from sentimon.alerts.schema import load_rulesets
+from sentimon.alerts.store import RedisStates
+from sentimon.infra import Stack
+from sentimon.core.host import free_port
+from sentimon.core.settings import load_settings
+from sentimon.streams.windows import WindowStore
 
 MIN = 60_000
 DAY = 1440 * MIN

@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from sentimon.errors import UserError
+from sentimon.core.errors import UserError
 
 DEFAULT_CONFIG_FILE = "sentimon.toml"
 
@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # Scoring and the worker.
     model: str = "default"  # bundle name in models_dir, bundle path, "static", "cascade" or "vader"
     # Inference runtime (inference.load). A model name is a bundle dir under models_dir (or "vader").
-    models_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "models")  # shipped
+    models_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parents[2] / "models")  # shipped
     inference_threads: int = Field(0, ge=0)  # ORT intra-op threads; 0 = ORT's default (one per core)
     inference_providers: str = "auto"  # "auto" = CUDA when available, else CPU; or comma list of ORT providers
     inference_graph_optimization: Literal["disabled", "basic", "extended", "all"] = "all"  # ORT level

@@ -10,7 +10,7 @@ Kafka and Redis: a private stack on free ports (infra.Stack) unless SENTIMON_KAF
 SENTIMON_REDIS_URL name running ones. SENTIMON_STREAM_* / SENTIMON_WORKER_THREADS in the environment reach the
 worker (e.g. SENTIMON_STREAM_MAX_BATCH=512).
 
-    python bench/stream_bench.py [--models vader,default] [--rates 500,1000,2000,max] [--duration-s 20]
+    python -m sentimon.bench.stream_bench [--models vader,default] [--rates 500,1000,2000,max] [--duration-s 20]
 """
 
 from __future__ import annotations
@@ -32,13 +32,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from infra import Stack, TopicSpec, ensure_topics  # noqa: E402
-from sentimon.host import free_port  # noqa: E402
-from sentimon.host import machine_description as machine  # noqa: E402
-from sentimon.settings import load_settings  # noqa: E402
+from sentimon.infra import Stack, TopicSpec, ensure_topics
+from sentimon.core.host import free_port
+from sentimon.core.host import machine_description as machine
+from sentimon.core.settings import load_settings
 
 SECTION = "## Streaming"
 PARTITIONS = 4
@@ -190,7 +187,7 @@ class Bench:
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "sentimon", "worker", "--loglevel", "info"],
-                env=self.worker_env(model, name), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                env=self.worker_env(model, name), stdout=log, stderr=subprocess.STDOUT, cwd=Path.cwd(),
             )  # fmt: skip
         peak = [0.0]
         stop = threading.Event()
@@ -253,7 +250,7 @@ def render(results: list[RunResult], args, scorers: dict[str, str], kafka_versio
         for k, v in os.environ.items()
         if k.startswith(("SENTIMON_STREAM_", "SENTIMON_WORKER_", "SENTIMON_INFERENCE_"))
     }
-    command = "python bench/stream_bench.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "python -m sentimon.bench.stream_bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if env_knobs:
         command = " ".join(f"{k}={v}" for k, v in env_knobs.items()) + " " + command
     lines = [
@@ -308,10 +305,10 @@ def main() -> int:
     parser.add_argument("--rates", default="500,1000,2000,max", help="Comma-separated msg/s, or 'max'.")
     parser.add_argument("--duration-s", type=float, default=20.0, help="Seconds per fixed-rate run.")
     parser.add_argument("--max-messages", type=int, default=40_000, help="Backlog size for the 'max' run.")
-    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md", help="File to update ('-': none).")
+    parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"), help="File to update ('-': none).")
     args = parser.parse_args()
 
-    import inference
+    import sentimon.inference
 
     base = load_settings()
     scorers = {}
