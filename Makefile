@@ -12,6 +12,8 @@ demo:
 
 test:
 	infra/bootstrap.sh train,dev
+	.venv/bin/lint-imports
+	.venv/bin/mypy
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 up:
@@ -24,6 +26,8 @@ down:
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
+	.venv/bin/mypy
 
 docs:
-	.venv/bin/python infra/update_readme.py
+	.venv/bin/python tools/update_readme.py

@@ -1,4 +1,4 @@
-"""A read-through cache over ``streams.windows.WindowStore`` for the alert engine (one per process).
+"""A read-through cache over the stream's window store for the alert engine (one per process).
 
 Baselines span days of one-minute buckets (a 7-day ``stats`` is ~290 hash reads even with the store's hourly
 rollups, and each rule of each touched entity reads its windows after every batch). Buckets older than the
@@ -12,29 +12,42 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
-from sentimon.streams.windows import WindowStats, WindowStore
+from sentimon.core.windows import WindowStats
 
 BLOCK_MS = 10 * 60_000
 
 
-def _merge(entity: str, window_ms: int, parts: list[WindowStats]) -> WindowStats:
-    return WindowStats(
-        entity,
-        window_ms,
-        sum(p.count for p in parts),
-        sum(p.negative for p in parts),
-        sum(p.neutral for p in parts),
-        sum(p.positive for p in parts),
-        sum(p.sum_score for p in parts),
-        sum(p.sum_sq for p in parts),
-    )
+class Bucket(Protocol):
+    @property
+    def start_ms(self) -> int: ...
+
+    @property
+    def stats(self) -> WindowStats: ...
+
+
+@runtime_checkable
+class WindowSource(Protocol):
+    """What the cache reads: the stream's window store (``sentimon.streams.WindowStore``) provides it."""
+
+    bucket_ms: int
+    allowed_lateness_ms: int
+
+    def stats(self, entity: str, window_ms: int, end_ms: int) -> WindowStats: ...
+
+    def series(self, entity: str, start_ms: int, end_ms: int) -> Sequence[Bucket]: ...
+
+    def entities(self, since_ms: int | None = None) -> list[str]: ...
+
+    def watermark(self) -> int | None: ...
 
 
 class CachedWindows:
-    """``stats``/``entities``/``watermark`` of a WindowStore, with immutable blocks cached (LRU)."""
+    """``stats``/``entities``/``watermark`` of a window source, with immutable blocks cached (LRU)."""
 
-    def __init__(self, store: WindowStore, block_ms: int = BLOCK_MS, max_blocks: int = 200_000):
+    def __init__(self, store: WindowSource, block_ms: int = BLOCK_MS, max_blocks: int = 200_000):
         if block_ms % store.bucket_ms:
             raise ValueError(f"block_ms {block_ms} must be a multiple of the store's bucket_ms {store.bucket_ms}")
         self.store = store
@@ -83,7 +96,7 @@ class CachedWindows:
                 parts.append(self._live(entity, first - start, first))
             if last < end_ms:
                 parts.append(self._live(entity, end_ms - last, end_ms))
-            result = _merge(entity, window_ms, parts)
+            result = WindowStats.total(entity, window_ms, parts)
         with self._lock:
             self._memo[key] = result
         return result
@@ -107,7 +120,7 @@ class CachedWindows:
                     per_block[block].append(row.stats)
             with self._lock:
                 for s, parts in per_block.items():
-                    found[s] = self._blocks[(entity, s)] = _merge(entity, self.block_ms, parts)
+                    found[s] = self._blocks[(entity, s)] = WindowStats.total(entity, self.block_ms, parts)
                 while len(self._blocks) > self.max_blocks:
                     self._blocks.popitem(last=False)
         return [found[s] for s in starts]  # type: ignore[misc]

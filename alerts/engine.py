@@ -60,11 +60,11 @@ class AlertEngine:
         for entity in dict.fromkeys(entities):
             for rs in self.rulesets:
                 for rule in rs.rules_for(entity):
-                    if kinds is not None and rule.kind not in kinds:  # type: ignore[attr-defined]
+                    if kinds is not None and rule.kind not in kinds:
                         continue
                     obs = evaluate(rule, reader, entity, now_ms, rs.calendar)
                     if self.metrics:
-                        self.metrics.evaluations.labels(rule.kind).inc()  # type: ignore[attr-defined]
+                        self.metrics.evaluations.labels(rule.kind).inc()
                     note = self.states.apply(rule, rs.rule_id(rule), obs)
                     if note is not None:
                         delivered.append(self._send(rule, note))

@@ -1,7 +1,7 @@
 """Pure rule evaluation on event time: (rule, window reader, entity, now_ms) -> Observation.
 
-No Redis here: the reader is anything with ``stats`` like the stream's ``streams.windows.WindowStore``
-(or ``alerts.cache.CachedWindows`` over it, or an in-memory fake in tests). The current window evaluated at event time
+No Redis here: the reader is anything with ``stats`` -- the stream's window store, ``alerts.cache.CachedWindows``
+over it, or an in-memory fake in tests. The current window evaluated at event time
 ``now_ms`` holds the buckets starting in ``(now_ms - window_ms, now_ms]``, so the event at ``now_ms`` itself
 counts; the baseline is the ``baseline_ms`` right before the current window.
 """
@@ -9,8 +9,9 @@ counts; the baseline is the ``baseline_ms`` right before the current window.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from sentimon.alerts.schema import LevelRule, MarketCalendar, RatioRule, RuleBase, SilenceRule, SpikeRule
 
@@ -35,7 +36,7 @@ class WindowStatsLike(Protocol):
 
 
 class WindowReader(Protocol):
-    """The read side of ``streams.windows.WindowStore``: ranges are ``[end_ms - window_ms, end_ms)`` by bucket start."""
+    """The read side of the stream's windows: ranges are ``[end_ms - window_ms, end_ms)`` by bucket start."""
 
     def stats(self, entity: str, window_ms: int, end_ms: int) -> WindowStatsLike: ...
 
@@ -84,6 +85,7 @@ def _level(rule: LevelRule, reader: WindowReader, entity: str, now_ms: int) -> O
     if cur.count < rule.min_volume:
         return Observation(entity, now_ms, "clear", None, None, cur.count, {"min_volume": rule.min_volume})
     value = cur.mean_score if rule.metric == "mean_score" else _negative_share(cur)
+    assert value is not None, "min_volume >= 1, so the window has mentions"
     baseline = None
     if rule.baseline_ms:
         base = reader.stats(entity, rule.baseline_ms, now_ms - rule.window_ms)
@@ -172,4 +174,6 @@ def _silence(rule: SilenceRule, reader: WindowReader, entity: str, now_ms: int) 
     return Observation(entity, now_ms, condition, float(cur.count), rate, cur.count)
 
 
-_EVALUATORS = {LevelRule: _level, SpikeRule: _spike, RatioRule: _ratio, SilenceRule: _silence}
+_EVALUATORS: dict[type, Callable[[Any, WindowReader, str, int], Observation]] = {
+    LevelRule: _level, SpikeRule: _spike, RatioRule: _ratio, SilenceRule: _silence,
+}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -189,19 +189,19 @@ class History:
                         "last_notified_at": _utc(note.at_ms),
                         "notifications": AlertRecord.notifications + 1,
                     }
-                    done = session.execute(
+                    done = cast(CursorResult, session.execute(
                         update(AlertRecord).where(key & (AlertRecord.state == "firing")).values(**changes)
-                    )
+                    ))
                     if done.rowcount == 0 and session.scalar(select(AlertRecord.id).where(key)) is None:
                         # The firing row never made it (database down then): keep the episode anyway.
                         return self._insert(session, note, payload, "resolved")
                 else:  # renotify
-                    done = session.execute(
+                    done = cast(CursorResult, session.execute(
                         update(AlertRecord)
                         .where(key & (AlertRecord.last_notified_at < _utc(note.at_ms)))
                         .values(last_notified_at=_utc(note.at_ms), notifications=AlertRecord.notifications + 1,
                                 value=note.observation.value, baseline=note.observation.baseline)
-                    )  # fmt: skip
+                    ))  # fmt: skip
                 session.commit()
                 return bool(done.rowcount)
         except OperationalError as exc:

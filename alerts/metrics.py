@@ -17,15 +17,14 @@ class AlertMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = REGISTRY) -> AlertMetrics:
-        kw = {"registry": registry}
         return cls(
             notifications=Counter("sentimon_alert_notifications_total", "Alert notifications by kind and severity.",
-                                  ["kind", "severity"], **kw),
+                                  ["kind", "severity"], registry=registry),
             evaluations=Counter("sentimon_alert_evaluations_total", "Rule evaluations by rule kind.", ["rule_kind"],
-                                **kw),
-            errors=Counter("sentimon_alert_errors_total", "Alert failures by stage.", ["stage"], **kw),
+                                registry=registry),
+            errors=Counter("sentimon_alert_errors_total", "Alert failures by stage.", ["stage"], registry=registry),
             deliveries=Counter("sentimon_alert_deliveries_total", "Sink deliveries by sink and outcome.",
-                               ["sink", "outcome"], **kw),
+                               ["sink", "outcome"], registry=registry),
             evaluation_seconds=Histogram("sentimon_alert_evaluation_seconds", "Time to evaluate one batch's entities.",
-                                         buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5), **kw),
+                                         buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5), registry=registry),
         )  # fmt: skip

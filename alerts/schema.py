@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import zoneinfo
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self, cast
 
 import yaml
 from pydantic import (
@@ -28,33 +28,27 @@ from pydantic import (
 )
 
 from sentimon.alerts.errors import RuleError
+from sentimon.core import durations
 
 RULES_DIR = Path(__file__).parent / "rules"
 DEFAULT_RULESETS = ("stock", "opinion")
 
-_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-
-# Named z-score presets (GUIDE section 5): lower k = more sensitive.
+# Named z-score presets for spike rules, the usual 1.5 / 2 / 3 standard deviations of monitoring products:
+# lower k = more sensitive.
 K_PRESETS = {"sensitive": 1.5, "balanced": 2.0, "conservative": 3.0}
 
 
 def parse_duration_ms(value: Any) -> int:
-    """'90s', '5m', '1h30m', '2d' or a number of milliseconds -> milliseconds."""
+    """'90s', '5m', '1h30m', '2d' or a number of milliseconds (YAML reads a bare 1500 as one) -> milliseconds."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 90s, 5m, 2h or 1d")
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return int(value)
-    if isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        if text.isdigit():
-            return int(text)
-        parts = _DURATION.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
-            return int(sum(float(n) * _UNITS_MS[u] for n, u in parts))
-    raise ValueError(f"{value!r} is not a duration; use e.g. 90s, 5m, 2h, 1d or 1h30m")
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return durations.parse_duration_ms(value)
 
 
 DurationMs = Annotated[int, BeforeValidator(parse_duration_ms)]
@@ -86,7 +80,7 @@ class RuleBase(_Strict):
     market_hours_only: bool = False
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
-    _per_entity: dict[str, RuleBase] = PrivateAttr(default_factory=dict)
+    _per_entity: dict[str, Self] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _build_overrides(self) -> RuleBase:
@@ -96,12 +90,12 @@ class RuleBase(_Strict):
                 raise ValueError(f"override for {entity!r} cannot change {', '.join(sorted(bad))}")
             base = self.model_dump(by_alias=True, exclude={"overrides"})
             try:
-                self._per_entity[entity] = type(self).model_validate({**base, **changes})
+                self._per_entity[entity] = cast(Self, self.model_validate({**base, **changes}))
             except ValidationError as exc:
                 raise ValueError(f"override for {entity!r}: {_describe(exc)}") from None
         return self
 
-    def for_entity(self, entity: str) -> RuleBase:
+    def for_entity(self, entity: str) -> Self:
         """This rule with the entity's overrides applied."""
         return self._per_entity.get(entity, self)
 
@@ -311,7 +305,7 @@ class RuleSet(_Strict):
     def rule_id(self, rule: RuleBase) -> str:
         return f"{self.name}/{rule.name}"
 
-    def rules_for(self, entity: str) -> list[RuleBase]:
+    def rules_for(self, entity: str) -> list[Rule]:
         """The rules watching ``entity`` (overrides applied); empty when the selector does not match."""
         if not self.entities.selects(entity):
             return []

@@ -1,8 +1,8 @@
 """Wiring from settings: rule sets + shared Redis states + history + sinks -> an engine, and the stream hook.
 
-``stream_hook(settings)`` is what the worker loads (setting ``stream_hooks = ["sentimon.alerts:stream_hook"]``): after
+``stream_hook(settings)`` is what the worker loads (setting ``stream.hooks = ["sentimon.alerts:stream_hook"]``): after
 each batch it records negative example texts and evaluates the touched entities at the batch's max event
-time. Silence is checked on a timer (``alerts_silence_interval_s``, wall clock) at the windows' watermark
+time. Silence is checked on a timer (``alerts.silence_interval_s``, wall clock) at the windows' watermark
 (event time), by a daemon thread the hook starts on its first batch, or by the caller via ``check_silence``.
 """
 
@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from sentimon.alerts.cache import CachedWindows
+from sentimon.alerts.cache import CachedWindows, WindowSource
 from sentimon.alerts.dispatch import Dispatcher
 from sentimon.alerts.engine import AlertEngine
 from sentimon.alerts.evaluate import WindowReader
@@ -21,26 +21,30 @@ from sentimon.alerts.examples import RedisExamples
 from sentimon.alerts.history import History
 from sentimon.alerts.metrics import AlertMetrics
 from sentimon.alerts.schema import load_rulesets
-from sentimon.alerts.sinks import KafkaSink, LogSink, Sink, WebhookSink
+from sentimon.alerts.sinks import KafkaPublisher, KafkaSink, LogSink, Publish, Sink, WebhookSink
 from sentimon.alerts.store import RedisStates
+from sentimon.core.settings import AlertSettings, Settings
 
 log = logging.getLogger(__name__)
 
 
-def build_sinks(settings, metrics: AlertMetrics | None = None) -> list[Sink]:
+def build_sinks(settings: Settings, metrics: AlertMetrics | None = None, publish: Publish | None = None) -> list[Sink]:
+    """The configured sinks. Kafka records go through ``publish`` (in the worker: the worker's own producer), else
+    through a producer of their own."""
     sinks: list[Sink] = [LogSink()]
-    if settings.alerts_kafka:
-        sinks.append(KafkaSink(settings.kafka_servers, settings.topic_alerts, metrics))
-    for url in settings.alerts_webhooks:
+    if settings.alerts.kafka:
+        publish = publish or KafkaPublisher(settings.stack.kafka_servers)
+        sinks.append(KafkaSink(settings.topics.alerts, publish, metrics))
+    for url in settings.alerts.webhooks:
         sinks.append(
             WebhookSink(
                 url,
-                fmt=settings.alerts_webhook_format,
-                timeout_s=settings.alerts_webhook_timeout_s,
-                attempts=settings.alerts_webhook_attempts,
-                backoff_s=settings.alerts_webhook_backoff_s,
-                backoff_max_s=settings.alerts_webhook_backoff_max_s,
-                queue_size=settings.alerts_webhook_queue,
+                fmt=settings.alerts.webhook_format,
+                timeout_s=settings.alerts.webhook_timeout_s,
+                attempts=settings.alerts.webhook_attempts,
+                backoff_s=settings.alerts.webhook_backoff_s,
+                backoff_max_s=settings.alerts.webhook_backoff_max_s,
+                queue_size=settings.alerts.webhook_queue,
                 metrics=metrics,
             )
         )
@@ -54,27 +58,25 @@ class AlertService:
 
     def __init__(
         self,
-        settings,
-        redis_client=None,
-        history: History | None = None,
-        sinks: Sequence[Sink] | None = None,
+        settings: AlertSettings,
+        redis_client: Any,
+        history: History,
+        sinks: Sequence[Sink],
         metrics: AlertMetrics | None = None,
     ):
-        import redis
-
         self.settings = settings
         self.metrics = metrics
-        self.redis = redis_client or redis.Redis.from_url(settings.redis)
-        self.examples = RedisExamples(self.redis, settings.alerts_prefix, settings.alerts_examples)
-        self.history = history if history is not None else History(settings.database)
-        self.dispatcher = Dispatcher(self.history, build_sinks(settings, metrics) if sinks is None else sinks, metrics)
+        self.redis = redis_client
+        self.examples = RedisExamples(self.redis, settings.prefix, settings.examples)
+        self.history = history
+        self.dispatcher = Dispatcher(self.history, sinks, metrics)
         self.engine = AlertEngine(
-            load_rulesets(list(settings.alerts_rules) or None),
-            RedisStates(self.redis, settings.alerts_prefix, settings.alerts_state_ttl_s, settings.alerts_lease_s),
+            load_rulesets(list(settings.rules) or None),
+            RedisStates(self.redis, settings.prefix, settings.state_ttl_s, settings.lease_s),
             self.dispatcher,
             self.examples,
             metrics,
-            settings.alerts_top_terms,
+            settings.top_terms,
         )
         self._timer: threading.Thread | None = None
         self._stop = threading.Event()
@@ -83,11 +85,31 @@ class AlertService:
         self._last_eval: dict[str, int] = {}  # entity -> event time of its last evaluation in this process
         self._deferred: set[str] = set()
 
-    def reader(self, store: Any) -> WindowReader:
-        """The store behind a per-process block cache (a WindowStore), or the reader itself."""
-        from sentimon.streams.windows import WindowStore
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        redis_client: Any = None,
+        history: History | None = None,
+        sinks: Sequence[Sink] | None = None,
+        metrics: AlertMetrics | None = None,
+        publish: Publish | None = None,
+    ) -> AlertService:
+        """The service on the alerts part, with the stack's Redis and history database and the configured sinks
+        unless given."""
+        import redis
 
-        if not isinstance(store, WindowStore):
+        return cls(
+            settings.alerts,
+            redis_client or redis.Redis.from_url(settings.stack.redis),
+            history if history is not None else History(settings.stack.database),
+            build_sinks(settings, metrics, publish) if sinks is None else sinks,
+            metrics,
+        )
+
+    def reader(self, store: WindowReader) -> WindowReader:
+        """The stream's window store behind a per-process block cache, or any other reader as it is."""
+        if not isinstance(store, WindowSource):
             return store
         with self._lock:
             if self._cache is None or self._cache.store is not store:
@@ -97,12 +119,12 @@ class AlertService:
     def on_batch(self, events: Sequence[Any], store: WindowReader) -> list[dict]:
         """Record example texts and evaluate the entities these events touched, at their max event time.
 
-        An entity evaluated less than ``alerts_eval_interval_ms`` (event time) ago is deferred to the timer.
+        An entity evaluated less than ``alerts.eval_interval_ms`` (event time) ago is deferred to the timer.
         """
         usable = [ev for ev in events if getattr(ev, "status", "applied") != "late"]
         if not usable:
             return []
-        if self.settings.alerts_examples:
+        if self.settings.examples:
             self.examples.add(usable)
         now_ms = max(int(ev.ts_ms) for ev in usable)
         heartbeat = getattr(self.engine.states, "heartbeat", None)
@@ -114,7 +136,7 @@ class AlertService:
                 if not self.engine.watches(entity):
                     continue
                 last = self._last_eval.get(entity)
-                if last is None or now_ms - last >= self.settings.alerts_eval_interval_ms or now_ms < last:
+                if last is None or now_ms - last >= self.settings.eval_interval_ms or now_ms < last:
                     self._last_eval[entity] = now_ms
                     self._deferred.discard(entity)
                     due.append(entity)
@@ -157,7 +179,7 @@ class AlertService:
             self._timer.start()
 
     def _silence_loop(self, store: WindowReader) -> None:
-        while not self._stop.wait(self.settings.alerts_silence_interval_s):
+        while not self._stop.wait(self.settings.silence_interval_s):
             try:
                 self.check_silence(store)
             except Exception:
@@ -172,14 +194,10 @@ class AlertService:
         self.dispatcher.close(timeout_s)
 
 
-def stream_hook(settings, registry=None) -> AlertService:
-    """The after-batch hook for ``streams`` (``stream_hooks = ["sentimon.alerts:stream_hook"]``). Metrics go to
-    ``registry`` when the caller passes the one it serves, else to prometheus_client's default registry."""
-    import atexit
-
+def stream_hook(settings: Settings, registry=None, publish: Publish | None = None) -> AlertService:
+    """The after-batch hook for ``streams`` (``stream.hooks = ["sentimon.alerts:stream_hook"]``). Metrics go to
+    ``registry`` when the caller passes the one it serves, else to prometheus_client's default registry; Kafka
+    notifications go through ``publish``, the worker's producer. The worker closes the hook when it stops."""
     from prometheus_client import REGISTRY
 
-    service = AlertService(settings, metrics=AlertMetrics.create(registry or REGISTRY))
-    # The worker has no hook shutdown: flush queued webhooks and the Kafka producer when the process exits.
-    atexit.register(service.close)
-    return service
+    return AlertService.from_settings(settings, metrics=AlertMetrics.create(registry or REGISTRY), publish=publish)

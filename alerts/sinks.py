@@ -1,7 +1,8 @@
 """Where notifications go: the log, the Kafka alerts topic, webhooks.
 
-Every sink's ``send`` returns at once: the Kafka producer batches in its own thread, webhooks are posted by
-a background thread from a bounded queue (a full queue drops and counts, it never blocks the stream).
+The Kafka sink's ``send`` returns once the broker acknowledged the record (alerts are few; the producer is the
+worker's own); webhooks are posted by a background thread from a bounded queue (a full queue drops and
+counts, it never blocks the stream).
 Webhook retries use tenacity: exponential backoff on connection errors, timeouts, 429 and 5xx; other 4xx
 answers are final.
 """
@@ -13,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from sentimon.alerts.metrics import AlertMetrics
@@ -43,50 +45,55 @@ class LogSink:
         pass
 
 
-class KafkaSink:
-    """JSON records keyed by entity on the alerts topic (kafka-python producer, acks=all)."""
+# ``publish(topic, key, value)`` returns once the broker acknowledged the record and raises if it did not.
+# In the worker it is the worker's own producer (one Kafka client per process, handed to the hook factory);
+# elsewhere (replay, tests) a ``KafkaPublisher``.
+Publish = Callable[[str, bytes, bytes], None]
 
-    name = "kafka"
 
-    def __init__(self, bootstrap: str, topic: str, metrics: AlertMetrics | None = None, max_block_s: float = 10.0):
+class KafkaPublisher:
+    """A ``Publish`` with a kafka-python producer of its own, for processes that run no worker."""
+
+    def __init__(self, bootstrap: str, timeout_s: float = 10.0):
         self.bootstrap = bootstrap
-        self.topic = topic
-        self.metrics = metrics
-        self.max_block_s = max_block_s
-        self._producer = None
+        self.timeout_s = timeout_s
+        self._producer: Any = None
 
-    def _get(self):
+    def __call__(self, topic: str, key: bytes, value: bytes) -> None:
         if self._producer is None:
             from kafka import KafkaProducer
 
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap,
-                client_id="sentimon-alerts",
-                acks="all",
-                linger_ms=20,
-                retries=5,
-                max_block_ms=int(self.max_block_s * 1000),
-            )
-        return self._producer
-
-    def send(self, payload: dict[str, Any]) -> None:
-        value = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        future = self._get().send(self.topic, key=payload["entity"].encode("utf-8"), value=value)
-        future.add_errback(self._failed, payload)
-        if self.metrics:
-            future.add_callback(lambda _md: self.metrics.deliveries.labels("kafka", "ok").inc())
-
-    def _failed(self, exc: Exception, payload: dict[str, Any]) -> None:
-        log.error("alert %s for %s not written to Kafka topic %s: %s", payload["rule"], payload["entity"],
-                  self.topic, exc)  # fmt: skip
-        if self.metrics:
-            self.metrics.deliveries.labels("kafka", "failed").inc()
+            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, client_id="sentimon-alerts", acks="all",
+                                           retries=5, max_block_ms=int(self.timeout_s * 1000))  # fmt: skip
+        self._producer.send(topic, key=key, value=value).get(timeout=self.timeout_s)
 
     def close(self, timeout_s: float = 10.0) -> None:
         if self._producer is not None:
-            self._producer.flush(timeout=timeout_s)
             self._producer.close(timeout=timeout_s)
             self._producer = None
+
+
+class KafkaSink:
+    """JSON records keyed by entity on the alerts topic, each acknowledged (acks=all) before ``send`` returns."""
+
+    name = "kafka"
+
+    def __init__(self, topic: str, publish: Publish, metrics: AlertMetrics | None = None):
+        self.topic = topic
+        self.publish = publish
+        self.metrics = metrics
+
+    def send(self, payload: dict[str, Any]) -> None:
+        value = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        # A failure raises to the dispatcher, which logs and counts it like any sink's.
+        self.publish(self.topic, payload["entity"].encode("utf-8"), value)
+        if self.metrics:
+            self.metrics.deliveries.labels("kafka", "ok").inc()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        # Only a producer of its own is closed here; the worker's closes with the worker.
+        if isinstance(self.publish, KafkaPublisher):
+            self.publish.close(timeout_s)
 
 
 def alertmanager_alerts(payload: dict[str, Any], generator_url: str = "") -> list[dict[str, Any]]:
@@ -198,7 +205,7 @@ class WebhookSink:
             retry=retry_if_exception_type((_Retryable, httpx.TransportError)),
             reraise=True,
             before_sleep=lambda state: log.warning("webhook %s attempt %d failed: %s; retrying", self.url,
-                                                   state.attempt_number, state.outcome.exception()),
+                                                   state.attempt_number, state.outcome and state.outcome.exception()),
         )  # fmt: skip
         try:
             for attempt in retrying:

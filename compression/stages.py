@@ -1,24 +1,43 @@
-"""The build stages; each returns a JSON-able info dict and leaves its artefacts in its workspace folder."""
+"""The stage functions: each takes the Build, leaves its artifacts where the Workspace says and returns a JSON-able
+info dict (kept in its DONE.json). Their order, inputs and outputs are declared in pipeline.STAGES.
+
+PyTorch and the modules built on it are imported inside the functions: the stage table (and with it
+`sentimon compress --help`) must load without the train extra.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from .data import balanced_cap, prepare
-from .modeling import StaticClassifier, build_student, build_teacher, encoder_of, load_tokenizer, token_vectors
-from .pipeline import Workspace, _labels, prepared
+from .data import balanced_cap, label_array, prepare
 from .recipe import Recipe
-from .training import fit, hidden_mse_loss, predict_logits
+from .workspace import Workspace
+
+Say = Callable[[str], None]
 
 
-def data_stage(recipe: Recipe, cache_dir: Path, out: Path) -> dict[str, Any]:
-    summary = prepare(recipe.data, cache_dir, out, recipe.seed)
-    return {"train": summary["train"], "transfer": summary["transfer"], "tests": list(summary["tests"])}
+@dataclass
+class Build:
+    """What a stage function sees: the recipe, the workspace and the info of every stage that ran before it."""
+
+    recipe: Recipe
+    ws: Workspace
+    cache_dir: Path
+    say: Say = print
+    command: str = ""
+    infos: dict[str, dict[str, Any]] = field(default_factory=dict)  # stages the recipe disabled are absent
+
+
+def _tokenizer(b: Build):
+    from .modeling import load_tokenizer
+
+    return load_tokenizer(b.ws.teacher_tokenizer, b.recipe.max_length)
 
 
 def _load_hf(path: Path):
@@ -27,44 +46,60 @@ def _load_hf(path: Path):
     return AutoModelForSequenceClassification.from_pretrained(path)
 
 
-def teacher_stage(recipe: Recipe, cache_dir: Path, ws: Workspace) -> dict[str, Any]:
-    train, transfer, _, _ = prepared(ws)
-    out = ws.dir("teacher")
-    cfg = recipe.teacher
-    model, tok_path, provenance, files = build_teacher(cfg.model, cache_dir, out, [e.text for e in train])
-    tok = load_tokenizer(tok_path, recipe.max_length)
-    subset = balanced_cap(train, cfg.max_train, recipe.seed)
-    losses = fit(model, tok, [e.text for e in subset], _labels(subset), None, epochs=cfg.epochs,
+def _distill_set(ws: Workspace) -> tuple[list[str], np.ndarray, np.ndarray]:
+    distill = ws.load_data().distill
+    return [e.text for e in distill], label_array(distill), np.load(ws.teacher_logits)
+
+
+def _files(fetched) -> list[dict[str, str]]:
+    return [{"name": f.origin, "sha256": f.sha256} for f in fetched]
+
+
+def _trained(model, losses: list[float]) -> dict[str, Any]:
+    info: dict[str, Any] = {"final_loss": float(np.mean(losses[-20:])),
+                            "parameters": sum(p.numel() for p in model.parameters())}  # fmt: skip
+    config = getattr(model, "config", None)
+    if config is not None:
+        info["architecture"] = f"{config.model_type} {config.num_hidden_layers}L/{config.hidden_size}"
+    return info
+
+
+def data_stage(b: Build) -> dict[str, Any]:
+    data = prepare(b.recipe.data, b.cache_dir, b.recipe.seed)
+    b.ws.save_data(data)
+    return {"train": len(data.train), "transfer": len(data.transfer), "tests": list(data.tests)}
+
+
+def teacher_stage(b: Build) -> dict[str, Any]:
+    from .modeling import build_teacher
+    from .training import fit, predict_logits
+
+    recipe, ws, cfg = b.recipe, b.ws, b.recipe.teacher
+    data = ws.load_data()
+    train_texts = [e.text for e in data.train]
+    model, provenance, fetched = build_teacher(cfg.model, b.cache_dir, ws.teacher_tokenizer, train_texts)
+    tok = _tokenizer(b)
+    subset = balanced_cap(data.train, cfg.max_train, recipe.seed)
+    losses = fit(model, tok, [e.text for e in subset], label_array(subset), None, epochs=cfg.epochs,
                  batch_size=cfg.batch_size, lr=cfg.lr, seed=recipe.seed, warmup_fraction=cfg.warmup_fraction,
                  desc="teacher fine-tune")  # fmt: skip
-    model.save_pretrained(out / "model")
-    distill = train + transfer
-    logits = predict_logits(model, tok, [e.text for e in distill], desc="teacher logits")
-    np.save(out / "logits.npy", logits)
-    return {
-        "provenance": provenance,
-        "files": [{"name": f.origin, "sha256": f.sha256} for f in files],
-        "trained_on": len(subset),
-        "final_loss": float(np.mean(losses[-20:])),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "architecture": f"{model.config.model_type} {model.config.num_hidden_layers}L/{model.config.hidden_size}",
-    }
+    model.save_pretrained(ws.teacher_model_dir)
+    np.save(ws.teacher_logits, predict_logits(model, tok, [e.text for e in data.distill], desc="teacher logits"))
+    return {"provenance": provenance, "files": _files(fetched), "trained_on": len(subset), **_trained(model, losses)}
 
 
-def _distill_set(ws: Workspace):
-    train, transfer, _, _ = prepared(ws)
-    distill = train + transfer
-    logits = np.load(ws.root / "teacher" / "logits.npy")
-    return [e.text for e in distill], _labels(distill), logits
+def student_stage(b: Build) -> dict[str, Any]:
+    import torch
 
+    from .modeling import build_student
+    from .training import fit, hidden_mse_loss
 
-def student_stage(recipe: Recipe, cache_dir: Path, ws: Workspace) -> dict[str, Any]:
-    cfg = recipe.student
-    teacher = _load_hf(ws.root / "teacher" / "model")
-    tok = load_tokenizer(ws.root / "teacher" / "tokenizer.json", recipe.max_length)
-    model, provenance, files = build_student(cfg.init, teacher, cache_dir, tok.get_vocab_size())
-    texts, labels, logits = _distill_set(ws)
-    info: dict[str, Any] = {"provenance": provenance, "files": [{"name": f.origin, "sha256": f.sha256} for f in files]}
+    recipe, cfg = b.recipe, b.recipe.student
+    teacher = _load_hf(b.ws.teacher_model_dir)
+    tok = _tokenizer(b)
+    model, provenance, fetched = build_student(cfg.init, teacher, b.cache_dir, tok.get_vocab_size())
+    texts, labels, logits = _distill_set(b.ws)
+    info: dict[str, Any] = {"provenance": provenance, "files": _files(fetched)}
     if cfg.hidden_mse_weight > 0 and cfg.hidden_mse_epochs > 0:
         n_s, n_t = model.config.num_hidden_layers, teacher.config.num_hidden_layers
         layer_map = [round((i + 1) * n_t / n_s) - 1 for i in range(n_s)]
@@ -82,138 +117,134 @@ def student_stage(recipe: Recipe, cache_dir: Path, ws: Workspace) -> dict[str, A
     losses = fit(model, tok, texts, labels, logits, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                  seed=recipe.seed, temperature=cfg.temperature, soft_weight=cfg.soft_weight,
                  hard_weight=cfg.hard_weight, desc="student distillation")  # fmt: skip
-    model.save_pretrained(ws.dir("student") / "model")
-    info.update(
-        final_loss=float(np.mean(losses[-20:])),
-        parameters=sum(p.numel() for p in model.parameters()),
-        architecture=f"{model.config.model_type} {model.config.num_hidden_layers}L/{model.config.hidden_size}",
-    )
-    return info
+    model.save_pretrained(b.ws.student_model_dir)
+    return {**info, **_trained(model, losses)}
 
 
-def static_stage(recipe: Recipe, ws: Workspace) -> dict[str, Any]:
-    cfg = recipe.static
-    teacher = _load_hf(ws.root / "teacher" / "model")
-    tok = load_tokenizer(ws.root / "teacher" / "tokenizer.json", recipe.max_length)
-    vectors = token_vectors(teacher, tok, cfg.dim)
+def static_stage(b: Build) -> dict[str, Any]:
+    import torch
+
+    from .modeling import StaticClassifier, token_vectors
+    from .training import fit
+
+    recipe, cfg = b.recipe, b.recipe.static
+    tok = _tokenizer(b)
+    vectors = token_vectors(_load_hf(b.ws.teacher_model_dir), tok, cfg.dim)
     model = StaticClassifier(vectors)
-    texts, labels, logits = _distill_set(ws)
+    texts, labels, logits = _distill_set(b.ws)
     losses = fit(model, tok, texts, labels, logits, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                  seed=recipe.seed, temperature=cfg.temperature, soft_weight=0.7, hard_weight=0.3,
                  desc="static student")  # fmt: skip
-    torch.save(model, ws.dir("static") / "model.pt")
-    return {"dim": vectors.shape[1], "vocab": vectors.shape[0], "final_loss": float(np.mean(losses[-20:])),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "init": "teacher token vectors + PCA"}  # fmt: skip
+    torch.save(model, b.ws.static_model)
+    return {"dim": vectors.shape[1], "vocab": vectors.shape[0], "init": "teacher token vectors + PCA",
+            **_trained(model, losses)}  # fmt: skip
 
 
-def prune_stage(recipe: Recipe, ws: Workspace) -> dict[str, Any]:
-    from transformers import AutoModelForSequenceClassification
+def prune_stage(b: Build) -> dict[str, Any]:
+    import torch
 
     from .pruning import count_parameters, importance, low_rank, prune
+    from .training import fit
 
-    cfg, scfg = recipe.prune, recipe.student
-    tok = load_tokenizer(ws.root / "teacher" / "tokenizer.json", recipe.max_length)
+    recipe, ws, cfg, scfg = b.recipe, b.ws, b.recipe.prune, b.recipe.student
+    tok = _tokenizer(b)
     texts, labels, logits = _distill_set(ws)
-    student_dir = ws.root / "student" / "model"
-    model = AutoModelForSequenceClassification.from_pretrained(student_dir)
+    model = _load_hf(ws.student_model_dir)
     before = count_parameters(model)
     heads, ffn = importance(model, tok, texts, labels, logits, cfg.importance_batches, scfg.batch_size,
                             recipe.seed, scfg.temperature)  # fmt: skip
     kept = prune(model, heads, ffn, cfg.heads_fraction, cfg.ffn_fraction)
-    kw = dict(batch_size=scfg.batch_size, lr=scfg.lr / 2, seed=recipe.seed + 1, temperature=scfg.temperature,
-              soft_weight=scfg.soft_weight, hard_weight=scfg.hard_weight)  # fmt: skip
+    kw: dict[str, Any] = dict(batch_size=scfg.batch_size, lr=scfg.lr / 2, seed=recipe.seed + 1,
+                              temperature=scfg.temperature, soft_weight=scfg.soft_weight,
+                              hard_weight=scfg.hard_weight)  # fmt: skip
     if cfg.recovery_epochs > 0:
         fit(model, tok, texts, labels, logits, epochs=cfg.recovery_epochs, desc="pruning recovery", **kw)
-    out = ws.dir("prune")
-    torch.save(model, out / "model.pt")
+    torch.save(model, ws.pruned_model)
     info: dict[str, Any] = {"kept": kept, "parameters_before": before, "parameters": count_parameters(model)}
     if cfg.lowrank:
-        lr_model = AutoModelForSequenceClassification.from_pretrained(student_dir)
+        lr_model = _load_hf(ws.student_model_dir)
         ranks = low_rank(lr_model, cfg.lowrank_rank_fraction)
         if cfg.recovery_epochs > 0:
             fit(lr_model, tok, texts, labels, logits, epochs=cfg.recovery_epochs, desc="low-rank recovery", **kw)
-        torch.save(lr_model, out / "lowrank.pt")
+        torch.save(lr_model, ws.lowrank_model)
         info["lowrank"] = {"ranks": ranks, "parameters": count_parameters(lr_model)}
     return info
 
 
-def export_stage(recipe: Recipe, ws: Workspace) -> dict[str, Any]:
-    from .evaluate import OrtScorer
-    from .export import check_export, check_parity, export_onnx, optimize, parity, quantize_int8
+def export_stage(b: Build) -> dict[str, Any]:
+    import torch
 
-    out = ws.dir("export")
-    tok_path = ws.root / "teacher" / "tokenizer.json"
-    _, _, tests, _ = prepared(ws)
-    all_test = [e.text for examples in tests.values() for e in examples]
+    from .evaluate import load_candidate
+    from .export import check_export, check_parity, export_onnx, optimize, parity, quantize_int8
+    from .modeling import encoder_of
+
+    recipe, ws = b.recipe, b.ws
+    all_test = ws.load_data().test_texts()
     info: dict[str, Any] = {"candidates": {}, "parity": {}}
 
+    def scorer(candidate: str):
+        return load_candidate(ws, candidate, recipe.max_length, recipe.export.eval_threads,
+                              recipe.export.throughput_batch)  # fmt: skip
+
     def transformer(name: str, model, quantize: bool) -> None:
-        raw = export_onnx(model, out / f"{name}.raw.onnx", recipe.export.opset)
+        fp32, int8 = f"{name}_fp32", f"{name}_int8"
+        raw = export_onnx(model, ws.onnx(f"{name}_unoptimized"), recipe.export.opset)
         # Pruned layers keep the same head count in every layer, so the fusion can be told the pruned shape.
         att = encoder_of(model).encoder.layer[0].attention.self
-        fused = optimize(raw, out / f"{name}_fp32.onnx", att.num_attention_heads, att.all_head_size)
+        fused = optimize(raw, ws.onnx(fp32), att.num_attention_heads, att.all_head_size)
         raw.unlink()
-        check_export(model, OrtScorer(out / f"{name}_fp32.onnx", tok_path, recipe.max_length), all_test[:128], name)
-        info["candidates"][f"{name}_fp32"] = {"file": f"{name}_fp32.onnx", "optimization": fused}
+        check_export(model, scorer(fp32), all_test[:128], name)
+        info["candidates"][fp32] = {"optimization": fused}
         if quantize:
-            quantize_int8(out / f"{name}_fp32.onnx", out / f"{name}_int8.onnx")
-            info["candidates"][f"{name}_int8"] = {"file": f"{name}_int8.onnx", "optimization": fused + "+int8"}
-            fp = OrtScorer(out / f"{name}_fp32.onnx", tok_path, recipe.max_length, recipe.export.eval_threads)
-            q8 = OrtScorer(out / f"{name}_int8.onnx", tok_path, recipe.max_length, recipe.export.eval_threads)
-            result = parity(fp.probs(all_test), q8.probs(all_test))
+            quantize_int8(ws.onnx(fp32), ws.onnx(int8))
+            info["candidates"][int8] = {"optimization": fused + "+int8"}
+            result = parity(scorer(fp32).score_probs(all_test), scorer(int8).score_probs(all_test))
             info["parity"][name] = result.as_dict()
-            (out / "parity.json").write_text(json.dumps(info["parity"], indent=2))
-            check_parity(result, recipe.export.min_label_agreement, recipe.export.max_prob_diff, f"{name}_int8")
+            ws.parity_file.write_text(json.dumps(info["parity"], indent=2))
+            check_parity(result, recipe.export.min_label_agreement, recipe.export.max_prob_diff, int8)
 
-    transformer("teacher", _load_hf(ws.root / "teacher" / "model"), quantize=False)
-    transformer("student", _load_hf(ws.root / "student" / "model"), quantize=True)
+    transformer("teacher", _load_hf(ws.teacher_model_dir), quantize=False)
+    transformer("student", _load_hf(ws.student_model_dir), quantize=True)
     if recipe.prune.enabled:
-        transformer("pruned", torch.load(ws.root / "prune" / "model.pt", weights_only=False), quantize=True)
+        transformer("pruned", torch.load(ws.pruned_model, weights_only=False), quantize=True)
         if recipe.prune.lowrank:
-            transformer("lowrank", torch.load(ws.root / "prune" / "lowrank.pt", weights_only=False), quantize=True)
+            transformer("lowrank", torch.load(ws.lowrank_model, weights_only=False), quantize=True)
     if recipe.static.enabled:
-        static = torch.load(ws.root / "static" / "model.pt", weights_only=False)
-        export_onnx(static, out / "static.onnx", recipe.export.opset)
-        check_export(static, OrtScorer(out / "static.onnx", tok_path, recipe.max_length), all_test[:128], "static")
-        info["candidates"]["static"] = {"file": "static.onnx", "optimization": "none (Gather, ReduceSum, Gemm)"}
-    for cand in info["candidates"].values():
-        cand["size_bytes"] = (out / cand["file"]).stat().st_size
+        static = torch.load(ws.static_model, weights_only=False)
+        export_onnx(static, ws.onnx("static"), recipe.export.opset)
+        check_export(static, scorer("static"), all_test[:128], "static")
+        info["candidates"]["static"] = {"optimization": "none (Gather, ReduceSum, Gemm)"}
+    for name, cand in info["candidates"].items():
+        cand["size_bytes"] = ws.onnx(name).stat().st_size
     return info
 
 
-def evaluate_stage(recipe: Recipe, ws: Workspace) -> dict[str, Any]:
+def evaluate_stage(b: Build) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
-    from .evaluate import OrtScorer, evaluate, throughput, vader_probs
+    from sentimon.inference import load
 
-    _, _, tests, _ = prepared(ws)
-    exported = json.loads((ws.root / "export" / "DONE.json").read_text())
-    tok_path = ws.root / "teacher" / "tokenizer.json"
-    pool = [e.text for examples in tests.values() for e in examples]
-    rng = np.random.default_rng(recipe.seed)
-    bench = [pool[i] for i in rng.choice(len(pool), size=recipe.export.throughput_texts, replace=True)]
-    batch = recipe.export.throughput_batch
-    import os
+    from .evaluate import labelled_sets, load_candidate, measure, timing_texts
 
-    results: dict[str, Any] = {}
-    load_before = os.getloadavg()[0]
-    names = ["vader", *exported["candidates"]]
-    for name in tqdm(names, desc="evaluate", unit="model"):
-        if name == "vader":
-            score, size = vader_probs, None
-        else:
-            cand = exported["candidates"][name]
-            scorer = OrtScorer(
-                ws.root / "export" / cand["file"], tok_path, recipe.max_length, recipe.export.eval_threads
-            )
-            score, size = (lambda texts, s=scorer: s.probs(texts, batch)), cand["size_bytes"]
-        results[name] = {
-            "metrics": evaluate(score, tests),
-            "texts_per_s": round(throughput(score, bench), 1),
-            "size_bytes": size,
-        }
-    # The 1-minute load average brackets the timings: on a shared box the figures are only comparable within a run.
-    load = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    return {"results": results, "throughput": {"batch_size": batch, "texts": len(bench),
-                                               "threads": recipe.export.eval_threads, "load_avg": load}}  # fmt: skip
+    recipe, ws = b.recipe, b.ws
+    tests = ws.load_data().tests
+    exported = b.infos["export"]
+    sets = labelled_sets(tests)
+    texts = timing_texts(sets, recipe.export.throughput_texts, recipe.seed)
+    threads, batch = recipe.export.eval_threads, recipe.export.throughput_batch
+
+    def models():
+        yield "vader", load("vader"), None
+        for name, cand in tqdm(exported["candidates"].items(), desc="evaluate", unit="model"):
+            scorer = load_candidate(ws, name, recipe.max_length, threads, batch)
+            yield name, scorer, cand["size_bytes"]
+
+    measured = measure(models(), sets, texts)
+    info = {"batch_size": batch, "texts": len(texts), "threads": threads, "load_avg": measured["load_avg"]}
+    return {"results": measured["results"], "throughput": info}
+
+
+def ship_stage(b: Build) -> dict[str, Any]:
+    from .shipping import ship
+
+    return ship(b.recipe, b.ws, b.infos, b.command, b.say)

@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 from .modeling import encode
 
 
-def _logits(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def model_logits(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Logits of an HF classifier (output object) or of the static model (a plain tensor)."""
     out = model(input_ids=ids, attention_mask=mask)
     return out if isinstance(out, torch.Tensor) else out.logits
 
@@ -103,7 +104,7 @@ def fit(
         if loss_fn is not None:
             loss = loss_fn(model, ids, mask, idx)
         else:
-            loss = kd_loss(_logits(model, ids, mask), y, t_logits, temperature, soft_weight, hard_weight)
+            loss = kd_loss(model_logits(model, ids, mask), y, t_logits, temperature, soft_weight, hard_weight)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -124,7 +125,7 @@ def predict_logits(model, tok: Tokenizer, texts: list[str], batch_size: int = 12
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch", mininterval=5):
         idx = order[start : start + batch_size]
         ids, mask = encode(tok, [texts[i] for i in idx])
-        out[idx] = _logits(model, ids, mask).float().numpy()
+        out[idx] = model_logits(model, ids, mask).float().numpy()
     return out
 
 

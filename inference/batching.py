@@ -43,10 +43,10 @@ def plan_batches(
 
 def aggregate_windows(window_probs: np.ndarray, owners: Sequence[int], n_texts: int) -> np.ndarray:
     """Mean of each text's window probabilities; ``owners[k]`` is the text index of window ``k``."""
-    owners = np.asarray(owners, dtype=np.int64)
+    owner_idx = np.asarray(owners, dtype=np.int64)
     sums = np.zeros((n_texts, window_probs.shape[1]), dtype=np.float64)
-    np.add.at(sums, owners, window_probs)
-    counts = np.bincount(owners, minlength=n_texts).astype(np.float64)
+    np.add.at(sums, owner_idx, window_probs)
+    counts = np.bincount(owner_idx, minlength=n_texts).astype(np.float64)
     if (counts == 0).any():
         raise ValueError("every text needs at least one window")
     return sums / counts[:, None]

@@ -45,7 +45,7 @@ def _parse(raw: bytes, line_no: int, fmt: str) -> tuple[Any, str | None, str | N
     return rid, text, None
 
 
-def detect_format(first_line: bytes) -> str:
+def detect_format(first_line: bytes) -> Literal["jsonl", "text"]:
     return "jsonl" if first_line.lstrip().startswith(b"{") else "text"
 
 
@@ -78,7 +78,7 @@ def score_lines(lines: Iterable[bytes], scorer: Scorer, fmt: Format = "auto", ch
         for raw in chunk:
             line_no += 1
             parsed.append((line_no, *_parse(raw, line_no, fmt)))
-        texts = [text for _, _, text, err in parsed if err is None]
+        texts = [text for _, _, text, err in parsed if text is not None and err is None]
         preds = iter(scorer.score(texts)) if texts else iter(())
         for n, rid, _text, err in parsed:
             yield {"id": rid, "line": n, "error": err} if err is not None else _record(rid, next(preds))

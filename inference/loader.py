@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sentimon.core.settings import InferenceSettings
 from sentimon.inference.bundle import MANIFEST_FILE, BundleError
 from sentimon.inference.cascade import CASCADE_FILE, CascadeScorer, read_cascade
-from sentimon.inference.options import RuntimeOptions
+from sentimon.inference.options import with_overrides
 from sentimon.inference.prediction import Scorer
-from sentimon.core.settings import Settings, load_settings
 
 BUILTIN = ("vader",)
 
@@ -37,24 +37,25 @@ def resolve(model: str | Path, models_dir: Path) -> Path:
     return path
 
 
-def load(model: str | Path = "default", settings: Settings | None = None, **options: Any) -> Scorer:
-    """Load a scorer. ``options`` override the inference_* settings (threads, max_batch, threshold, ...)."""
-    settings = settings if settings is not None else load_settings()
-    opts = RuntimeOptions.build(settings, options)
+def load(model: str | Path | None = None, settings: InferenceSettings | None = None, **options: Any) -> Scorer:
+    """Load a scorer (``model`` None: ``settings.model``). ``settings`` is the settings' inference part, its
+    defaults when None; ``options`` override its fields (threads, max_batch, threshold, ...)."""
+    opts = with_overrides(settings, options)
+    model = opts.model if model is None else model
     if str(model) in BUILTIN:
         from sentimon.inference.vader import VaderScorer
 
         return VaderScorer()
-    path = resolve(model, settings.models_dir)
+    path = resolve(model, opts.models_dir)
     if (path / CASCADE_FILE).is_file():
         config = read_cascade(path)
-        parts = []
-        for ref in (config.fast, config.accurate):
-            # A reference is a path relative to the cascade dir when one exists there, else a model name.
-            local = path / ref
-            parts.append(load(local if local.is_dir() else ref, settings, **{**options, "threshold": None}))
+        # A reference is a path relative to the cascade dir when one exists there, else a model name.
+        fast, accurate = (
+            load(path / ref if (path / ref).is_dir() else ref, opts, threshold=None)
+            for ref in (config.fast, config.accurate)
+        )
         threshold = opts.threshold if opts.threshold is not None else config.threshold
-        return CascadeScorer(*parts, threshold=threshold, name=config.name, version=config.version)
+        return CascadeScorer(fast, accurate, threshold=threshold, name=config.name, version=config.version)
     from sentimon.inference.onnx_scorer import OnnxScorer
 
     return OnnxScorer(path, opts)

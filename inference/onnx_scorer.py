@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sentimon.core.settings import InferenceSettings
 from sentimon.inference.batching import aggregate_windows, padded_length, plan_batches, softmax
 from sentimon.inference.bundle import LABELS, MODEL_FILE, TOKENIZER_FILE, BundleError, Manifest, read_manifest
-from sentimon.inference.options import InferenceError, RuntimeOptions
+from sentimon.inference.options import InferenceError
 from sentimon.inference.prediction import Scorer, check_texts
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,9 @@ def choose_providers(spec: str) -> list[str]:
 
 
 class OnnxScorer(Scorer):
-    def __init__(self, bundle_dir: Path, options: RuntimeOptions | None = None) -> None:
+    def __init__(self, bundle_dir: Path, options: InferenceSettings | None = None) -> None:
         self.bundle_dir = Path(bundle_dir)
-        self.options = options or RuntimeOptions()
+        self.options = options or InferenceSettings()
         self.manifest: Manifest = read_manifest(self.bundle_dir, verify_files=self.options.verify_files)
         self.name, self.version, self.kind = self.manifest.name, self.manifest.version, self.manifest.kind
         self.max_length = self.manifest.max_length
@@ -78,7 +79,7 @@ class OnnxScorer(Scorer):
         pad = tok.padding["pad_id"] if tok.padding else None
         if pad is None:
             pad = next((tok.token_to_id(t) for t in _PAD_TOKENS if tok.token_to_id(t) is not None), 0)
-        self._pad_id = pad
+        self._pad_id: int = int(pad or 0)
         return tok
 
     def _load_session(self):
@@ -149,20 +150,19 @@ class OnnxScorer(Scorer):
         o = self.options
         lengths = [len(x) for x in ids]
         out = np.empty((len(ids), len(LABELS)), dtype=np.float64)
-        want_types = self._want_types
         for batch in plan_batches(lengths, o.max_batch, o.max_batch_tokens, o.pad_multiple, self.max_length):
             width = padded_length(max(lengths[i] for i in batch), o.pad_multiple, self.max_length)
             input_ids = np.full((len(batch), width), self._pad_id, dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
-            type_ids = np.zeros((len(batch), width), dtype=np.int64) if want_types else None
+            type_ids = np.zeros((len(batch), width), dtype=np.int64) if self._want_types else None
             for row, i in enumerate(batch):
                 n = lengths[i]
                 input_ids[row, :n] = ids[i]
                 mask[row, :n] = 1
-                if want_types:
+                if type_ids is not None and types is not None:
                     type_ids[row, :n] = types[i]
             feed = {"input_ids": input_ids, "attention_mask": mask}
-            if want_types:
+            if type_ids is not None:
                 feed["token_type_ids"] = type_ids
             try:
                 (logits,) = self._session.run(["logits"], feed)

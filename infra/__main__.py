@@ -2,8 +2,8 @@
 
 import sys
 
-from sentimon.infra.kafka_service import KafkaService
 from sentimon.core.settings import load_settings
+from sentimon.infra.kafka_service import KafkaService
 
 
 def main(argv: list[str]) -> int:
@@ -11,7 +11,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m sentimon.infra fetch", file=sys.stderr)
         return 2
     settings = load_settings()
-    print(f"kafka {settings.kafka_version} jars: {KafkaService(settings).fetch_jars()}")
+    print(f"kafka {settings.stack.kafka_version} jars: {KafkaService(settings).fetch_jars()}")
     return 0
 
 

@@ -51,19 +51,19 @@ class KafkaService(Service):
 
     @property
     def url(self) -> str:
-        return self.settings.kafka_servers
+        return self.settings.stack.kafka_servers
 
     @property
     def managed(self) -> bool:
-        return self.settings.kafka_bootstrap is None
+        return self.settings.stack.kafka_bootstrap is None
 
     @property
     def port(self) -> int:
-        return self.settings.kafka_port
+        return self.settings.stack.kafka_port
 
     @property
     def libs_dir(self) -> Path:
-        return self.settings.cache_dir / f"kafka-{self.settings.kafka_version}" / "libs"
+        return self.settings.stack.cache_dir / f"kafka-{self.settings.stack.kafka_version}" / "libs"
 
     @property
     def config_file(self) -> Path:
@@ -79,7 +79,7 @@ class KafkaService(Service):
             self.mvn = require_binary("mvn", "maven")
 
     def _jars_present(self) -> bool:
-        return (self.libs_dir / f"kafka_2.13-{self.settings.kafka_version}.jar").is_file()
+        return (self.libs_dir / f"kafka_2.13-{self.settings.stack.kafka_version}.jar").is_file()
 
     def fetch_jars(self) -> Path:
         """Download the broker and its dependencies from Maven Central into the cache (once)."""
@@ -89,13 +89,13 @@ class KafkaService(Service):
         tmp = self.libs_dir.with_name("libs.partial")
         cmd = [
             mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-            f"-Dkafka.version={self.settings.kafka_version}", "-DincludeScope=runtime",
+            f"-Dkafka.version={self.settings.stack.kafka_version}", "-DincludeScope=runtime",
             f"-DoutputDirectory={tmp}",
         ]  # fmt: skip
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise InfraError(
-                f"could not fetch Apache Kafka {self.settings.kafka_version} from Maven Central "
+                f"could not fetch Apache Kafka {self.settings.stack.kafka_version} from Maven Central "
                 f"(mvn exit {result.returncode}):\n{(result.stdout + result.stderr)[-2000:]}"
             )
         tmp.rename(self.libs_dir)  # only a complete download takes the final name
@@ -103,7 +103,7 @@ class KafkaService(Service):
 
     def _java_base(self) -> list[str]:
         return [
-            self.java, f"-Xmx{self.settings.kafka_heap}", "-Xms128m", "-XX:+UseG1GC",
+            self.java, f"-Xmx{self.settings.stack.kafka_heap}", "-Xms128m", "-XX:+UseG1GC",
             "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{LOG4J}",
             "-cp", f"{self.libs_dir}/*",
         ]  # fmt: skip
@@ -111,7 +111,7 @@ class KafkaService(Service):
     def prepare(self) -> None:
         self.fetch_jars()
         props = server_properties(
-            self.data_dir, self.port, self.settings.kafka_controller_port, self.settings.topic_partitions
+            self.data_dir, self.port, self.settings.stack.kafka_controller_port, self.settings.topics.partitions
         )
         self.config_file.write_text(props)
         if (self.data_dir / "meta.properties").is_file():

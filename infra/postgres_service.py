@@ -24,15 +24,15 @@ class PostgresService(Service):
 
     @property
     def url(self) -> str:
-        return self.settings.database
+        return self.settings.stack.database
 
     @property
     def managed(self) -> bool:
-        return self.settings.database_url is None
+        return self.settings.stack.database_url is None
 
     @property
     def port(self) -> int:
-        return self.settings.postgres_port
+        return self.settings.stack.postgres_port
 
     @property
     def user(self) -> str | None:  # type: ignore[override]
@@ -57,7 +57,7 @@ class PostgresService(Service):
 
     def prepare(self) -> None:
         if self.user:
-            self._grant_to_service_user()
+            self._grant_to_service_user(self.user)
         if (self.data_dir / "PG_VERSION").is_file():
             return
         cmd = [self.initdb, "-D", str(self.data_dir), "-U", DB_USER, "--auth=trust", "-E", "UTF8",
@@ -66,15 +66,15 @@ class PostgresService(Service):
         if result.returncode != 0:
             raise InfraError(f"initdb into {self.data_dir} failed:\n{(result.stdout + result.stderr)[-2000:]}")
 
-    def _grant_to_service_user(self) -> None:
-        entry = pwd.getpwnam(self.user)
-        state_dir = self.settings.state_dir.resolve()
+    def _grant_to_service_user(self, user: str) -> None:
+        entry = pwd.getpwnam(user)
+        state_dir = self.settings.stack.state_dir.resolve()
         state_dir.chmod(0o711)  # ours: let the service account pass through to its own data dir
         for parent in state_dir.parents:
             info = parent.stat()
             if not info.st_mode & stat.S_IXOTH and info.st_uid != entry.pw_uid:
                 raise InfraError(
-                    f"PostgreSQL runs as '{self.user}' (it refuses root), who cannot enter {parent}. "
+                    f"PostgreSQL runs as '{user}' (it refuses root), who cannot enter {parent}. "
                     f"Set SENTIMON_STATE_DIR to a directory outside it, e.g. /var/lib/sentimon."
                 )
         os.chown(self.dir, entry.pw_uid, entry.pw_gid)

@@ -13,15 +13,15 @@ class RedisService(Service):
 
     @property
     def url(self) -> str:
-        return self.settings.redis
+        return self.settings.stack.redis
 
     @property
     def managed(self) -> bool:
-        return self.settings.redis_url is None
+        return self.settings.stack.redis_url is None
 
     @property
     def port(self) -> int:
-        return self.settings.redis_port
+        return self.settings.stack.redis_port
 
     def check_binaries(self) -> None:
         self.binary = require_binary("redis-server", "redis-server")

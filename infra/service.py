@@ -7,9 +7,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+from sentimon.core.settings import Settings
 from sentimon.infra import procs
 from sentimon.infra.errors import InfraError, MissingDependency, ServiceStartError
-from sentimon.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,9 @@ class Service(ABC):
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.dir = settings.state_dir / self.name
-        self.pid_file = settings.state_dir / "run" / f"{self.name}.pid"
-        self.log_file = settings.state_dir / "logs" / f"{self.name}.log"
+        self.dir = settings.stack.state_dir / self.name
+        self.pid_file = settings.stack.state_dir / "run" / f"{self.name}.pid"
+        self.log_file = settings.stack.state_dir / "logs" / f"{self.name}.log"
 
     # -- what each service defines
     @property
@@ -69,7 +69,7 @@ class Service(ABC):
 
     # -- shared lifecycle
     def pid(self) -> int | None:
-        return procs.read_pid(self.pid_file, marker=self.settings.state_dir.resolve())
+        return procs.read_pid(self.pid_file, marker=self.settings.stack.state_dir.resolve())
 
     def status(self) -> ServiceStatus:
         return ServiceStatus(self.name, self.url, self.probe(), self.managed, self.pid() if self.managed else None)
@@ -98,7 +98,7 @@ class Service(ABC):
         return True
 
     def _wait_ready(self, pid: int) -> None:
-        timeout_s = self.settings.startup_timeout_s
+        timeout_s = self.settings.stack.startup_timeout_s
 
         def ready() -> bool:
             if not procs.alive(pid):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sentimon.core.settings import Settings
 from sentimon.infra.kafka_service import KafkaService
 from sentimon.infra.postgres_service import PostgresService
 from sentimon.infra.redis_service import RedisService
 from sentimon.infra.service import Service, ServiceStatus
-from sentimon.core.settings import Settings
 
 SERVICE_NAMES = ("kafka", "redis", "database")
 

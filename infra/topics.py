@@ -15,13 +15,13 @@ class TopicSpec:
 
 
 def pipeline_topics(settings: Settings) -> list[TopicSpec]:
-    p = settings.topic_partitions
+    p = settings.topics.partitions
     return [
-        TopicSpec(settings.topic_social, p, settings.raw_retention_ms),
-        TopicSpec(settings.topic_market, p, settings.raw_retention_ms),
-        TopicSpec(settings.topic_scored, p, settings.scored_retention_ms),
-        TopicSpec(settings.topic_dlq, 1, settings.dlq_retention_ms),
-        TopicSpec(settings.topic_alerts, 1, settings.alerts_retention_ms),
+        TopicSpec(settings.topics.social, p, settings.topics.raw_retention_ms),
+        TopicSpec(settings.topics.market, p, settings.topics.raw_retention_ms),
+        TopicSpec(settings.topics.scored, p, settings.topics.scored_retention_ms),
+        TopicSpec(settings.topics.dlq, 1, settings.topics.dlq_retention_ms),
+        TopicSpec(settings.topics.alerts, 1, settings.topics.alerts_retention_ms),
     ]
 
 

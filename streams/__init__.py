@@ -3,7 +3,7 @@
 Start reading at ``pipeline.Pipeline.process`` (the pure core: one batch of raw records in, scored events and
 dead letters out); ``app`` is the thin Faust shell around it and ``worker.run_worker`` wires everything.
 Public API:
-- ``WindowStore`` / ``WindowStats`` / ``BucketStats``: the Redis windows (read by alerts and the CLI).
+- ``WindowStore`` / ``WindowStats`` / ``BucketStats``: the Redis windows (alerts reads them through its own protocol).
 - ``Pipeline``, ``RawRecord``, ``ScoredEvent``, ``DeadLetter``, ``Hook``: the batch core and its hook contract
   ``hook(events: list[ScoredEvent], store: WindowStore) -> None``, called after each batch's window update.
 - ``parse_message`` / ``Message`` / ``Rejection``: the wire schema; ``EntityExtractor``: cashtags + watchlist.

@@ -13,7 +13,7 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +28,14 @@ log = logging.getLogger(__name__)
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE: a supervisor (systemd, Kubernetes) restarts the worker
 
 
-def load_hooks(specs: list[str], settings, registry=None) -> list[Hook]:
+def load_hooks(specs: list[str], settings, registry=None, publish: Publish | None = None) -> list[Hook]:
     """``"package.module:factory"`` -> ``factory(settings)``, which returns a hook callable.
 
     A factory that takes a ``registry`` argument gets the worker's Prometheus registry, so its metrics are
-    served on the worker's endpoint. A hook with a ``close()`` method is closed when the worker stops.
+    served on the worker's endpoint; one that takes ``publish`` gets ``Publisher.publish``, so it writes to
+    Kafka through the worker's own producer. A hook with a ``close()`` method is closed when the worker stops.
     """
+    offered = {"registry": registry, "publish": publish}
     hooks = []
     for spec in specs:
         module_name, _, attr = spec.partition(":")
@@ -43,69 +45,84 @@ def load_hooks(specs: list[str], settings, registry=None) -> list[Hook]:
             factory = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
             raise StreamsError(f"stream hook {spec!r} cannot be imported: {exc} (setting stream_hooks)") from None
-        takes_registry = "registry" in inspect.signature(factory).parameters
-        hooks.append(factory(settings, registry=registry) if takes_registry else factory(settings))
+        takes = inspect.signature(factory).parameters
+        hooks.append(factory(settings, **{name: value for name, value in offered.items() if name in takes}))
     return hooks
 
 
-class BatchPublisher:
-    """Publishes a batch's scored and dead-letter records with aiokafka's batch API.
+def close_hooks(hooks: list[Hook]) -> None:
+    for hook in hooks:
+        close = getattr(hook, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                log.exception("closing hook %r failed", hook)
 
-    Faust's per-message ``topic.send`` costs ~0.5 ms of event-loop time per record here, more than scoring;
-    ``create_batch``/``send_batch`` builds one record batch per partition in microseconds. Keys are placed
-    with Kafka's default (murmur2) partitioner, so a message id lands where the Java client would put it.
+
+# ``publish(topic, key, value)``: returns once the broker acknowledged the record, raises if it did not.
+Publish = Callable[[str, bytes | None, bytes], None]
+
+
+class Publisher:
+    """The worker's one Kafka producer -- Faust's own (aiokafka) -- for the agents and for hooks' threads.
+
+    Records go through aiokafka's send: its default partitioner places them (murmur2 of the key, where the
+    Java client would put it; without a key, any available partition) and its accumulator batches them per
+    partition. Made before the app, so hook factories can take ``publish``; the agents bind it to the app and
+    its event loop when they start, before their first batch.
     """
 
-    def __init__(self, bootstrap: str):
-        self.bootstrap = bootstrap
-        self._producer = None
-        self._lock = asyncio.Lock()
-        self._partitions: dict[str, list[int]] = {}
-        self._round_robin = 0
+    def __init__(self) -> None:
+        self._app: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def _ensure(self):
-        async with self._lock:
-            if self._producer is None:
-                from aiokafka import AIOKafkaProducer
+    def bind(self, app: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._app, self._loop = app, loop
 
-                producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=0)
-                await producer.start()
-                self._producer = producer
-        return self._producer
+    async def send(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+        """Send ``(key, value)`` records (on the event loop) and wait until the broker acknowledged all of them."""
+        producer = self._app.producer
+        acks = [await producer.send(topic, key, value, None, None, None) for key, value in records]
+        await asyncio.gather(*acks)
 
-    async def publish(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
-        """Send ``(key, value)`` records and wait until the broker acknowledged all of them."""
-        if not records:
-            return
-        from aiokafka.partitioner import DefaultPartitioner
+    def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """``Publish`` for other threads (after-batch hooks run in the executor): waits for the broker's ack,
+        at most a broker request timeout."""
+        if self._loop is None:
+            raise StreamsError("the worker's Kafka producer is not running (the worker has not started)")
+        ack = asyncio.run_coroutine_threadsafe(self.send(topic, [(key, value)]), self._loop)
+        ack.result(self._app.conf.broker_request_timeout)
 
-        producer = await self._ensure()
-        if topic not in self._partitions:
-            self._partitions[topic] = sorted(await producer.partitions_for(topic))
-        partitions = self._partitions[topic]
-        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
-        for key, value in records:
-            if key is None:
-                self._round_robin += 1
-                partition = partitions[self._round_robin % len(partitions)]
-            else:
-                partition = DefaultPartitioner()(key, partitions, partitions)
-            by_partition.setdefault(partition, []).append((key, value))
-        futures = []
-        for partition, items in by_partition.items():
-            batch = producer.create_batch()
-            for key, value in items:
-                if batch.append(key=key, value=value, timestamp=None) is None:  # batch full: ship it
-                    futures.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*futures)
 
-    async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+class ReadyFile:
+    """The worker's readiness signal (for supervisors and tests): the file exists while the worker holds a
+    consumer-group assignment, and names its partitions and how many assignments this process received."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.assignments = 0
+
+    def watch(self, app: Any) -> None:
+        """Follow ``app``: written on each assignment, removed when partitions are revoked and at shutdown."""
+        self.clear()  # one left by a killed predecessor is not this worker's signal
+        app.on_partitions_assigned.connect(self._assigned)
+        app.on_partitions_revoked.connect(self._revoked)
+        app.on_before_shutdown.connect(self._revoked)
+
+    async def _assigned(self, app: Any, assigned: Iterable[Any], **kwargs: Any) -> None:
+        self.assignments += 1
+        body = {"pid": os.getpid(), "assignments": self.assignments,
+                "partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)}  # fmt: skip
+        tmp = self.path.with_name(f"{self.path.name}.tmp")
+        tmp.write_text(json.dumps(body))
+        tmp.replace(self.path)  # readers never see a half-written file
+
+    async def _revoked(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def faust_broker(kafka_servers: str) -> str:
@@ -144,43 +161,50 @@ class Worker:
         return result, scored, dead
 
 
-def build_app(settings, pipeline: Pipeline, metrics: StreamMetrics) -> Any:
-    """A Faust app with one agent per raw topic, configured from settings."""
+def build_app(
+    settings, pipeline: Pipeline, metrics: StreamMetrics, publisher: Publisher, ready_file: Path | None = None
+) -> Any:
+    """A Faust app with one agent per raw topic, configured from settings, publishing through ``publisher``;
+    ``ready_file`` (a ``ReadyFile``) tracks its partition assignment."""
     import faust
 
-    data_dir = Path(settings.worker_data_dir or settings.state_dir / "worker")
+    data_dir = Path(settings.worker.data_dir or settings.stack.state_dir / "worker")
     data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        settings.worker_id,
-        broker=faust_broker(settings.kafka_servers),
+        settings.worker.id,
+        broker=faust_broker(settings.stack.kafka_servers),
         datadir=str(data_dir),
         # Faust's web server binds 0.0.0.0 even when unused: keep it on loopback.
         web_enabled=False,
         web_bind="127.0.0.1",
-        web_port=settings.web_port,
+        web_port=settings.worker.web_port,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         topic_disable_leader=True,
         topic_allow_declare=False,
         producer_acks=-1,
-        broker_session_timeout=settings.worker_session_timeout_s,
-        broker_heartbeat_interval=settings.worker_heartbeat_s,
-        broker_rebalance_timeout=settings.worker_rebalance_timeout_s,
-        broker_request_timeout=max(90.0, settings.worker_session_timeout_s + 10),
-        broker_commit_interval=settings.worker_commit_interval_s,
+        broker_session_timeout=settings.worker.session_timeout_s,
+        broker_heartbeat_interval=settings.worker.heartbeat_s,
+        broker_rebalance_timeout=settings.worker.rebalance_timeout_s,
+        broker_request_timeout=max(90.0, settings.worker.session_timeout_s + 10),
+        broker_commit_interval=settings.worker.commit_interval_s,
         stream_wait_empty=True,
         # A batch may legitimately wait on a restarting Redis; don't report it as stuck too early.
         stream_processing_timeout=300.0,
         worker_redirect_stdouts=False,
     )
-    worker = Worker(pipeline, ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="sentimon"), metrics)
+    worker = Worker(pipeline, ThreadPoolExecutor(settings.worker.threads, thread_name_prefix="sentimon"), metrics)
     app.sentimon_worker = worker  # type: ignore[attr-defined]
-    publisher = BatchPublisher(settings.kafka_servers)
 
-    @app.on_before_shutdown.connect
-    async def _close_publisher(app, **kwargs) -> None:
-        # Sent after the consumer (and so every agent's last batch) stopped.
-        await publisher.stop()
+    if ready_file is not None:
+        ReadyFile(ready_file).watch(app)
+
+    # mode declares handlers with mypy_extensions' NamedArg("BaseSignalT"), a string mypy never matches.
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def _close_hooks(app: Any, **kwargs: Any) -> None:
+        # Sent after the consumer (and so every agent's last batch) stopped, while the producer still runs:
+        # hooks flush through it from the executor, so the loop must stay free to serve their publishes.
+        await asyncio.get_running_loop().run_in_executor(worker.executor, close_hooks, pipeline.hooks)
 
     async def handle(events) -> None:
         records = [
@@ -205,11 +229,11 @@ def build_app(settings, pipeline: Pipeline, metrics: StreamMetrics) -> Any:
         # producer's own retries, stop unacknowledged like run_batch does (dead letters must not vanish).
         try:
             await asyncio.gather(
-                publisher.publish(
-                    settings.topic_scored,
+                publisher.send(
+                    settings.topics.scored,
                     [(ev.message_id.encode(), payload) for ev, payload in zip(result.events, scored, strict=True)],
                 ),
-                publisher.publish(settings.topic_dlq, [(None, payload) for payload in dead]),
+                publisher.send(settings.topics.dlq, [(None, payload) for payload in dead]),
             )
         except Exception:
             log.critical("publishing a batch's results failed; exiting without acknowledging it", exc_info=True)
@@ -222,13 +246,14 @@ def build_app(settings, pipeline: Pipeline, metrics: StreamMetrics) -> Any:
         topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw")
 
         async def consume(stream):
-            async for events in stream.take_events(settings.stream_max_batch, within=settings.stream_batch_within_s):
+            publisher.bind(app, asyncio.get_running_loop())
+            async for events in stream.take_events(settings.stream.max_batch, within=settings.stream.batch_within_s):
                 await handle(events)
 
         consume.__name__ = f"consume_{topic_name.replace('.', '_').replace('-', '_')}"
         return app.agent(topic, name=f"sentimon.{topic_name}", concurrency=1)(consume)
 
-    for name in dict.fromkeys([settings.topic_social, settings.topic_market]):
+    for name in dict.fromkeys([settings.topics.social, settings.topics.market]):
         make_agent(name)
 
     return app

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sentimon.core.settings import StreamSettings
 from sentimon.streams.entities import EntityExtractor
 from sentimon.streams.metrics import StreamMetrics
 from sentimon.streams.schema import SCORING_FAILED, Message, Rejection, parse_message
@@ -167,14 +168,14 @@ class Pipeline:
             metrics.set_model(scorer.name, scorer.version)
 
     @classmethod
-    def from_settings(cls, settings, scorer: ScorerLike, store: WindowStore, **kwargs: Any) -> Pipeline:
+    def from_settings(cls, settings: StreamSettings, scorer: ScorerLike, store: WindowStore, **kwargs: Any) -> Pipeline:
         return cls(
             scorer,
             store,
             EntityExtractor.from_file(settings.watchlist),
-            max_message_bytes=settings.stream_max_message_bytes,
-            max_entities=settings.stream_max_entities,
-            max_future_ms=settings.stream_max_future_ms,
+            max_message_bytes=settings.max_message_bytes,
+            max_entities=settings.max_entities,
+            max_future_ms=settings.max_future_ms,
             **kwargs,
         )
 
@@ -308,11 +309,11 @@ class Pipeline:
         self.run_hooks(events)
         result = BatchResult(events, dead, inference_s, window_s, time.perf_counter() - started, done_ms)
         if self.metrics:
-            self._observe(records, result)
+            self._observe(self.metrics, records, result)
         return result
 
-    def _observe(self, records: Sequence[RawRecord], result: BatchResult) -> None:
-        m = self.metrics
+    @staticmethod
+    def _observe(m: StreamMetrics, records: Sequence[RawRecord], result: BatchResult) -> None:
         m.batch_size.observe(len(records))
         m.inference_seconds.observe(result.inference_s)
         m.window_update_seconds.observe(result.window_s)

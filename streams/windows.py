@@ -1,7 +1,7 @@
 """Per-entity sentiment windows in Redis, built from event-time buckets.
 
 Layout under ``<prefix>``:
-- ``<prefix>:b:<entity>:<bucket_start_ms>``  hash: n, negative, neutral, positive, sum, sumsq (TTL = retention)
+- ``<prefix>:b:<entity>:<bucket_start_ms>``  hash: n, negative, neutral, positive, sum (TTL = retention)
 - ``<prefix>:h:<entity>:<rollup_start_ms>``  the same, per rollup period (1 h): a 7-day window reads 168 of
                                               these plus the minute buckets at its edges, not 10,080 buckets
 - ``<prefix>:entities``                       zset: entity -> latest event time seen (ms)
@@ -23,10 +23,12 @@ supported -- use a single primary (with replicas / Sentinel) per prefix.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from sentimon.core.settings import WindowSettings
+from sentimon.core.windows import WindowStats
 
 LABELS = ("negative", "neutral", "positive")
 
@@ -50,7 +52,7 @@ while i <= #ARGV do
   local id = ARGV[i]
   local ts = tonumber(ARGV[i + 1])
   local label = ARGV[i + 2]
-  local score = tonumber(ARGV[i + 3])
+  local score = ARGV[i + 3]
   local n_ent = tonumber(ARGV[i + 4])
   local status
   if wm >= 0 and ts < horizon then
@@ -65,7 +67,6 @@ while i <= #ARGV do
       redis.call('PEXPIRE', seen, ttl)
       redis.call('ZADD', prefix .. ':seenidx', bucket, bucket)
       local rollup = string.format('%d', ts - (ts % rollup_ms))
-      local sq = tostring(score * score)
       for j = 1, n_ent do
         local entity = ARGV[i + 4 + j]
         local fine = prefix .. ':b:' .. entity .. ':' .. bucket
@@ -73,8 +74,7 @@ while i <= #ARGV do
         for _, key in ipairs({fine, coarse}) do
           redis.call('HINCRBY', key, 'n', 1)
           redis.call('HINCRBY', key, label, 1)
-          redis.call('HINCRBYFLOAT', key, 'sum', ARGV[i + 3])
-          redis.call('HINCRBYFLOAT', key, 'sumsq', sq)
+          redis.call('HINCRBYFLOAT', key, 'sum', score)
           redis.call('PEXPIRE', key, ttl)
         end
         local last = tonumber(redis.call('ZSCORE', prefix .. ':entities', entity) or '-1')
@@ -111,53 +111,17 @@ return out
 class WindowEvent(Protocol):
     """What ``WindowStore.apply`` needs from an event (``streams.ScoredEvent`` provides it)."""
 
-    message_id: str
-    ts_ms: int
-    entities: Sequence[str]
-    label: str
-    score: float
-
-
-@dataclass(frozen=True)
-class WindowStats:
-    """Aggregates over one entity and a time range. ``mean_score`` is None when ``count`` is 0."""
-
-    entity: str
-    window_ms: int
-    count: int = 0
-    negative: int = 0
-    neutral: int = 0
-    positive: int = 0
-    sum_score: float = 0.0
-    sum_sq: float = 0.0
-
+    # Read-only members, so frozen dataclasses and tuples of entities qualify.
     @property
-    def mean_score(self) -> float | None:
-        return self.sum_score / self.count if self.count else None
-
+    def message_id(self) -> str: ...
     @property
-    def std_score(self) -> float | None:
-        if not self.count:
-            return None
-        mean = self.sum_score / self.count
-        return math.sqrt(max(self.sum_sq / self.count - mean * mean, 0.0))
-
-    def share(self, label: str) -> float | None:
-        """Fraction of mentions with ``label`` (None when there are none)."""
-        return getattr(self, label) / self.count if self.count else None
-
-    def as_dict(self) -> dict:
-        return {
-            "entity": self.entity,
-            "window_ms": self.window_ms,
-            "count": self.count,
-            "negative": self.negative,
-            "neutral": self.neutral,
-            "positive": self.positive,
-            "sum_score": self.sum_score,
-            "sum_sq": self.sum_sq,
-            "mean_score": self.mean_score,
-        }
+    def ts_ms(self) -> int: ...
+    @property
+    def entities(self) -> Sequence[str]: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def score(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -187,7 +151,7 @@ class ApplyResult:
 
 def _merge(entity: str, window_ms: int, rows: Iterable[list]) -> WindowStats:
     n = neg = neu = pos = 0
-    s = sq = 0.0
+    s = 0.0
     for row in rows:
         if row[0] is None:
             continue
@@ -196,8 +160,7 @@ def _merge(entity: str, window_ms: int, rows: Iterable[list]) -> WindowStats:
         neu += int(row[2] or 0)
         pos += int(row[3] or 0)
         s += float(row[4] or 0)
-        sq += float(row[5] or 0)
-    return WindowStats(entity, window_ms, n, neg, neu, pos, s, sq)
+    return WindowStats(entity, window_ms, n, neg, neu, pos, s)
 
 
 class WindowStore:
@@ -206,7 +169,7 @@ class WindowStore:
     Read API for consumers (alerts, CLI): ``stats``, ``series``, ``entities``, ``watermark``.
     """
 
-    _FIELDS = ("n", "negative", "neutral", "positive", "sum", "sumsq")
+    _FIELDS = ("n", "negative", "neutral", "positive", "sum")
 
     def __init__(
         self,
@@ -231,17 +194,14 @@ class WindowStore:
         self._script = redis_client.register_script(_APPLY_LUA)
 
     @classmethod
-    def from_settings(cls, redis_client, settings, prefix: str | None = None) -> WindowStore:
+    def from_settings(cls, redis_client, settings: WindowSettings) -> WindowStore:
         return cls(
             redis_client,
-            prefix=prefix or settings.window_prefix,
-            bucket_ms=settings.window_bucket_ms,
-            allowed_lateness_ms=settings.window_allowed_lateness_ms,
-            retention_ms=settings.window_retention_ms,
+            prefix=settings.prefix,
+            bucket_ms=settings.bucket_ms,
+            allowed_lateness_ms=settings.allowed_lateness_ms,
+            retention_ms=settings.retention_ms,
         )
-
-    def bucket_start(self, ts_ms: int) -> int:
-        return ts_ms - ts_ms % self.bucket_ms
 
     # -- writes
     def apply_detailed(self, events: Sequence[WindowEvent]) -> ApplyResult:

@@ -6,7 +6,9 @@ Faust starts, with one line naming the fix.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 
 from sentimon.streams.errors import StreamsError
 from sentimon.streams.pipeline import Hook
@@ -15,23 +17,32 @@ log = logging.getLogger(__name__)
 
 
 def check_topics(settings) -> None:
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
 
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=settings.kafka_servers, client_id="sentimon-worker-check", request_timeout_ms=10000
+    async def list_topics() -> set[str]:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.stack.kafka_servers, client_id="sentimon-worker-check", request_timeout_ms=10000
         )
+        try:
+            await admin.start()
+            return set(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    # aiokafka, as Faust uses: one Kafka client library per worker process. The loop is a private one, closed
+    # before Faust sets up the worker's.
+    loop = asyncio.new_event_loop()
+    try:
+        existing = loop.run_until_complete(list_topics())
     except KafkaError as exc:
         raise StreamsError(
-            f"Kafka at {settings.kafka_servers} is unreachable ({exc}); start it with `sentimon up` "
+            f"Kafka at {settings.stack.kafka_servers} is unreachable ({exc}); start it with `sentimon up` "
             "or set SENTIMON_KAFKA_BOOTSTRAP"
         ) from None
-    try:
-        existing = set(admin.list_topics())
     finally:
-        admin.close()
-    needed = [settings.topic_social, settings.topic_market, settings.topic_scored, settings.topic_dlq]
+        loop.close()
+    needed = [settings.topics.social, settings.topics.market, settings.topics.scored, settings.topics.dlq]
     missing = [t for t in needed if t not in existing]
     if missing:
         raise StreamsError(
@@ -42,59 +53,59 @@ def check_topics(settings) -> None:
 def connect_redis(settings):
     import redis
 
-    client = redis.Redis.from_url(settings.redis, socket_timeout=10, socket_connect_timeout=5)
+    client = redis.Redis.from_url(settings.stack.redis, socket_timeout=10, socket_connect_timeout=5)
     try:
         client.ping()
     except redis.RedisError as exc:
         raise StreamsError(
-            f"Redis at {settings.redis} is unreachable ({exc}); start it with `sentimon up` or set SENTIMON_REDIS_URL"
+            f"Redis at {settings.stack.redis} is unreachable ({exc}); start it with `sentimon up` "
+            "or set SENTIMON_REDIS_URL"
         ) from None
     return client
 
 
-def run_worker(settings, hooks: list[Hook] | None = None, loglevel: str = "info") -> None:
-    """Run one streaming worker until SIGTERM/SIGINT (the current batch finishes and is committed)."""
+def run_worker(
+    settings, hooks: list[Hook] | None = None, loglevel: str = "info", ready_file: Path | None = None
+) -> None:
+    """Run one streaming worker until SIGTERM/SIGINT (the current batch finishes and is committed).
+
+    ``ready_file`` exists while the worker holds a partition assignment (``streams.app.ReadyFile``).
+    """
     import faust
     from prometheus_client import CollectorRegistry
 
-    import sentimon.inference
-    from sentimon.streams.app import build_app, load_hooks
+    from sentimon import inference
+    from sentimon.streams.app import Publisher, build_app, load_hooks
     from sentimon.streams.metrics import StreamMetrics, serve
     from sentimon.streams.pipeline import Pipeline
     from sentimon.streams.windows import WindowStore
 
     check_topics(settings)
     client = connect_redis(settings)
-    scorer = inference.load(
-        settings.model, settings, threads=settings.worker_inference_threads or settings.inference_threads
-    )
+    threads = settings.worker.inference_threads or settings.inference.threads
+    scorer = inference.load(settings=settings.inference, threads=threads)
     registry = CollectorRegistry()
     metrics = StreamMetrics(registry)
     try:
-        server = serve(registry, settings.metrics_port)
+        server = serve(registry, settings.metrics.port)
     except OSError as exc:
         raise StreamsError(
-            f"metrics port 127.0.0.1:{settings.metrics_port} is unavailable ({exc}); "
+            f"metrics port 127.0.0.1:{settings.metrics.port} is unavailable ({exc}); "
             "set SENTIMON_METRICS_PORT (each worker on a host needs its own)"
         ) from None
-    store = WindowStore.from_settings(client, settings)
-    all_hooks = [*(hooks or []), *load_hooks(settings.stream_hooks, settings, registry)]
-    pipeline = Pipeline.from_settings(settings, scorer, store, hooks=all_hooks, metrics=metrics)
-    app = build_app(settings, pipeline, metrics)
+    store = WindowStore.from_settings(client, settings.windows)
+    publisher = Publisher()
+    all_hooks = [*(hooks or []), *load_hooks(settings.stream.hooks, settings, registry, publisher.publish)]
+    pipeline = Pipeline.from_settings(settings.stream, scorer, store, hooks=all_hooks, metrics=metrics)
+    app = build_app(settings, pipeline, metrics, publisher, ready_file)
     log.warning(
         "worker %s: model %s %s, metrics on http://127.0.0.1:%d/metrics",
-        settings.worker_id, scorer.name, scorer.version, settings.metrics_port,
+        settings.worker.id, scorer.name, scorer.version, settings.metrics.port,
     )  # fmt: skip
     try:
         faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
     finally:
+        # The hooks were closed by the app's shutdown, while its producer still ran.
         app.sentimon_worker.executor.shutdown(wait=True)
-        for hook in all_hooks:
-            close = getattr(hook, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception:
-                    log.exception("closing hook %r failed", hook)
         server.shutdown()
         client.close()

@@ -58,7 +58,7 @@ def make_topic(stack_settings: Settings) -> Callable[..., str]:
     from sentimon.infra import TopicSpec, ensure_topics
 
     def make(name: str, partitions: int = 1, retention_ms: int = 3_600_000) -> str:
-        ensure_topics(stack_settings.kafka_servers, [TopicSpec(name, partitions, retention_ms)])
+        ensure_topics(stack_settings.stack.kafka_servers, [TopicSpec(name, partitions, retention_ms)])
         return name
 
     return make

@@ -18,6 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -25,9 +26,9 @@ from sentimon.alerts.cache import CachedWindows
 from sentimon.alerts.engine import AlertEngine
 from sentimon.alerts.schema import load_rulesets
 from sentimon.alerts.store import RedisStates
-from sentimon.infra import Stack
 from sentimon.core.host import free_port
 from sentimon.core.settings import load_settings
+from sentimon.infra import Stack
 from sentimon.streams.windows import WindowStore
 
 MIN = 60_000
@@ -82,7 +83,7 @@ def main() -> None:
     stack = Stack(settings, ("redis",))
     stack.up()
     try:
-        client = redis.Redis.from_url(settings.redis)
+        client = redis.Redis.from_url(settings.stack.redis)
         # Filled entity after entity, so the filler accepts 9-day-late events; readers use the default lateness.
         filler = WindowStore(client, prefix="bench", retention_ms=9 * DAY, allowed_lateness_ms=9 * DAY)
         store = WindowStore(client, prefix="bench", retention_ms=9 * DAY)
@@ -93,7 +94,7 @@ def main() -> None:
         applied = fill(filler, entities, now, 8)
         fill_s = time.perf_counter() - t
         rulesets = load_rulesets()
-        rows = []
+        rows: list[list[Any]] = []
         for label, kinds in [
             ("all rules", None),
             *[(k, frozenset({k})) for k in ("level", "spike", "ratio", "silence")],

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-import sentimon.inference
-from sentimon.bench.metrics import accuracy_f1
+from sentimon import inference
 from sentimon.bench.run import machine, write_section
-from sentimon.bench.texts import BenchError, default_splits, load_splits, text_sets
-from sentimon.inference.cascade import CascadeConfig, CascadeScorer, write_cascade
-from sentimon.inference.prediction import margins
+from sentimon.bench.texts import BenchError, default_splits, text_sets
 from sentimon.core.settings import Settings, load_settings
+from sentimon.inference.cascade import CascadeConfig, CascadeScorer, write_cascade
+from sentimon.inference.evaluation import metrics, read_labelled
+from sentimon.inference.prediction import margins
 
 PASSES = 3
 THRESHOLDS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0]
@@ -52,7 +52,7 @@ def curve_points(fast_probs, acc_probs, splits, thresholds) -> list[dict]:
         for split, fp, ap in zip(splits, fast_probs, acc_probs, strict=True):
             hard = margins(fp) < t
             probs = np.where(hard[:, None], ap, fp)
-            per_split[split.name] = accuracy_f1(probs, split.labels, split.binary)
+            per_split[split.name] = metrics(probs, split.labels).flat()
             escalated, total = escalated + int(hard.sum()), total + len(hard)
         mean_acc = float(np.mean([m["accuracy"] for m in per_split.values()]))
         points.append({"threshold": t, "escalated": escalated / max(total, 1), "mean_accuracy": mean_acc,
@@ -72,18 +72,18 @@ def run(
 ) -> dict:
     thresholds = thresholds or THRESHOLDS
     load_at_start = os.getloadavg()[0]
-    paths = labelled if labelled else default_splits(settings.cache_dir)
+    paths = labelled if labelled else default_splits(settings.stack.cache_dir)
     if not paths:
         raise BenchError("no labelled test splits: pass --labelled FILE or run `sentimon compress` (data stage) first")
-    splits = load_splits(paths)
-    fast_s = inference.load(fast, settings, threads=threads)
-    acc_s = inference.load(accurate, settings, threads=threads)
+    splits = [read_labelled(p) for p in paths]
+    fast_s = inference.load(fast, settings.inference, threads=threads)
+    acc_s = inference.load(accurate, settings.inference, threads=threads)
     say(f"scoring {sum(len(s.texts) for s in splits)} test texts with {fast_s.name} and {acc_s.name} ...")
     fast_probs = [fast_s.score_probs(s.texts) for s in splits]
     acc_probs = [acc_s.score_probs(s.texts) for s in splits]
     points = curve_points(fast_probs, acc_probs, splits, thresholds)
-    tweets = text_sets(settings.cache_dir, 512)["tweet"]
-    step = settings.stream_max_batch
+    tweets = text_sets(settings.stack.cache_dir, 512)["tweet"]
+    step = settings.stream.max_batch
     for p in points:
         cascade = CascadeScorer(fast_s, acc_s, p["threshold"])
         rates = []
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
             version=result["date"][:10], fast=args.fast, accurate=args.accurate,
             threshold=result["chosen"]["threshold"], chosen_by={**result, "command": command.strip()},
         )  # fmt: skip
-        print(f"wrote {write_cascade(settings.models_dir / 'cascade', config)}")
+        print(f"wrote {write_cascade(settings.inference.models_dir / 'cascade', config)}")
     if args.benchmarks:
         write_section(args.benchmarks, section, START, END)
     return result

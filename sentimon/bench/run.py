@@ -1,6 +1,10 @@
 """Side-by-side benchmark of every model row, in one run on this machine; writes a BENCHMARKS.md section.
 
     python -m sentimon.bench.run [--quick] [--labelled FILE ...] [--bundle LABEL=PATH ...] [--write BENCHMARKS.md]
+    python -m sentimon.bench.run --accuracy-only [--only LABEL ...] --write BENCHMARKS.md
+
+The accuracy table is its own section, scored through ``inference.evaluation`` like every other report;
+``--accuracy-only`` re-scores the test splits without timing anything and rewrites only that section.
 
 Each row is measured in its own subprocess (bench.worker) one after another, never concurrently; ratios are
 against the HF pipeline baseline measured in the same run. Targets (issue #4, 2-core CPU) are checked and a
@@ -14,7 +18,6 @@ import datetime as dt
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +29,7 @@ from sentimon.core.host import machine_description as machine
 from sentimon.core.settings import Settings, load_settings
 
 START, END = "<!-- bench:inference:start -->", "<!-- bench:inference:end -->"
+ACCURACY_START, ACCURACY_END = "<!-- bench:accuracy:start -->", "<!-- bench:accuracy:end -->"
 TARGETS = {  # issue #4
     "int8_vs_teacher_tweet": 15.0,
     "batch1_p99_ms": 10.0,
@@ -59,37 +63,36 @@ def benchmark(
     only: list[str] | None = None,
     threads: int = 2,
     say=print,
+    timing: bool = True,
 ) -> dict:
     n = 128 if quick else 512
     job = {
         "threads": threads,
+        "timing": timing,
         "batch_sizes": [1, 8, 32] if quick else [1, 8, 32, 128],
-        "micro_batch": min(32, settings.stream_max_batch) if quick else settings.stream_max_batch,
+        "micro_batch": min(32, settings.stream.max_batch) if quick else settings.stream.max_batch,
         "budget_s": 2.0 if quick else 6.0,
         "latency_calls": 50 if quick else 200,
         "passes": 1 if quick else 3,
     }
-    splits = labelled if labelled is not None else default_splits(settings.cache_dir)
+    splits = labelled if labelled is not None else default_splits(settings.stack.cache_dir)
     if quick:
         splits = []
     job["splits"] = [str(p) for p in splits]
     load_at_start = os.getloadavg()[0]
-    rows, skipped, tmp = discover(settings, teacher, extra)
+    rows, skipped = discover(settings, teacher, extra)
     if only:
         rows = [r for r in rows if any(o.lower() in r.label.lower() for o in only)]
     results = []
-    try:
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(text_sets(settings.cache_dir, n), f)
-        job["texts_file"] = f.name
+    with tempfile.TemporaryDirectory(prefix="sentimon-bench-") as tmp:
+        texts_file = Path(tmp) / "texts.json"
+        texts_file.write_text(json.dumps(text_sets(settings.stack.cache_dir, n) if timing else {}))
+        job["texts_file"] = str(texts_file)
         for row in rows:
             say(f"measuring {row.label} ({row.note}) ...")
             results.append(run_row(row, job, timeout_s=900))
             if "error" in results[-1]:
                 say(f"  failed: {results[-1]['error']}")
-    finally:
-        Path(job.get("texts_file", tmp / "none")).unlink(missing_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
@@ -196,22 +199,35 @@ def markdown(report: dict, command: str) -> str:
         load = " / ".join(f"{x:.1f}" for x in r.get("loadavg", [])) or "-"
         out.append(f"| {r['row']['label']} | {b1} | {bm} | {r['peak_rss_bytes'] / 2**20:.0f} | "
                    f"{r['size_bytes'] / 1e6:.1f} | {r['load_s']:.2f} | {load} | {r['engine']} |")  # fmt: skip
-    with_acc = [r for r in ok if r["accuracy"]]
-    if with_acc:
-        names = list(with_acc[0]["accuracy"])
-        counts = {n: with_acc[0]["accuracy"][n]["n"] for n in names}
-        out += ["", "### Accuracy / macro-F1 on the held-out test splits (binary splits: negative vs positive)", "",
-                "| model | " + " | ".join(f"{n} (n={counts[n]})" for n in names) + " |",
-                "|---|" + "---:|" * len(names)]  # fmt: skip
-        for r in with_acc:
-            acc = r["accuracy"]
-            cells = [f"{acc[n]['accuracy']:.3f} / {acc[n]['macro_f1']:.3f}" if n in acc else "-" for n in names]
-            out.append(f"| {r['row']['label']} | " + " | ".join(cells) + " |")
     out += ["", "### Targets (issue #4)", "", *targets(report), "", "### Rows", ""]
     out += [f"- {r['row']['label']}: {r['row']['note']}" for r in ok]
     out += [f"- {r['row']['label']}: FAILED: {r['error']}" for r in report["results"] if "error" in r]
     out += [f"- skipped: {s}" for s in report["skipped"]]
     out += ["", END]
+    return "\n".join(out) + "\n"
+
+
+def accuracy_markdown(report: dict, command: str) -> str:
+    """The accuracy section: every row's metrics on the labelled splits (``inference.evaluation``)."""
+    with_acc = [r for r in report["results"] if "error" not in r and r["accuracy"]]
+    names = list(with_acc[0]["accuracy"]) if with_acc else []
+    counts = {n: with_acc[0]["accuracy"][n]["n"] for n in names}
+    out = [
+        ACCURACY_START,
+        "## Accuracy on the held-out test splits (sentimon/bench/run.py)",
+        "",
+        f"- Date: {report['date']}; command: `{command}`",
+        "- accuracy / macro-F1 per split, from `inference.evaluation` (the compression report's numbers for the same "
+        "bundles). A split with no neutral gold (rotten_tomatoes) is scored negative vs positive by P(pos) >= P(neg).",
+        "",
+        "| model | " + " | ".join(f"{n} (n={counts[n]:.0f})" for n in names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for r in with_acc:
+        acc = r["accuracy"]
+        cells = [f"{acc[n]['accuracy']:.3f} / {acc[n]['macro_f1']:.3f}" if n in acc else "-" for n in names]
+        out.append(f"| {r['row']['label']} | " + " | ".join(cells) + " |")
+    out += ["", *[f"- {r['row']['label']}: {r['row']['note']}" for r in with_acc], "", ACCURACY_END]
     return "\n".join(out) + "\n"
 
 
@@ -230,6 +246,7 @@ def write_section(path: Path, section: str, start: str = START, end: str = END) 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sets, short budgets, no accuracy (smoke run)")
+    p.add_argument("--accuracy-only", action="store_true", help="score the labelled splits only (no timing)")
     p.add_argument(
         "--labelled", action="append", type=Path, help="labelled JSONL/CSV (default: the build's test splits)"
     )
@@ -237,16 +254,22 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--teacher", type=Path, help="HF folder for the baseline pipeline")
     p.add_argument("--only", action="append", help="run only rows whose label contains this")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--write", type=Path, help="update this BENCHMARKS.md section")
+    p.add_argument("--write", type=Path, help="update this BENCHMARKS.md's sections")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     args = p.parse_args(argv)
     extra = dict(b.split("=", 1) for b in args.bundle)
-    report = benchmark(load_settings(), args.quick, args.labelled, extra, args.teacher, args.only, args.threads)
-    command = "python -m sentimon.bench.run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    section = markdown(report, command.strip())
-    print(section)
-    if args.write:
-        write_section(args.write, section)
+    report = benchmark(load_settings(), args.quick, args.labelled, extra, args.teacher, args.only, args.threads,
+                       timing=not args.accuracy_only)  # fmt: skip
+    command = "python -m sentimon.bench.run " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    sections = [] if args.accuracy_only else [(markdown(report, command.strip()), START, END)]
+    if report["splits"]:
+        sections.append((accuracy_markdown(report, command.strip()), ACCURACY_START, ACCURACY_END))
+    for section, start, end in sections:
+        print(section)
+        if args.write:
+            write_section(args.write, section, start, end)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return report

@@ -14,10 +14,11 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sentimon.infra import Stack, TopicSpec, ensure_topics
 from sentimon.core.host import free_port
 from sentimon.core.settings import load_settings
+from sentimon.infra import Stack, TopicSpec, ensure_topics
 
 
 def timed(fn) -> float:
@@ -52,22 +53,22 @@ def main() -> None:
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="sentimon-bench-", dir="/tmp"))
     cache = Path(tempfile.mkdtemp(prefix="sentimon-cache-")) if args.fetch else None
-    overrides = dict(
-        state_dir=state,
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        redis_port=free_port(),
-        postgres_port=free_port(),
-    )
+    local: dict[str, Any] = {  # a fresh local stack on free ports
+        "state_dir": state,
+        "kafka_port": free_port(),
+        "kafka_controller_port": free_port(),
+        "redis_port": free_port(),
+        "postgres_port": free_port(),
+    }
     if cache:
-        overrides["cache_dir"] = cache
-    settings = load_settings(**overrides)
+        local["cache_dir"] = cache
+    settings = load_settings(stack=local)
     stack = Stack(settings)
     rows = []
     try:
         rows.append(("cold up (format Kafka storage, initdb, start all)", timed(stack.up)))
         rows.append(("1,000-message kafka-python round trip (create topic, produce, consume)",
-                     round_trip(settings.kafka_servers)))  # fmt: skip
+                     round_trip(settings.stack.kafka_servers)))  # fmt: skip
         rows.append(("down", timed(stack.down)))
         rows.append(("warm up (existing data)", timed(stack.up)))
         rows.append(("down", timed(stack.down)))
@@ -78,7 +79,7 @@ def main() -> None:
             shutil.rmtree(cache, ignore_errors=True)
     jars = "jars downloaded" if args.fetch else "jars cached"
     print(f"stack start, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()} ({platform.machine()}), "
-          f"Kafka {settings.kafka_version}, {jars}")
+          f"Kafka {settings.stack.kafka_version}, {jars}")
     print("| step | seconds |\n|---|---|")
     for name, seconds in rows:
         print(f"| {name} | {seconds:.1f} |")

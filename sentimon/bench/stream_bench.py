@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sentimon.infra import Stack, TopicSpec, ensure_topics
 from sentimon.core.host import free_port
 from sentimon.core.host import machine_description as machine
+from sentimon.core.pacing import Pacer
 from sentimon.core.settings import load_settings
+from sentimon.infra import Stack, TopicSpec, ensure_topics
 
 SECTION = "## Streaming"
 PARTITIONS = 4
@@ -85,12 +86,9 @@ def produce(bootstrap: str, topic: str, messages: list[dict], rate: float) -> No
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=2)
-    started = time.monotonic()
+    pacer = Pacer()
     for i, msg in enumerate(messages):
-        if rate > 0:
-            delay = started + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+        pacer.at_rate(i, rate)
         msg["ts"] = int(time.time() * 1000)
         producer.send(topic, key=msg["id"].encode(), value=json.dumps(msg).encode())
     producer.flush()
@@ -154,8 +152,8 @@ class Bench:
         }
         env.update(
             {
-                "SENTIMON_KAFKA_BOOTSTRAP": s.kafka_servers,
-                "SENTIMON_REDIS_URL": s.redis,
+                "SENTIMON_KAFKA_BOOTSTRAP": s.stack.kafka_servers,
+                "SENTIMON_REDIS_URL": s.stack.redis,
                 "SENTIMON_STATE_DIR": str(self.tmp / "state"),
                 "SENTIMON_MODEL": model,
                 "SENTIMON_WORKER_ID": f"{name}-group",
@@ -172,7 +170,7 @@ class Bench:
 
     def run(self, model: str, rate: str, duration_s: float, max_messages: int) -> RunResult:
         name = f"bench-{uuid.uuid4().hex[:8]}"
-        bootstrap = self.settings.kafka_servers
+        bootstrap = self.settings.stack.kafka_servers
         ensure_topics(
             bootstrap,
             [TopicSpec(f"{name}.{k}", PARTITIONS if k in ("social", "market") else 1, 3_600_000)
@@ -183,10 +181,10 @@ class Bench:
         messages = make_messages(n, seed=hash((model, rate)) & 0xFFFF)
         if flat_out:  # a backlog, so the worker runs as fast as it can
             produce(bootstrap, f"{name}.social", messages, 0)
-        log_path = self.tmp / f"{name}.log"
+        log_path, ready_path = self.tmp / f"{name}.log", self.tmp / f"{name}.ready"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "sentimon", "worker", "--loglevel", "info"],
+                [sys.executable, "-m", "sentimon", "worker", "--loglevel", "info", "--ready-file", str(ready_path)],
                 env=self.worker_env(model, name), stdout=log, stderr=subprocess.STDOUT, cwd=Path.cwd(),
             )  # fmt: skip
         peak = [0.0]
@@ -201,7 +199,7 @@ class Bench:
         sampler.start()
         try:
             deadline = time.monotonic() + 90
-            while "Worker]: Ready" not in log_path.read_text(errors="replace"):
+            while not ready_path.exists():
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-2000:]}")
                 time.sleep(0.2)
@@ -308,15 +306,15 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"), help="File to update ('-': none).")
     args = parser.parse_args()
 
-    import sentimon.inference
+    from sentimon import inference
 
     base = load_settings()
     scorers = {}
     for model in args.models.split(","):
-        scorer = inference.load(model, base)
+        scorer = inference.load(model, base.inference)
         scorers[model] = f"{scorer.name} {scorer.version}"
     tmp = Path(tempfile.mkdtemp(prefix="sentimon-bench-", dir="/tmp"))
-    own_stack = not (base.kafka_bootstrap and base.redis_url)
+    own_stack = not (base.stack.kafka_bootstrap and base.stack.redis_url)
     settings = base
     if own_stack:
         settings = load_settings(
@@ -343,7 +341,7 @@ def main() -> int:
         if own_stack:
             stack.down()
         shutil.rmtree(tmp, ignore_errors=True)
-    section = render(results, args, scorers, settings.kafka_version)
+    section = render(results, args, scorers, settings.stack.kafka_version)
     print(section)
     if str(args.output) != "-":
         write_section(args.output, section)

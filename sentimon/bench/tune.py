@@ -20,11 +20,12 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tomli_w
 
-import sentimon.inference
+from sentimon import inference
 from sentimon.bench.run import machine, write_section
 from sentimon.bench.texts import text_sets
 from sentimon.core.settings import Settings, load_settings
@@ -50,20 +51,20 @@ def throughput(scorer, texts: list[str], step: int, budget_s: float) -> float:
 
 def search(settings: Settings, model: str, quick: bool = False, say=print) -> dict:
     load_at_start = os.getloadavg()[0]
-    sets = text_sets(settings.cache_dir, 256 if quick else 512)
-    step = settings.stream_max_batch
+    sets = text_sets(settings.stack.cache_dir, 256 if quick else 512)
+    step = settings.stream.max_batch
     grid = {k: v[:2] for k, v in GRID.items()} if quick else GRID
-    results = []
+    results: list[dict[str, Any]] = []
     for values in itertools.product(*grid.values()):
         opts = dict(zip(grid, values, strict=True))
-        scorer = inference.load(model, settings, **opts)
+        scorer = inference.load(model, settings.inference, **opts)
         scorer.score_probs(sets["tweet"][:16])  # warm-up
         rates = {name: throughput(scorer, sets[name], step, 1.0 if quick else 3.0) for name in ("tweet", "headline")}
         score = float(np.sqrt(rates["tweet"] * rates["headline"]))
         results.append({"options": opts, "texts_per_s": rates, "objective": score})
         say(f"  {opts}: tweets {rates['tweet']:,.0f}/s, headlines {rates['headline']:,.0f}/s")
     best = max(results, key=lambda r: r["objective"])
-    scorer = inference.load(model, settings, **best["options"])
+    scorer = inference.load(model, settings.inference, **best["options"])
     lat = []
     for text in sets["tweet"][:200]:
         t0 = time.perf_counter()

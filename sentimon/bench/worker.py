@@ -13,10 +13,16 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from sentimon.inference import LABELS, Scorer
+
+# Texts per transformers.pipeline call: the largest timed batch (so a timed call is one pipeline call), and a
+# bound on padding memory when a whole labelled split is scored.
+HF_CALL_TEXTS = 128
 
 
 def hf_tokenizer(folder: Path):
@@ -31,27 +37,33 @@ def hf_tokenizer(folder: Path):
     )
 
 
-def hf_scorer(folder: str, threads: int) -> tuple[Callable[[list[str]], np.ndarray], int, str]:
-    import torch
-    from transformers import AutoModelForSequenceClassification, pipeline
+class HFPipelineScorer(Scorer):
+    """transformers.pipeline on an HF folder behind the scoring contract: the baseline row."""
 
-    from sentimon.inference.bundle import LABELS
+    kind = "hf-pipeline"
 
-    torch.set_num_threads(threads)
-    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
-    tok = hf_tokenizer(Path(folder))
-    pipe = pipeline("text-classification", model=model, tokenizer=tok, top_k=None, device=-1)
-    id2label = model.config.id2label
-    # A build's teacher names its labels; a bare encoder's head says LABEL_i = LABELS[i].
-    names = {str(id2label[i]): (id2label[i] if id2label[i] in LABELS else LABELS[i]) for i in range(3)}
-    max_len = min(int(getattr(tok, "model_max_length", 512) or 512), 512)
+    def __init__(self, folder: str, threads: int) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, pipeline
 
-    def score(texts: list[str]) -> np.ndarray:
-        out = pipe(texts, batch_size=len(texts), truncation=True, max_length=max_len)
-        return np.array([[{names[d["label"]]: d["score"] for d in row}[label] for label in LABELS] for row in out])
+        torch.set_num_threads(threads)
+        model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
+        tok = hf_tokenizer(Path(folder))
+        self.name, self.version = Path(folder).name, "transformers.pipeline fp32 (torch)"
+        self._pipe = pipeline("text-classification", model=model, tokenizer=tok, top_k=None, device=-1)
+        id2label = model.config.id2label
+        # A build's teacher names its labels; a bare encoder's head says LABEL_i = LABELS[i].
+        self._names = {str(id2label[i]): (id2label[i] if id2label[i] in LABELS else LABELS[i]) for i in range(3)}
+        self._max_len = min(int(getattr(tok, "model_max_length", 512) or 512), 512)
+        self.size_bytes = sum(f.stat().st_size for f in Path(folder).glob("*") if f.suffix in (".safetensors", ".bin"))
 
-    size = sum(f.stat().st_size for f in Path(folder).glob("*") if f.suffix in (".safetensors", ".bin"))
-    return score, size, "transformers.pipeline fp32 (torch)"
+    def score_probs(self, texts: list[str]) -> np.ndarray:
+        rows: list[Any] = []  # one list of {label, score} per text
+        for start in range(0, len(texts), HF_CALL_TEXTS):
+            chunk = texts[start : start + HF_CALL_TEXTS]
+            rows += self._pipe(chunk, batch_size=len(chunk), truncation=True, max_length=self._max_len)
+        by_label = [{self._names[d["label"]]: d["score"] for d in row} for row in rows]
+        return np.array([[scores[label] for label in LABELS] for scores in by_label])
 
 
 def bundle_size(scorer) -> int:
@@ -81,31 +93,14 @@ def best_rate(score, items: list[str], batch: int, budget_s: float, passes: int)
     return max(rates)
 
 
-def measure(job: dict) -> dict:
-    threads = job["threads"]
-    load_before = os.getloadavg()[0]
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    texts: dict[str, list[str]] = json.loads(Path(job["texts_file"]).read_text())
-    row = job["row"]
-    started = time.perf_counter()
-    if row["kind"] == "hf":
-        score, size, engine = hf_scorer(row["ref"], threads)
-    else:
-        import sentimon.inference
-        from sentimon.core.settings import load_settings
-
-        scorer = inference.load(row["ref"], load_settings(), threads=threads, **job.get("options", {}))
-        score, size, engine = scorer.score_probs, bundle_size(scorer), f"{scorer.name} {scorer.version} ({scorer.kind})"
-    load_s = time.perf_counter() - started
+def timings(score, texts: dict[str, list[str]], job: dict) -> dict:
+    """Throughput per (text set, batch size) and latency percentiles of single calls."""
     score(texts["tweet"][:8])  # warm-up: first-call allocations are not throughput
-    result: dict = {"row": row, "engine": engine, "load_s": load_s, "size_bytes": size, "throughput": {}}
-
+    result: dict = {"throughput": {}, "latency_ms": {}}
     for set_name, items in texts.items():
         result["throughput"][set_name] = {}
         for bs in job["batch_sizes"]:
             result["throughput"][set_name][str(bs)] = best_rate(score, items, bs, job["budget_s"], job["passes"])
-
-    result["latency_ms"] = {}
     tweets = texts["tweet"]
     for bs in (1, job["micro_batch"]):
         times, t_end = [], time.perf_counter() + job["budget_s"]
@@ -118,15 +113,33 @@ def measure(job: dict) -> dict:
                 break
         p50, p95, p99 = np.percentile(times, [50, 95, 99])
         result["latency_ms"][str(bs)] = {"p50": p50, "p95": p95, "p99": p99, "calls": len(times)}
+    return result
 
-    result["accuracy"] = {}
-    if job.get("splits"):
-        from sentimon.bench.metrics import accuracy_f1
-        from sentimon.bench.texts import load_splits
 
-        for split in load_splits([Path(p) for p in job["splits"]]):
-            probs = np.concatenate([score(split.texts[i : i + 64]) for i in range(0, len(split.texts), 64)])
-            result["accuracy"][split.name] = {**accuracy_f1(probs, split.labels, split.binary), "n": len(split.texts)}
+def measure(job: dict) -> dict:
+    from sentimon.inference.evaluation import evaluate, read_labelled
+
+    threads = job["threads"]
+    load_before = os.getloadavg()[0]
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    row = job["row"]
+    started = time.perf_counter()
+    scorer: Scorer
+    if row["kind"] == "hf":
+        scorer = HFPipelineScorer(row["ref"], threads)
+        size, engine = scorer.size_bytes, scorer.version
+    else:
+        from sentimon import inference
+        from sentimon.core.settings import load_settings
+
+        scorer = inference.load(row["ref"], load_settings().inference, threads=threads, **job.get("options", {}))
+        size, engine = bundle_size(scorer), f"{scorer.name} {scorer.version} ({scorer.kind})"
+    result: dict = {"row": row, "engine": engine, "load_s": time.perf_counter() - started, "size_bytes": size}
+    if job.get("timing", True):
+        result |= timings(scorer.score_probs, json.loads(Path(job["texts_file"]).read_text()), job)
+    result["accuracy"] = {
+        split.name: evaluate(scorer, split).flat() for split in map(read_labelled, job.get("splits") or [])
+    }
     result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     # The 1-minute load average around the row: on a shared box it tells how much others competed for the cores.
     result["loadavg"] = [load_before, os.getloadavg()[0]]

@@ -32,7 +32,7 @@ def list_alerts(
 
     from sentimon.alerts.history import History
 
-    history = History(settings_of(ctx).database)
+    history = History(settings_of(ctx).stack.database)
     try:
         rows = history.list(state.value if state else None, entity, limit)
     finally:
@@ -63,7 +63,7 @@ def check(files: Annotated[list[Path], typer.Argument(help="YAML rule files to v
         console.print(f"[green]ok[/] {rs.name}: {len(rs.rules)} rules")
         for rule in rs.rules:
             extra = f", {len(rule.overrides)} entity overrides" if rule.overrides else ""
-            console.print(f"  {rule.name:<28} {rule.kind:<8} {rule.severity}{extra}")  # type: ignore[attr-defined]
+            console.print(f"  {rule.name:<28} {rule.kind:<8} {rule.severity}{extra}")
 
 
 def register(app: typer.Typer) -> None:

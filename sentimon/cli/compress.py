@@ -1,4 +1,4 @@
-"""`sentimon compress [--recipe FILE]` and `sentimon models list | show NAME`."""
+"""`sentimon compress [--recipe FILE] [--from STAGE]` and `sentimon models list | show NAME`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from sentimon.cli.common import console, settings_of
+from sentimon.compression.pipeline import STAGE_NAMES
 
 models_app = typer.Typer(help="Model bundles (built by `sentimon compress`).", no_args_is_help=True)
 
@@ -22,21 +24,21 @@ def compress(
     restart_from: str = typer.Option(
         None,
         "--from",
-        help="Rerun from this stage (data, teacher, student, static, "
-        "prune, export, evaluate) even if its outputs are up to date.",
+        metavar="[" + "|".join(STAGE_NAMES) + "]",
+        help="Rerun from this stage on even if its outputs are up to date (earlier stages are reused).",
     ),
 ) -> None:
-    """Build the models: data -> teacher -> students -> pruning -> ONNX/INT8 -> evaluation -> bundles + report."""
     from rich.markup import escape
 
     from sentimon.compression import load_recipe, run
+    from sentimon.compression.workspace import Workspace
 
     settings = settings_of(ctx)
     rec = load_recipe(recipe)
-    work = Path(work_dir) if work_dir else settings.cache_dir / "compress" / rec.name
+    work = Path(work_dir) if work_dir else Workspace.default(settings.stack.cache_dir, rec.name).root
     command = "sentimon " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     console.print(f"recipe [bold]{rec.name}[/] ({rec.source_file}); stages in {work}")
-    summary = run(rec, settings.cache_dir, work, say=lambda m: console.print(escape(m), highlight=False),
+    summary = run(rec, settings.stack.cache_dir, work, say=lambda m: console.print(escape(m), highlight=False),
                   restart_from=restart_from, command=command)  # fmt: skip
     table = Table("model", "texts/s", "mean macro-F1", "mean binary acc")
     from sentimon.compression.report import PRETTY, mean_metric
@@ -60,16 +62,16 @@ def _resolve(name: str, models_dir: Path) -> Path:
 @models_app.command("list")
 def list_models(
     ctx: typer.Context,
-    directory: str = typer.Option(None, "--dir", help="Folder holding bundles (default: settings.models_dir)."),
+    directory: str = typer.Option(None, "--dir", help="Folder holding bundles (default: inference.models_dir)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Bundles in the models folder with kind, size, speed and mean accuracy."""
     from sentimon.compression.report import mean_metric
     from sentimon.inference.bundle import BundleError, read_manifest
 
-    directory = Path(directory) if directory else settings_of(ctx).models_dir
-    rows = []
-    for path in _bundles(directory):
+    folder = Path(directory) if directory else settings_of(ctx).inference.models_dir
+    rows: list[dict[str, Any]] = []
+    for path in _bundles(folder):
         try:
             m = read_manifest(path, verify_files=False)
         except BundleError as exc:
@@ -83,7 +85,7 @@ def list_models(
         print(json.dumps(rows, indent=2))
         return
     if not rows:
-        console.print(f"no bundles in {directory}; build them with `sentimon compress`")
+        console.print(f"no bundles in {folder}; build them with `sentimon compress`")
         return
     table = Table("name", "kind", "version", "size MB", "texts/s", "mean macro-F1")
     for r in rows:
@@ -98,13 +100,13 @@ def list_models(
 @models_app.command("show")
 def show_model(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Bundle name (under settings.models_dir) or path."),
+    name: str = typer.Argument(..., help="Bundle name (under settings.inference.models_dir) or path."),
     as_json: bool = typer.Option(False, "--json", help="Print the full manifest as JSON."),
 ) -> None:
     """Validate one bundle (checksums included) and print its manifest summary."""
     from sentimon.inference.bundle import read_manifest
 
-    m = read_manifest(_resolve(name, settings_of(ctx).models_dir))
+    m = read_manifest(_resolve(name, settings_of(ctx).inference.models_dir))
     if as_json:
         print(json.dumps(m.model_dump(mode="json"), indent=2))
         return
@@ -123,5 +125,7 @@ def show_model(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("compress")(compress)
+    # The help names the stages from the table the runner walks, so the two cannot disagree.
+    app.command("compress", help="Build the model bundles and report, stage by stage (resumable): "
+                + " -> ".join(STAGE_NAMES) + ".")(compress)  # fmt: skip
     app.add_typer(models_app, name="models")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from sentimon.cli.common import console, settings_of
+from sentimon.cli.common import console, settings_of, time_option
 from sentimon.core.errors import UserError
 
 
@@ -21,42 +21,6 @@ def parse_speed(text: str) -> float | None:
     if not match or float(match.group(1)) <= 0:
         raise UserError(f"--speed {text!r}: use max or a positive factor such as 10x")
     return float(match.group(1))
-
-
-def parse_time(text: str | None, option: str) -> int | None:
-    if text is None:
-        return None
-    from sentimon.streams.schema import parse_ts
-
-    try:
-        return parse_ts(text)
-    except ValueError as exc:
-        raise UserError(f"{option} {text!r}: {exc}") from None
-
-
-def build_runs(settings, models: list[str], namespace: str, out_dir: Path) -> list:
-    """One isolated ModelRun per model (same namespace, a sub-namespace each)."""
-    import redis
-
-    import sentimon.inference
-    from sentimon.alerts import AlertService, History
-    from sentimon.streams.pipeline import Pipeline
-    from sentimon.replay.run import ModelRun, namespaced
-    from sentimon.streams.windows import WindowStore
-
-    runs = []
-    for model in models:
-        ns_settings = namespaced(settings, namespace, model, out_dir)
-        client = redis.Redis.from_url(settings.redis)
-        store = WindowStore.from_settings(client, ns_settings)
-        service = AlertService(ns_settings, redis_client=client, history=History(ns_settings.database))
-        scorer = inference.load(model, settings)
-        run = ModelRun(scorer.name, ns_settings, None, service)  # type: ignore[arg-type]
-        run.pipeline = Pipeline.from_settings(ns_settings, scorer, store, hooks=[run.hook])
-        if any(r.name == run.name for r in runs):
-            run.name = f"{run.name} ({model})"
-        runs.append(run)
-    return runs
 
 
 def replay(
@@ -78,13 +42,13 @@ def replay(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from sentimon.replay import report as reporting
-    from sentimon.replay.reader import TopicRange
-    from sentimon.replay.run import replay as run_replay
+    from sentimon.replay.job import ReplayRequest, TopicReplay
     from sentimon.replay.timeline import Episode
 
     settings = settings_of(ctx)
     pace = parse_speed(speed)
-    start_ms, end_ms = parse_time(from_, "--from"), parse_time(to, "--to")
+    start_ms = time_option(from_, "--from") if from_ is not None else None
+    end_ms = time_option(to, "--to") if to is not None else None
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise UserError("--to must be after --from")
     planted = None
@@ -94,45 +58,19 @@ def replay(
         except (OSError, ValueError, TypeError) as exc:
             raise UserError(f"--episodes {episodes}: not a JSON list of episodes ({exc})") from None
     namespace = namespace or f"replay-{time.strftime('%Y%m%d-%H%M%S')}"
-    report = report or Path("reports") / f"{namespace}.json"
-    report.parent.mkdir(parents=True, exist_ok=True)
-
-    source = TopicRange(settings.kafka_servers, topic, start_ms, end_ms)
-    models = [model or settings.model, *([compare] if compare else [])]
-    runs = build_runs(settings, models, namespace, report.parent)
-    producer = _producer(settings, [run.settings.topic_scored for run in runs]) if publish else None
-
-    def send(run, events) -> None:
-        for ev in events:
-            producer.send(run.settings.topic_scored, json.dumps(ev.to_dict()).encode())
-
+    request = ReplayRequest(
+        topic=topic, models=[model or settings.inference.model, *([compare] if compare else [])],
+        namespace=namespace, report_path=report or Path("reports") / f"{namespace}.json", start_ms=start_ms,
+        end_ms=end_ms, speed=pace, batch_size=batch_size, publish=publish, episodes=planted,
+    )  # fmt: skip
+    job = TopicReplay(settings, request)
     columns = (TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    try:
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("replay", total=source.total)
-            stats = run_replay(
-                source, runs, batch_size=batch_size, speed=pace, publish=send if producer else None,
-                on_batch=lambda n: progress.advance(task, n),
-            )  # fmt: skip
-    finally:
-        if producer:
-            producer.flush()
-            producer.close()
-        for run in runs:
-            run.alerts.close()
-    result = reporting.build(runs, stats, topic=topic, episodes=planted)
-    paths = reporting.write(result, report, planted)
-    console.print(reporting.markdown(result), markup=False, highlight=False)
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("replay", total=job.total)
+        outcome = job.run(on_batch=lambda n: progress.advance(task, n))
+    console.print(reporting.markdown(outcome.report), markup=False, highlight=False)
+    paths = outcome.paths
     console.print(f"report: {paths['markdown']} (JSON {paths['json'].name}, plot {paths['plot'].name})")
-
-
-def _producer(settings, topics: list[str]):
-    from kafka import KafkaProducer
-
-    from sentimon.infra import TopicSpec, ensure_topics
-
-    ensure_topics(settings.kafka_servers, [TopicSpec(t, 1, settings.scored_retention_ms) for t in topics])
-    return KafkaProducer(bootstrap_servers=settings.kafka_servers, linger_ms=20)
 
 
 def register(app: typer.Typer) -> None:

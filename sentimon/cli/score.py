@@ -15,20 +15,20 @@ from sentimon.cli.common import console, settings_of
 
 def score(
     ctx: typer.Context,
-    model: str = typer.Option(None, "--model", "-m", help="Bundle name or path, 'vader' (default: settings.model)."),
+    model: str = typer.Option(None, "--model", "-m", help="Bundle name or path, 'vader' (default: inference.model)."),
     input: str = typer.Option("-", "--input", "-i", help="JSONL {id, text} or plain text lines; '-' = stdin."),
     output: str = typer.Option("-", "--output", "-o", help="JSONL predictions, one per input line; '-' = stdout."),
     fmt: str = typer.Option("auto", "--format", help="auto (from the first line), jsonl or text."),
     chunk_lines: int = typer.Option(512, "--chunk-lines", min=1, help="Lines scored per model call."),
 ) -> None:
     """Score texts: one output line per input line, same order; bad lines get an error record."""
-    import sentimon.inference
+    from sentimon import inference
     from sentimon.inference.jsonl import score_lines
 
     if fmt not in ("auto", "jsonl", "text"):
         raise typer.BadParameter("must be auto, jsonl or text", param_hint="--format")
     settings = settings_of(ctx)
-    scorer = inference.load(model or settings.model, settings)
+    scorer = inference.load(model, settings.inference)
     src = sys.stdin.buffer if input == "-" else _open_input(Path(input))
     dst = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
     started, scored, errors = time.monotonic(), 0, 0
@@ -62,6 +62,9 @@ def _open_input(path: Path):
 def bench(
     ctx: typer.Context,
     quick: Annotated[bool, typer.Option("--quick", help="Small sets, short budgets, no accuracy (smoke run).")] = False,
+    accuracy_only: Annotated[
+        bool, typer.Option("--accuracy-only", help="Score the labelled splits only (no timing).")
+    ] = False,
     labelled: Annotated[
         list[Path] | None, typer.Option("--labelled", help="Labelled JSONL/CSV (default: the build's test splits).")
     ] = None,
@@ -80,7 +83,7 @@ def bench(
         Path, typer.Option("--config-out", help="With --tune: TOML settings file the best values go to.")
     ] = Path("sentimon.toml"),
 ) -> None:
-    """Benchmark the models side by side (sentimon/bench/run.py); --cascade: threshold curve; --tune: runtime settings."""
+    """Benchmark the models side by side (sentimon.bench.run); --cascade: threshold curve; --tune: runtime settings."""
     if tune:
         from sentimon.bench.tune import main as tune_main
 
@@ -98,10 +101,10 @@ def bench(
     from sentimon.bench.run import main as run_main
 
     argv = [*common, *(["--quick"] if quick else []), *(["--write", str(write)] if write else [])]
+    argv += ["--accuracy-only"] if accuracy_only else []
     argv += [a for b in bundle or [] for a in ("--bundle", b)] + [a for o in only or [] for a in ("--only", o)]
     argv += ["--teacher", str(teacher)] if teacher else []
     run_main(argv)
-
 
 
 def register(app: typer.Typer) -> None:

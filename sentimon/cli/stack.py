@@ -8,8 +8,8 @@ import time
 import typer
 from rich.table import Table
 
-from sentimon.infra import SERVICE_NAMES, Stack, ensure_topics, pipeline_topics
 from sentimon.cli.common import console, settings_of
+from sentimon.infra import SERVICE_NAMES, Stack, ensure_topics, pipeline_topics
 
 topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
 
@@ -26,7 +26,7 @@ def up(
     settings = settings_of(ctx)
     started = time.monotonic()
     Stack(settings, _only(only)).up(lambda name, what: console.print(f"[cyan]{name:>8}[/] {what}"))
-    console.print(f"stack ready in {time.monotonic() - started:.1f} s (state in {settings.state_dir})")
+    console.print(f"stack ready in {time.monotonic() - started:.1f} s (state in {settings.stack.state_dir})")
 
 
 def down(
@@ -55,7 +55,7 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
 def topics_create(ctx: typer.Context) -> None:
     """Create the raw, scored, dead-letter and alerts topics; fix partitions/retention of existing ones."""
     settings = settings_of(ctx)
-    for name, action in ensure_topics(settings.kafka_servers, pipeline_topics(settings)).items():
+    for name, action in ensure_topics(settings.stack.kafka_servers, pipeline_topics(settings)).items():
         console.print(f"{name:<28} {action}")
 
 

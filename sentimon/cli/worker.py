@@ -3,50 +3,33 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
-from sentimon.cli.common import console, settings_of
+from sentimon.cli.common import console, settings_of, time_option, window_option
 from sentimon.core.errors import UserError
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 
-
-def parse_duration_ms(text: str) -> int:
-    """'90s', '5m', '1h', '24h', '7d' -> milliseconds."""
-    match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise UserError(f"window {text!r} is not a duration such as 5m, 1h, 24h or 7d")
-    return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
-
-
-def parse_end_ms(text: str | None) -> int:
-    if text is None or text == "now":
-        return int(time.time() * 1000)
-    from sentimon.streams.schema import parse_ts
-
-    try:
-        return parse_ts(text)
-    except ValueError as exc:
-        raise UserError(f"--end {text!r}: {exc}") from None
+def end_option(text: str | None) -> int:
+    """--end: ISO 8601, epoch ms, or now (the default)."""
+    return int(time.time() * 1000) if text in (None, "now") else time_option(text, "--end")
 
 
 def _store(settings):
     from sentimon.streams.windows import WindowStore
     from sentimon.streams.worker import connect_redis
 
-    return WindowStore.from_settings(connect_redis(settings), settings)
+    return WindowStore.from_settings(connect_redis(settings), settings.windows)
 
 
 def worker(
     ctx: typer.Context,
     model: str = typer.Option(None, help="Model name or bundle path (default: setting `model`)."),
     loglevel: str = typer.Option("warning", help="Faust log level: debug, info, warning, error."),
+    ready_file: Path = typer.Option(None, help="File that exists while the worker holds partitions (readiness)."),
 ) -> None:
     """Run a streaming worker: raw topics -> scorer -> Redis windows, scored and dead-letter topics.
 
@@ -56,8 +39,8 @@ def worker(
 
     settings = settings_of(ctx)
     if model:
-        settings = settings.model_copy(update={"model": model})
-    run_worker(settings, loglevel=loglevel)
+        settings = settings.replace(inference={"model": model})
+    run_worker(settings, loglevel=loglevel, ready_file=ready_file)
 
 
 def produce(
@@ -74,61 +57,35 @@ def produce(
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    from sentimon.core.pacing import Pacer
+    from sentimon.streams.produce import to_record
+
     settings = settings_of(ctx)
-    topic = topic or settings.topic_social
+    topic = topic or settings.topics.social
     if str(file) != "-" and not file.is_file():
         raise UserError(f"--file {file} does not exist")
     try:
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all", linger_ms=5)
+        producer = KafkaProducer(bootstrap_servers=settings.stack.kafka_servers, acks="all", linger_ms=5)
     except KafkaError as exc:
-        raise UserError(f"Kafka at {settings.kafka_servers} is unreachable ({exc}); run `sentimon up`") from None
+        raise UserError(f"Kafka at {settings.stack.kafka_servers} is unreachable ({exc}); run `sentimon up`") from None
     stream = sys.stdin.buffer if str(file) == "-" else file.open("rb")
-    sent = passthrough = 0
-    started = time.monotonic()
+    sent = as_is = 0
+    pacer = Pacer()
     try:
         for line in stream:
-            line = line.rstrip(b"\r\n")
-            if not line.strip():
+            pacer.at_rate(sent, rate)
+            record = to_record(line, None if keep_ts else int(time.time() * 1000))
+            if record is None:
                 continue
-            key = timestamp_ms = None
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                obj = None
-            if isinstance(obj, dict):
-                if not keep_ts:
-                    obj["ts"] = int(time.time() * 1000)
-                # The record's Kafka timestamp is the event time, so `sentimon replay --from/--to` finds history
-                # by timestamp lookup. A bad ts stays as it is: the worker dead-letters it with the reason.
-                timestamp_ms = _record_timestamp(obj.get("ts"))
-                key = str(obj["id"]).encode() if obj.get("id") is not None else None
-                value = json.dumps(obj, ensure_ascii=False).encode()
-            else:
-                value, passthrough = line, passthrough + 1
-            if rate > 0:
-                delay = started + sent / rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms)
-            sent += 1
+            producer.send(topic, key=record.key, value=record.value, timestamp_ms=record.timestamp_ms)
+            sent, as_is = sent + 1, as_is + record.as_is
         producer.flush()
     finally:
         producer.close()
         if stream is not sys.stdin.buffer:
             stream.close()
-    elapsed = time.monotonic() - started
-    extra = f" ({passthrough} not JSON objects, sent as-is)" if passthrough else ""
-    typer.echo(f"sent {sent} messages to {topic} in {elapsed:.1f} s{extra}")
-
-
-def _record_timestamp(ts) -> int | None:
-    from sentimon.streams.schema import parse_ts
-
-    try:
-        ts_ms = parse_ts(ts) if ts is not None else None
-    except ValueError:
-        return None
-    return ts_ms if ts_ms is not None and ts_ms >= 0 else None  # Kafka rejects negative timestamps
+    extra = f" ({as_is} not JSON objects, sent as-is)" if as_is else ""
+    typer.echo(f"sent {sent} messages to {topic} in {pacer.elapsed_s():.1f} s{extra}")
 
 
 def windows(
@@ -140,7 +97,7 @@ def windows(
 ) -> None:
     """Sentiment of one entity over a window (from the Redis buckets)."""
     settings = settings_of(ctx)
-    window_ms, end_ms = parse_duration_ms(window), parse_end_ms(end)
+    window_ms, end_ms = window_option(window), end_option(end)
     stats = _store(settings).stats(entity, window_ms, end_ms)
     row = {
         "entity": entity,
@@ -174,7 +131,7 @@ def top(
     from rich.table import Table
 
     settings = settings_of(ctx)
-    window_ms, end_ms = parse_duration_ms(window), parse_end_ms(end)
+    window_ms, end_ms = window_option(window), end_option(end)
     rows = _store(settings).top(window_ms, end_ms, limit)
     if as_json:
         typer.echo(json.dumps([{**r.as_dict(), "window": window} for r in rows]))

@@ -17,5 +17,6 @@ def demo_pool(cache_dir: Path) -> dict[str, list[str]]:
     _, test = split(source.examples, recipe.seed, recipe.data.test_fraction)
     pool: dict[str, list[str]] = {label: [] for label in LABELS}
     for ex in test:
-        pool[LABELS[ex.label]].append(ex.text)
+        if ex.label is not None:
+            pool[LABELS[ex.label]].append(ex.text)
     return pool

@@ -1,93 +1,123 @@
-"""The pieces of `sentimon demo` that are not terminal output: a namespaced configuration, the worker's
-environment, routing the timeline onto the raw topics at a chosen pace, and waiting for the windows."""
+"""A demo run's namespaced settings and its `sentimon worker` child process, watched through the worker's own
+signals: the metrics endpoint for readiness, the consumer group's committed offsets for "done"."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sentimon.core.errors import UserError
 from sentimon.core.host import free_port
+from sentimon.core.settings import env_names
+
+READY_TIMEOUT_S = 120.0  # loading a model on a busy two-core host
+STOP_TIMEOUT_S = 30.0
+POLL_S = 0.5
 
 
 def demo_settings(settings, run_id: str, out_dir: Path, model: str | None = None):
     """Everything a demo run writes lives under ``run_id``: topics, Redis prefixes, the alert history file, the
     consumer group. Reruns never see each other's state, and production state is never touched."""
     ns = f"sentimon.demo.{run_id}"
-    return settings.model_copy(
-        update={
-            "model": model or settings.model,
-            "topic_social": f"{ns}.raw.social",
-            "topic_market": f"{ns}.raw.market",
-            "topic_scored": f"{ns}.scored",
-            "topic_dlq": f"{ns}.dlq",
-            "topic_alerts": f"{ns}.alerts",
+    return settings.replace(
+        inference={"model": model or settings.inference.model},
+        topics={
+            "social": f"{ns}.raw.social",
+            "market": f"{ns}.raw.market",
+            "scored": f"{ns}.scored",
+            "dlq": f"{ns}.dlq",
+            "alerts": f"{ns}.alerts",
             # One partition on one topic keeps the whole day in event-time order inside the worker: played
             # hundreds of times faster than real time, any skew between partitions would be minutes of event
             # time (late events, entities looking silent) that a real-time stream never has.
-            "topic_partitions": 1,
-            "window_prefix": f"demo:{run_id}",
-            "alerts_prefix": f"demo:{run_id}:alerts",
-            "database_url": f"sqlite:///{(out_dir / 'alerts.db').resolve()}",
-            "worker_id": f"sentimon-demo-{run_id}",
-            "worker_data_dir": out_dir / "worker",
-            "stream_hooks": ["sentimon.alerts:stream_hook"],
-            "alerts_webhooks": [],
-            # The day plays hundreds of times faster than real time: a second of skew between the market and
-            # social agents is minutes of event time, so lateness is scaled up with it.
-            "window_allowed_lateness_ms": 3 * 3_600_000,
-            # A demo runs beside whatever else is on this host: its worker takes free ports.
-            "metrics_port": free_port(),
-            "web_port": free_port(),
-        }
+            "partitions": 1,
+        },
+        # The day plays hundreds of times faster than real time: a second of skew between the market and
+        # social agents is minutes of event time, so lateness is scaled up with it.
+        windows={"prefix": f"demo:{run_id}", "allowed_lateness_ms": 3 * 3_600_000},
+        alerts={"prefix": f"demo:{run_id}:alerts", "webhooks": []},
+        stack={"database_url": f"sqlite:///{(out_dir / 'alerts.db').resolve()}"},
+        stream={"hooks": ["sentimon.alerts:stream_hook"]},
+        # A demo runs beside whatever else is on this host: its worker takes free ports.
+        worker={"id": f"sentimon-demo-{run_id}", "data_dir": out_dir / "worker", "web_port": free_port()},
+        metrics={"port": free_port()},
     )
 
 
 def settings_env(settings) -> dict[str, str]:
     """``SENTIMON_*`` variables that reproduce ``settings`` in a child process."""
     env = {}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if isinstance(value, list | dict):
-            value = json.dumps([str(v) for v in value] if isinstance(value, list) else value)
-        env[f"SENTIMON_{name.upper()}"] = str(value)
+    for part, values in settings.model_dump().items():
+        for name, value in values.items():
+            if value is None:
+                continue
+            if isinstance(value, list):
+                value = json.dumps([str(v) for v in value])
+            env[env_names(part, name)[0]] = str(value)
     return env
 
 
-def pace(
-    messages: list[dict],
-    send: Callable[[dict], None],
-    speed: float,
-    *,
-    on_progress: Callable[[int, int], None] = lambda sent, ts: None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    tick_s: float = 0.05,
-) -> float:
-    """Send ``messages`` (sorted by ts) so event time runs ``speed`` times faster than wall time.
-    Returns the wall seconds spent."""
-    if not messages:
-        return 0.0
-    started, first_ts = clock(), messages[0]["ts"]
-    for i, message in enumerate(messages, 1):
-        due = started + (message["ts"] - first_ts) / 1000 / speed
-        while (wait := due - clock()) > 0:
-            sleep(min(wait, tick_s))
-        send(message)
-        if i % 50 == 0 or i == len(messages):
-            on_progress(i, message["ts"])
-    return clock() - started
+class DemoWorker:
+    """`sentimon worker` in a child process with ``settings``; its output goes to ``log_path``."""
 
+    def __init__(self, settings, log_path: Path):
+        self.settings, self.log_path = settings, log_path
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sentimon", "worker"], env={**os.environ, **settings_env(settings)},
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
 
-def scored_count(bootstrap: str, topic: str) -> int:
-    """Records on the scored topic: every message the worker finished (applied, duplicate or late)."""
-    from kafka import KafkaConsumer, TopicPartition
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Ready when its metrics endpoint answers (it starts serving once the scorer is loaded)."""
+        import urllib.request
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="sentimon-demo")
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        return sum(consumer.end_offsets([TopicPartition(topic, p) for p in partitions]).values())
-    finally:
-        consumer.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-10:])
+                raise UserError(f"the worker exited (code {self.proc.returncode}) during start-up; "
+                                f"see {self.log_path}:\n{tail}")  # fmt: skip
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.settings.metrics.port}/metrics", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(POLL_S)
+        raise UserError(f"the worker did not start within {timeout_s:.0f} s; see {self.log_path}")
+
+    def wait_done(self, topic: str, timeout_s: float, on_wait: Callable[[], None] = lambda: None) -> None:
+        """Return once the worker's consumer group committed every record now on ``topic``.
+
+        The worker acknowledges a batch only after its window update, its alert evaluation (the stream hook
+        writes the alert history) and its scored/DLQ publish, so by then the windows and alerts are final.
+        """
+        from kafka import KafkaConsumer, TopicPartition
+
+        # A group member that never subscribes only reads the group's offsets; it never joins or commits.
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.settings.stack.kafka_servers, group_id=self.settings.worker.id,
+            enable_auto_commit=False, client_id="sentimon-demo",
+        )  # fmt: skip
+        try:
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            ends = consumer.end_offsets(partitions)
+            deadline = time.monotonic() + timeout_s
+            while any((consumer.committed(tp) or 0) < ends[tp] for tp in partitions):
+                if self.proc.poll() is not None:
+                    raise UserError(f"the worker stopped (exit {self.proc.returncode}); see {self.log_path}")
+                if time.monotonic() > deadline:
+                    raise UserError(f"the worker did not catch up within {timeout_s:.0f} s; see {self.log_path}")
+                on_wait()
+                time.sleep(POLL_S)
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        from sentimon.infra import procs
+
+        procs.stop(self.proc.pid, timeout_s=STOP_TIMEOUT_S)  # SIGTERM: the worker finishes its batch and commits

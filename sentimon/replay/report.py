@@ -11,6 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from sentimon.inference.evaluation import label_index, metrics
 from sentimon.replay.run import ModelRun, ReplayStats
 from sentimon.replay.timeline import LABELS, Episode, score_detection
 
@@ -30,19 +33,14 @@ def firing_alerts(run: ModelRun) -> list[dict]:
     ]
 
 
-def accuracy(run: ModelRun) -> dict[str, float] | None:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    pairs = [(ev.extra.get("label"), ev.label) for ev in run.events.values() if ev.extra.get("label") in LABELS]
-    if not pairs:
+def accuracy(run: ModelRun) -> dict[str, Any] | None:
+    """Metrics (``inference.evaluation``) of the scored events whose message carried a gold ``label``."""
+    gold = {mid: label_index(ev.extra.get("label")) for mid, ev in run.events.items()}
+    labelled = {mid: index for mid, index in gold.items() if index is not None}
+    if not labelled:
         return None
-    gold, pred = zip(*pairs, strict=True)
-    present = sorted(set(gold))
-    return {
-        "n": len(pairs),
-        "accuracy": float(accuracy_score(gold, pred)),
-        "macro_f1": float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)),
-    }
+    probs = [[run.events[mid].probs[label] for label in LABELS] for mid in labelled]
+    return metrics(np.array(probs), list(labelled.values())).as_dict()
 
 
 def label_mix_over_time(run: ModelRun, bucket_ms: int) -> list[dict]:
@@ -108,7 +106,7 @@ def build(
     for run in runs:
         alerts = firing_alerts(run)
         entry = {
-            "namespace": run.settings.window_prefix,
+            "namespace": run.settings.windows.prefix,
             "scored": len(run.events),
             "dead_letters": run.dead_letters,
             "texts_per_s": round(len(run.events) / run.busy_s, 1) if run.busy_s else None,
@@ -190,17 +188,21 @@ def plot(report: dict[str, Any], path: Path, episodes: list[Episode] | None = No
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.dates import date2num
+
+    def when(ms: int) -> float:
+        return float(date2num(datetime.fromtimestamp(ms / 1000, UTC)))
 
     fig, ax = plt.subplots(figsize=(10, 4))
     for name, m in report["models"].items():
-        xs = [datetime.fromtimestamp(b["start_ms"] / 1000, UTC) for b in m["mix_over_time"]]
+        xs = [when(b["start_ms"]) for b in m["mix_over_time"]]
         ys = [b["negative"] / max(1, sum(b[label] for label in LABELS)) for b in m["mix_over_time"]]
         ax.plot(xs, ys, label=f"{name}: negative share")
         for alert in m["alerts"]:
-            ax.axvline(datetime.fromtimestamp(alert["started_at_ms"] / 1000, UTC), alpha=0.3, linestyle="--")
+            ax.axvline(when(alert["started_at_ms"]), alpha=0.3, linestyle="--")
     for ep in episodes or []:
-        ax.axvspan(datetime.fromtimestamp(ep.start_ms / 1000, UTC), datetime.fromtimestamp(ep.end_ms / 1000, UTC),
-                   alpha=0.1, color="red")  # fmt: skip
+        ax.axvspan(when(ep.start_ms), when(ep.end_ms), alpha=0.1, color="red")
+    ax.xaxis_date(UTC)
     ax.set_ylabel("negative share")
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left")

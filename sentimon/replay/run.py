@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sentimon.core.pacing import Pacer
 from sentimon.streams.pipeline import Pipeline, RawRecord, ScoredEvent
 
 SILENCE_CHECK_EVERY_MS = 5 * 60_000  # event time between silence checks (the live worker uses a wall timer)
@@ -22,16 +23,16 @@ SILENCE_CHECK_EVERY_MS = 5 * 60_000  # event time between silence checks (the li
 def namespaced(settings, namespace: str, model: str, out_dir: Path):
     """A copy of ``settings`` whose every write target lives in ``namespace`` (one per model)."""
     tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{namespace}.{Path(model).name}")
-    return settings.model_copy(
-        update={
-            "model": model,
-            "window_prefix": f"replay:{tag}",
-            "alerts_prefix": f"replay:{tag}:alerts",
-            "database_url": f"sqlite:///{(out_dir / f'alerts-{tag}.db').resolve()}",
-            "topic_scored": f"{settings.topic_scored}.replay.{tag}",
-            "alerts_kafka": False,  # alerts of a replay go to its own history, never to the live alerts topic
-            "alerts_webhooks": [],  # and never page anyone
-        }
+    return settings.replace(
+        inference={"model": model},
+        windows={"prefix": f"replay:{tag}"},
+        stack={"database_url": f"sqlite:///{(out_dir / f'alerts-{tag}.db').resolve()}"},
+        topics={"scored": f"{settings.topics.scored}.replay.{tag}"},
+        alerts={
+            "prefix": f"replay:{tag}:alerts",
+            "kafka": False,  # alerts of a replay go to its own history, never to the live alerts topic
+            "webhooks": [],  # and never page anyone
+        },
     )
 
 
@@ -48,9 +49,28 @@ class ModelRun:
     dead_letters: int = 0
     busy_s: float = 0.0
 
-    def hook(self, events: list[ScoredEvent], store) -> None:
-        if self.alerts is not None:
-            self.notifications.extend(self.alerts.on_batch(events, store))
+
+def build_runs(settings, models: list[str], namespace: str, out_dir: Path) -> list[ModelRun]:
+    """One isolated ModelRun per model (same namespace, a sub-namespace each); close each ``run.alerts``."""
+    import redis
+
+    from sentimon import inference
+    from sentimon.alerts import AlertService, History
+    from sentimon.streams.windows import WindowStore
+
+    runs: list[ModelRun] = []
+    for model in models:
+        ns_settings = namespaced(settings, namespace, model, out_dir)
+        client = redis.Redis.from_url(settings.stack.redis)
+        store = WindowStore.from_settings(client, ns_settings.windows)
+        history = History(ns_settings.stack.database)
+        service = AlertService.from_settings(ns_settings, redis_client=client, history=history)
+        scorer = inference.load(model, settings.inference)
+        name = scorer.name
+        if any(r.name == name for r in runs):
+            name = f"{name} ({model})"
+        runs.append(ModelRun(name, ns_settings, Pipeline.from_settings(ns_settings.stream, scorer, store), service))
+    return runs
 
 
 @dataclass
@@ -95,7 +115,7 @@ def replay(
 ) -> ReplayStats:
     """Feed ``records`` (in event-time order) through every run. ``speed`` N replays N times faster than the
     records' own timestamps (None: as fast as possible)."""
-    started = clock()
+    pacer = Pacer(clock, sleep)
     first_ts = last_ts = None
     next_silence: int | None = None
     count = 0
@@ -104,13 +124,14 @@ def replay(
         if ts:
             first_ts = ts[0] if first_ts is None else first_ts
             last_ts = max(ts[-1], last_ts or ts[-1])
-            if speed:
-                wait = started + (ts[0] - first_ts) / 1000 / speed - clock()
-                if wait > 0:
-                    sleep(wait)
+            pacer.at_event_time(ts[0], speed)
         for run in runs:
             t0 = clock()
             result = run.pipeline.process(batch)
+            # Evaluated here rather than as a pipeline hook, at the batch's event time like the live worker's
+            # hook: a failure then stops the replay instead of leaving a report with alerts silently missing.
+            if run.alerts is not None:
+                run.notifications.extend(run.alerts.on_batch(result.events, run.pipeline.store))
             run.busy_s += clock() - t0
             run.dead_letters += len(result.dead_letters)
             for ev in result.events:
@@ -124,4 +145,4 @@ def replay(
             next_silence = last_ts + SILENCE_CHECK_EVERY_MS
         count += len(batch)
         on_batch(len(batch))
-    return ReplayStats(count, clock() - started, first_ts, last_ts)
+    return ReplayStats(count, pacer.elapsed_s(), first_ts, last_ts)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sentimon.streams.windows import BucketStats, WindowStats
+from sentimon.core.windows import WindowStats
+from sentimon.streams.windows import BucketStats
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -29,14 +30,13 @@ class FakeWindows:
 
     def __init__(self, bucket_ms: int = MIN):
         self.bucket_ms = bucket_ms
-        self.buckets: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0.0, 0.0])
+        self.buckets: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0.0])
 
     def add(self, entity: str, ts_ms: int, label: str, score: float, n: int = 1) -> None:
         row = self.buckets[(entity, ts_ms - ts_ms % self.bucket_ms)]
         row[0] += n
         row[1 + ("negative", "neutral", "positive").index(label)] += n
         row[4] += score * n
-        row[5] += score * score * n
 
     def fill(self, entity: str, start_ms: int, end_ms: int, per_minute: int, label: str = "neutral",
              score: float = 0.0) -> None:  # fmt: skip
@@ -45,12 +45,12 @@ class FakeWindows:
                 self.add(entity, t, label, score, per_minute)
 
     def _merge(self, entity: str, window_ms: int, starts) -> WindowStats:
-        tot = [0, 0, 0, 0, 0.0, 0.0]
+        tot = [0, 0, 0, 0, 0.0]
         for b in starts:
             row = self.buckets.get((entity, b))
             if row:
                 tot = [a + b for a, b in zip(tot, row, strict=True)]
-        return WindowStats(entity, window_ms, int(tot[0]), int(tot[1]), int(tot[2]), int(tot[3]), tot[4], tot[5])
+        return WindowStats(entity, window_ms, int(tot[0]), int(tot[1]), int(tot[2]), int(tot[3]), tot[4])
 
     def _starts(self, start_ms: int, end_ms: int) -> range:
         first = start_ms - start_ms % self.bucket_ms

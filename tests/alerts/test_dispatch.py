@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from prometheus_client import CollectorRegistry
 
 from sentimon.alerts.dispatch import Dispatcher
 from sentimon.alerts.history import History
 from sentimon.alerts.metrics import AlertMetrics
+from sentimon.alerts.sinks import KafkaSink
 
 from .fakes import T0
 from .history_cases import episode
@@ -62,3 +65,21 @@ def test_a_failing_sink_does_not_stop_the_others(caplog):
     assert good.got == [payload]
     assert registry.get_sample_value("sentimon_alert_deliveries_total", {"sink": "broken", "outcome": "failed"}) == 1
     assert "sink broken failed" in caplog.text
+
+
+def test_kafka_sink_publishes_keyed_by_entity_and_a_refused_record_counts_as_failed():
+    registry = CollectorRegistry()
+    published: list[tuple[str, bytes, dict]] = []
+
+    def publish(topic: str, key: bytes, value: bytes) -> None:
+        if len(published) == 1:
+            raise RuntimeError("NotEnoughReplicas")  # what the worker's producer raises when the broker refuses
+        published.append((topic, key, json.loads(value)))
+
+    metrics = AlertMetrics.create(registry)
+    dispatch = Dispatcher(None, [KafkaSink("alerts", publish, metrics)], metrics)
+    for note, payload in episode("AAPL", T0, 2):
+        dispatch(note, payload)
+    assert [(topic, key, p["kind"]) for topic, key, p in published] == [("alerts", b"AAPL", "firing")]
+    for outcome in ("ok", "failed"):
+        assert registry.get_sample_value("sentimon_alert_deliveries_total", {"sink": "kafka", "outcome": outcome}) == 1

@@ -15,13 +15,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def history(stack_settings):
-    h = History(stack_settings.database)
+    h = History(stack_settings.stack.database)
     yield h
     h.close()
 
 
 def test_concurrent_first_use_migrates_once(stack_settings):
-    histories = [History(stack_settings.database) for _ in range(3)]
+    histories = [History(stack_settings.stack.database) for _ in range(3)]
     errors: list[BaseException] = []
 
     def first_use(h: History) -> None:

@@ -16,7 +16,7 @@ from sentimon.alerts.evaluate import Observation
 from sentimon.alerts.history import History
 from sentimon.alerts.schema import parse_ruleset
 from sentimon.alerts.service import AlertService
-from sentimon.alerts.sinks import KafkaSink
+from sentimon.alerts.sinks import KafkaPublisher, KafkaSink
 from sentimon.alerts.store import RedisStates
 from sentimon.streams.pipeline import ScoredEvent
 from sentimon.streams.windows import WindowStore
@@ -44,7 +44,7 @@ rules:
 
 
 def consume(settings, topic: str, expect: int) -> list:
-    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_servers, auto_offset_reset="earliest",
+    consumer = KafkaConsumer(topic, bootstrap_servers=settings.stack.kafka_servers, auto_offset_reset="earliest",
                              consumer_timeout_ms=10_000, group_id=None)  # fmt: skip
     try:
         out = []
@@ -59,7 +59,7 @@ def consume(settings, topic: str, expect: int) -> list:
 
 def test_kafka_sink_writes_json_keyed_by_entity(stack_settings, make_topic, unique):
     topic = make_topic(unique)
-    sink = KafkaSink(stack_settings.kafka_servers, topic)
+    sink = KafkaSink(topic, KafkaPublisher(stack_settings.stack.kafka_servers))
     for _, payload in episode("AAPL", T0, 2):
         sink.send(payload)
     sink.close()
@@ -83,7 +83,7 @@ def test_two_evaluators_on_redis_notify_once_for_redelivered_observations(stack_
             sent.append(payload)
 
     def worker() -> None:
-        client = redis.Redis.from_url(stack_settings.redis)
+        client = redis.Redis.from_url(stack_settings.stack.redis)
         engine = AlertEngine([rs], RedisStates(client, unique), deliver)
         states = engine.states
         for i, obs in enumerate(timeline):
@@ -129,18 +129,16 @@ def burst_batches(minutes: int = 30) -> list[list[ScoredEvent]]:
 def service(stack_settings, unique, tmp_path, history: History, topic: str) -> tuple[AlertService, WindowStore]:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    settings = stack_settings.model_copy(
-        update={"alerts_rules": [rules], "alerts_prefix": f"{unique}:alerts", "topic_alerts": topic}
-    )
-    client = redis.Redis.from_url(stack_settings.redis)
+    settings = stack_settings.replace(alerts={"rules": [rules], "prefix": f"{unique}:alerts"}, topics={"alerts": topic})
+    client = redis.Redis.from_url(stack_settings.stack.redis)
     store = WindowStore(client, prefix=unique, allowed_lateness_ms=3600_000)
-    return AlertService(settings, redis_client=client, history=history), store
+    return AlertService.from_settings(settings, redis_client=client, history=history), store
 
 
 def test_negative_burst_fires_once_for_the_ticker_and_never_for_the_control(stack_settings, make_topic, unique,
                                                                              tmp_path):  # fmt: skip
     topic = make_topic(unique)
-    history = History(stack_settings.database)
+    history = History(stack_settings.stack.database)
     svc, store = service(stack_settings, unique, tmp_path, history, topic)
     for batch in burst_batches():
         applied = [e for e, s in zip(batch, store.apply_detailed(batch).statuses, strict=True)]
@@ -151,7 +149,7 @@ def test_negative_burst_fires_once_for_the_ticker_and_never_for_the_control(stac
     assert [(r["entity"], r["state"]) for r in mine] == [("AAPL", "resolved")]
     payload = mine[0]["payload"]
     assert payload["direction"] == "up" and payload["severity"] == "critical"
-    assert "recall" in payload["top_terms"] and len(payload["examples"]) == stack_settings.alerts_examples
+    assert "recall" in payload["top_terms"] and len(payload["examples"]) == stack_settings.alerts.examples
     assert set(payload["sources"]) == {"twitter", "news"}
     on_kafka = consume(stack_settings, topic, 2)
     assert [(r.key, json.loads(r.value)["kind"]) for r in on_kafka] == [(b"AAPL", "firing"), (b"AAPL", "resolved")]
@@ -174,14 +172,14 @@ def test_two_services_on_the_same_batches_deliver_each_notification_once(stack_s
 
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    settings = stack_settings.model_copy(update={"alerts_rules": [rules], "alerts_prefix": f"{unique}:alerts"})
+    settings = stack_settings.replace(alerts={"rules": [rules], "prefix": f"{unique}:alerts"})
     batches = burst_batches()
     barrier = threading.Barrier(2)
 
     def worker() -> None:
-        client = redis.Redis.from_url(stack_settings.redis)
+        client = redis.Redis.from_url(stack_settings.stack.redis)
         store = WindowStore(client, prefix=unique, allowed_lateness_ms=3600_000)
-        svc = AlertService(settings, redis_client=client, history=history, sinks=[Collect()])
+        svc = AlertService.from_settings(settings, redis_client=client, history=history, sinks=[Collect()])
         for batch in batches:
             barrier.wait(30)
             store.apply(batch)  # both apply the same batch (re-delivery after a rebalance): counted once
@@ -212,8 +210,8 @@ def test_hook_failure_is_logged_and_counted_never_raised(stack_settings, unique,
     registry = CollectorRegistry()
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    settings = stack_settings.model_copy(update={"alerts_rules": [rules], "alerts_prefix": f"{unique}:alerts"})
-    svc = AlertService(settings, history=History(f"sqlite:///{tmp_path / 'h.db'}"), sinks=[],
+    settings = stack_settings.replace(alerts={"rules": [rules], "prefix": f"{unique}:alerts"})
+    svc = AlertService.from_settings(settings, history=History(f"sqlite:///{tmp_path / 'h.db'}"), sinks=[],
                        metrics=AlertMetrics.create(registry))  # fmt: skip
     svc(burst_batches(1)[0], BrokenStore())  # must not raise
     svc.close()
@@ -224,10 +222,10 @@ def test_hook_failure_is_logged_and_counted_never_raised(stack_settings, unique,
 def test_silence_timer_fires_at_the_watermark_for_a_quiet_busy_entity(stack_settings, unique, tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text("name: sil\nrules:\n  - {name: quiet, kind: silence, window: 10m, baseline: 1h, min_rate: 5}\n")
-    settings = stack_settings.model_copy(
-        update={"alerts_rules": [rules], "alerts_prefix": f"{unique}:alerts", "alerts_silence_interval_s": 0.2}
+    settings = stack_settings.replace(
+        alerts={"rules": [rules], "prefix": f"{unique}:alerts", "silence_interval_s": 0.2}
     )
-    client = redis.Redis.from_url(stack_settings.redis)
+    client = redis.Redis.from_url(stack_settings.stack.redis)
     store = WindowStore(client, prefix=unique, allowed_lateness_ms=3 * 3600_000)
     delivered: list[dict] = []
 
@@ -240,7 +238,7 @@ def test_silence_timer_fires_at_the_watermark_for_a_quiet_busy_entity(stack_sett
         def close(self, timeout_s=10.0):
             pass
 
-    svc = AlertService(settings, redis_client=client, history=History(f"sqlite:///{tmp_path / 'h.db'}"),
+    svc = AlertService.from_settings(settings, redis_client=client, history=History(f"sqlite:///{tmp_path / 'h.db'}"),
                        sinks=[Collect()])  # fmt: skip
     busy = [scored(m, "BUSY", "neutral", T0 + m * MIN) for m in range(120)]  # one a minute for two hours
     other = [scored(m, "OTHER", "neutral", T0 + m * MIN) for m in range(150)]  # keeps event time moving
@@ -258,12 +256,14 @@ def test_silence_timer_fires_at_the_watermark_for_a_quiet_busy_entity(stack_sett
 def test_throttled_entities_are_evaluated_by_the_timer(stack_settings, unique, tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES.replace("for: 2m", "for: 0s"))
-    settings = stack_settings.model_copy(
-        update={"alerts_rules": [rules], "alerts_prefix": f"{unique}:alerts", "alerts_eval_interval_ms": 60_000}
+    settings = stack_settings.replace(
+        alerts={"rules": [rules], "prefix": f"{unique}:alerts", "eval_interval_ms": 60_000}
     )
-    client = redis.Redis.from_url(stack_settings.redis)
+    client = redis.Redis.from_url(stack_settings.stack.redis)
     store = WindowStore(client, prefix=unique)
-    svc = AlertService(settings, redis_client=client, history=History(f"sqlite:///{tmp_path / 'h.db'}"), sinks=[])
+    svc = AlertService.from_settings(
+        settings, redis_client=client, history=History(f"sqlite:///{tmp_path / 'h.db'}"), sinks=[]
+    )
     calm = [scored(i, "AAPL", "neutral", T0 + i) for i in range(20)]
     store.apply(calm)
     assert svc.on_batch(calm, store) == []
@@ -279,7 +279,7 @@ def test_throttled_entities_are_evaluated_by_the_timer(stack_settings, unique, t
 def test_notifications_of_a_worker_that_died_before_delivering_are_recovered_once(stack_settings, unique):
     rs = parse_ruleset({"name": "it", "rules": [{"name": "neg", "kind": "level", "metric": "negative_share",
                         "window": "5m", "op": "above", "threshold": 0.5}]})  # fmt: skip
-    client = redis.Redis.from_url(stack_settings.redis)
+    client = redis.Redis.from_url(stack_settings.stack.redis)
     dead = RedisStates(client, unique, lease_s=0.5, owner="dead")
     note = dead.apply(rs.rules[0], "it/neg", Observation("AAPL", T0, "breach", 0.8, 0.2, 30))
     assert note is not None and note.kind == "firing"  # committed, then the worker was killed: never delivered
@@ -302,7 +302,7 @@ def test_notifications_of_a_worker_that_died_before_delivering_are_recovered_onc
 def test_recovered_notification_of_a_removed_rule_is_dropped_with_a_warning(stack_settings, unique, caplog):
     old = parse_ruleset({"name": "old", "rules": [{"name": "x", "kind": "level", "metric": "mean_score",
                          "window": "5m", "op": "below", "threshold": -0.5}]})  # fmt: skip
-    client = redis.Redis.from_url(stack_settings.redis)
+    client = redis.Redis.from_url(stack_settings.stack.redis)
     RedisStates(client, unique, lease_s=0.2, owner="dead").apply(
         old.rules[0], "old/x", Observation("AAPL", T0, "breach", -0.8, 0.0, 30)
     )

@@ -48,7 +48,7 @@ def env(stack_settings, unique, make_topic, tmp_path):
         "SENTIMON_STREAM_HOOKS": '["sentimon.alerts:stream_hook"]',
         "SENTIMON_ALERTS_RULES": json.dumps([str(tmp_path / "rules.yaml")]),
         "SENTIMON_ALERTS_PREFIX": f"{unique}:alerts",
-        "SENTIMON_DATABASE_URL": stack_settings.database,
+        "SENTIMON_DATABASE_URL": stack_settings.stack.database,
     }
     for kind, topic in e.topics.items():
         make_topic(topic, partitions=4 if kind in ("social", "market") else 1)
@@ -71,7 +71,7 @@ def minute_messages(m: int, ts: int) -> list[dict]:
 
 
 def run_timeline(env: StreamEnv, store: WindowStore, kill_at: int | None = None, workers=()) -> None:
-    bootstrap = env.settings.kafka_servers
+    bootstrap = env.settings.stack.kafka_servers
     base = (int(time.time() * 1000) - 40 * MIN) // MIN * MIN
     for m in range(MINUTES):
         ts = base + m * MIN
@@ -90,15 +90,15 @@ def run_timeline(env: StreamEnv, store: WindowStore, kill_at: int | None = None,
 
 
 def check_alerts(env: StreamEnv) -> None:
-    records = read_topic(env.settings.kafka_servers, env.topics["alerts"], 2, timeout_s=30)
+    records = read_topic(env.settings.stack.kafka_servers, env.topics["alerts"], 2, timeout_s=30)
     time.sleep(3)  # anything late (a duplicate) would be here by now
-    records = read_topic(env.settings.kafka_servers, env.topics["alerts"], len(records), timeout_s=5)
+    records = read_topic(env.settings.stack.kafka_servers, env.topics["alerts"], len(records), timeout_s=5)
     got = [(r.key.decode(), json.loads(r.value)["kind"], json.loads(r.value)["rule"]) for r in records]
     rule = f"{env.ruleset}/negative-share"
     assert got == [("AAPL", "firing", rule), ("AAPL", "resolved", rule)]
     firing = json.loads(records[0].value)
     assert firing["direction"] == "up" and "recall" in firing["top_terms"] and firing["examples"]
-    history = History(env.settings.database)
+    history = History(env.settings.stack.database)
     rows = [r for r in history.list(limit=1000) if r["rule"] == rule]
     history.close()
     assert [(r["entity"], r["state"], r["notifications"]) for r in rows] == [("AAPL", "resolved", 2)]
@@ -106,8 +106,8 @@ def check_alerts(env: StreamEnv) -> None:
 
 @pytest.fixture
 def store(stack_settings, env):
-    client = redis.Redis.from_url(stack_settings.redis)
-    yield WindowStore(client, prefix=env.name, bucket_ms=stack_settings.window_bucket_ms)
+    client = redis.Redis.from_url(stack_settings.stack.redis)
+    yield WindowStore(client, prefix=env.name, bucket_ms=stack_settings.windows.bucket_ms)
     client.close()
 
 

@@ -17,11 +17,11 @@ from sentimon.compression.data import (
     load_source,
     map_label,
     prepare,
-    read_jsonl,
     rows_to_examples,
     split,
 )
 from sentimon.compression.recipe import DataConfig
+from sentimon.compression.workspace import Workspace
 
 from .conftest import DATA, fixture_sources
 
@@ -125,22 +125,28 @@ def test_bad_files_are_reported_with_the_place(tmp_path: Path):
         load_source({"kind": "imdb"}, tmp_path)
 
 
-def test_prepare_writes_disjoint_splits_and_summary(tmp_path: Path):
+def test_prepare_returns_disjoint_splits_and_summary(tmp_path: Path):
     cfg = DataConfig(**fixture_sources())
-    summary = prepare(cfg, tmp_path, tmp_path / "out", seed=13)
-    out = tmp_path / "out"
-    train = read_jsonl(out / "train.jsonl")
-    tests = {name: read_jsonl(out / info["file"]) for name, info in summary["tests"].items()}
-    assert set(tests) == {"tiny", "tiny_binary"} and summary["tests"]["tiny_binary"]["binary"]
-    test_groups = {e.group for t in tests.values() for e in t}
-    assert not {e.group for e in train} & test_groups
-    assert summary["train"] == len(train) and summary["transfer"] == len(read_jsonl(out / "transfer.jsonl"))
-    assert all(e.label is None for e in read_jsonl(out / "transfer.jsonl"))
-    assert {f["name"] for f in summary["files"]} == {str(DATA / n) for n in ("tiny.csv", "tiny_binary.jsonl",
-                                                                          "tiny_transfer.csv")}  # fmt: skip
+    data = prepare(cfg, tmp_path, seed=13)
+    assert set(data.tests) == {"tiny", "tiny_binary"} and data.summary["tests"]["tiny_binary"]["binary"]
+    test_groups = {e.group for t in data.tests.values() for e in t}
+    assert not {e.group for e in data.train} & test_groups
+    assert not {e.text for e in data.transfer} & set(data.test_texts())
+    assert data.summary["train"] == len(data.train) and data.summary["transfer"] == len(data.transfer)
+    assert all(e.label is None for e in data.transfer) and data.distill == data.train + data.transfer
+    assert {f["name"] for f in data.summary["files"]} == {str(DATA / n) for n in ("tiny.csv", "tiny_binary.jsonl",
+                                                                               "tiny_transfer.csv")}  # fmt: skip
     # same seed, same split
-    again = prepare(cfg, tmp_path, tmp_path / "again", seed=13)
-    assert again["sources"] == summary["sources"]
+    assert prepare(cfg, tmp_path, seed=13).summary["sources"] == data.summary["sources"]
+
+
+def test_workspace_round_trips_the_prepared_data(tmp_path: Path):
+    data = prepare(DataConfig(**fixture_sources()), tmp_path, seed=13)
+    ws = Workspace(tmp_path / "work")
+    ws.stage_dir("data").mkdir(parents=True)
+    ws.save_data(data)
+    assert ws.load_data() == data
+    assert ws.test_file("tiny").is_file() and ws.train_file.is_file() and ws.data_summary.is_file()
 
 
 def test_prepare_fails_on_a_source_too_small_to_split(tmp_path: Path):
@@ -148,4 +154,4 @@ def test_prepare_fails_on_a_source_too_small_to_split(tmp_path: Path):
     tiny.write_text("text,label\ngood,positive\n")
     cfg = DataConfig(sources=[{"kind": "file", "path": str(tiny)}])
     with pytest.raises(CompressionError, match="too few rows"):
-        prepare(cfg, tmp_path, tmp_path / "out", seed=13)
+        prepare(cfg, tmp_path, seed=13)

@@ -7,10 +7,23 @@ import onnx
 import pytest
 
 from sentimon.compression import CompressionError
-from sentimon.compression.evaluate import OrtScorer
+from sentimon.compression.evaluate import load_candidate
 from sentimon.compression.export import check_export, check_parity, export_onnx, optimize, parity, quantize_int8
+from sentimon.compression.workspace import Workspace
 
 from .models import SENTENCES, tiny_bert, tiny_static, tiny_tokenizer
+
+
+def _workspace(tmp_path: Path) -> Workspace:
+    """A build workspace with the teacher and export folders the tests fill (tokenizer, graphs)."""
+    ws = Workspace(tmp_path)
+    for stage in ("teacher", "export"):
+        ws.stage_dir(stage).mkdir()
+    return ws
+
+
+def _runtime(ws: Workspace, candidate: str):
+    return load_candidate(ws, candidate, 32, threads=1, max_batch=64)
 
 
 def _io(path: Path):
@@ -24,51 +37,54 @@ def _io(path: Path):
 
 
 def test_transformer_export_optimize_quantize(tmp_path: Path):
-    tok_path, tok = tiny_tokenizer(tmp_path)
+    ws = _workspace(tmp_path)
+    _, tok = tiny_tokenizer(ws.stage_dir("teacher"))
     model = tiny_bert(tok.get_vocab_size())
-    raw = export_onnx(model, tmp_path / "raw.onnx", 17)
+    raw = export_onnx(model, ws.onnx("raw"), 17)
     graph, dims, types = _io(raw)
     assert [i.name for i in graph.input] == ["input_ids", "attention_mask"] and [o.name for o in graph.output] == [
         "logits"
     ]
     assert dims["input_ids"] == ["batch", "sequence"] and dims["logits"] == ["batch", 3]
     assert types["input_ids"] == onnx.TensorProto.INT64 and types["logits"] == onnx.TensorProto.FLOAT
-    how = optimize(raw, tmp_path / "fp32.onnx", 4, 32)
+    how = optimize(raw, ws.onnx("fp32"), 4, 32)
     assert "Attention=2" in how  # the BERT fusion recognised both layers
-    fp32 = OrtScorer(tmp_path / "fp32.onnx", tok_path, 32)
+    fp32 = _runtime(ws, "fp32")
     assert check_export(model, fp32, SENTENCES, "tiny") < 1e-3
-    quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx")
-    ops = {n.op_type for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node}
+    quantize_int8(ws.onnx("fp32"), ws.onnx("int8"))
+    ops = {n.op_type for n in onnx.load(str(ws.onnx("int8"))).graph.node}
     assert ops & {"DynamicQuantizeLinear", "MatMulInteger", "QAttention", "DynamicQuantizeMatMul"}
-    q8 = OrtScorer(tmp_path / "int8.onnx", tok_path, 32)
-    probs = q8.probs(SENTENCES)
+    q8 = _runtime(ws, "int8")
+    probs = q8.score_probs(SENTENCES)
     assert probs.shape == (len(SENTENCES), 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
-    assert (tmp_path / "int8.onnx").stat().st_size < (tmp_path / "fp32.onnx").stat().st_size
+    assert ws.onnx("int8").stat().st_size < ws.onnx("fp32").stat().st_size
 
 
 def test_static_export_is_gather_mean_linear(tmp_path: Path):
-    tok_path, tok = tiny_tokenizer(tmp_path)
+    ws = _workspace(tmp_path)
+    _, tok = tiny_tokenizer(ws.stage_dir("teacher"))
     model = tiny_static(tok.get_vocab_size())
-    export_onnx(model, tmp_path / "static.onnx", 17)
-    graph, dims, _ = _io(tmp_path / "static.onnx")
+    export_onnx(model, ws.onnx("static"), 17)
+    graph, dims, _ = _io(ws.onnx("static"))
     ops = {n.op_type for n in graph.node}
     assert "Gather" in ops and "ReduceSum" in ops and not ops & {"Attention", "Softmax"}
     assert dims["input_ids"] == ["batch", "sequence"] and dims["logits"] == ["batch", 3]
-    scorer = OrtScorer(tmp_path / "static.onnx", tok_path, 32)
+    scorer = _runtime(ws, "static")
     check_export(model, scorer, SENTENCES, "static")
     # padding must not change a text's score: mean over the mask only
-    alone = scorer.probs(["the airline is great"])
-    padded = scorer.probs(["the airline is great", "wow " * 40])[:1]
+    alone = scorer.score_probs(["the airline is great"])
+    padded = scorer.score_probs(["the airline is great", "wow " * 40])[:1]
     assert np.allclose(alone, padded, atol=1e-6)
 
 
 def test_check_export_catches_a_graph_that_differs(tmp_path: Path):
-    tok_path, tok = tiny_tokenizer(tmp_path)
+    ws = _workspace(tmp_path)
+    _, tok = tiny_tokenizer(ws.stage_dir("teacher"))
     model = tiny_static(tok.get_vocab_size())
-    export_onnx(model, tmp_path / "static.onnx", 17)
+    export_onnx(model, ws.onnx("static"), 17)
     model.head.bias.data[0] += 1.0  # the PyTorch model moved on; the exported graph did not
     with pytest.raises(CompressionError, match="differs from the PyTorch model"):
-        check_export(model, OrtScorer(tmp_path / "static.onnx", tok_path, 32), SENTENCES, "static")
+        check_export(model, _runtime(ws, "static"), SENTENCES, "static")
 
 
 def test_parity_measures_agreement_and_drift():

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from sentimon.compression import CompressionError
-from sentimon.compression.modeling import _onnx_minilm_state, build_student, encode, token_vectors
+from sentimon.compression.modeling import build_student, encode, onnx_minilm_state, token_vectors
 
 from .models import SENTENCES, tiny_bert, tiny_tokenizer
 
@@ -38,7 +38,7 @@ def test_onnx_minilm_weights_map_back_into_a_bert(tmp_path: Path):
         torch.onnx.export(_SentenceTransformerLike(source), (ids, mask), str(tmp_path / "st.onnx"),
                           input_names=["input_ids", "attention_mask"], opset_version=17, dynamo=False,
                           dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}})  # fmt: skip
-    state, dims = _onnx_minilm_state(tmp_path / "st.onnx")
+    state, dims = onnx_minilm_state(tmp_path / "st.onnx")
     assert dims["num_hidden_layers"] == 2 and dims["hidden_size"] == 32 and dims["intermediate_size"] == 64
     expected = {k: v for k, v in source.state_dict().items() if not k.startswith("pooler.") and "position_ids" not in k}
     assert set(expected) <= set(state)

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from sentimon.compression import CompressionError, run
-from sentimon.compression.evaluate import OrtScorer
+from sentimon.compression import STAGES, CompressionError, run
+from sentimon.compression.pipeline import STAGE_NAMES
 from sentimon.compression.recipe import recipe_from_dict
-from sentimon.inference.bundle import MODEL_FILE, TOKENIZER_FILE, BundleError, read_manifest
+from sentimon.compression.workspace import Workspace
+from sentimon.inference import load
+from sentimon.inference.bundle import MODEL_FILE, BundleError, read_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +38,7 @@ def built(tmp_path_factory):
 
 
 def test_every_stage_ran_and_every_candidate_was_measured(built):
-    assert [m for m in built["said"] if m.endswith("running")] == [
-        f"[{s}] running" for s in ("data", "teacher", "student", "static", "prune", "export", "evaluate")
-    ]
+    assert [m for m in built["said"] if m.endswith("running")] == [f"[{s}] running" for s in STAGE_NAMES]
     results = built["summary"]["results"]
     assert set(results) == {"vader", "teacher_fp32", "student_fp32", "student_int8", "pruned_fp32", "pruned_int8",
                             "lowrank_fp32", "lowrank_int8", "static"}  # fmt: skip
@@ -47,7 +47,17 @@ def test_every_stage_ran_and_every_candidate_was_measured(built):
         assert "binary_accuracy" in entry["metrics"]["tiny_binary"]
 
 
-def test_bundles_are_valid_and_score_with_ort(built):
+def test_every_declared_artifact_was_written(built):
+    ws = Workspace(built["tmp"] / "work")
+    for stage in STAGES:
+        for accessor in stage.writes:
+            value = getattr(ws, accessor)
+            found = [value] if isinstance(value, Path) else list(value("*").parent.glob(value("*").name))
+            assert found and all(p.exists() for p in found), (stage.name, accessor)
+    assert ws.onnx("student_int8").is_file() and ws.test_file("tiny_binary").is_file()
+
+
+def test_bundles_are_valid_and_score_in_the_runtime(built):
     for name, kind in (("default", "transformer"), ("static", "static")):
         path = built["tmp"] / "models" / name
         manifest = read_manifest(path)
@@ -62,12 +72,12 @@ def test_bundles_are_valid_and_score_with_ort(built):
         assert {d.name for d in manifest.data} >= {str(Path(__file__).parent / "data" / "tiny.csv")}
         assert all(len(d.sha256) == 64 for d in manifest.data)
         assert (path / "README.md").read_text().startswith(f"# sentimon model `{name}`")
-        probs = OrtScorer(path / MODEL_FILE, path / TOKENIZER_FILE, manifest.max_length).probs(["good", "bad " * 100])
+        probs = load(path).score_probs(["good", "bad " * 100])
         assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
 
 
 def test_bundle_loads_in_the_runtime(built):
-    import sentimon.inference
+    from sentimon import inference
 
     scorer = inference.load(built["tmp"] / "models" / "default")
     preds = scorer.score(["what a great day", "this is awful"])
@@ -86,10 +96,10 @@ def test_report_compares_all_candidates(built):
 def test_rerun_resumes_and_from_reruns(built):
     said: list[str] = []
     run(built["recipe"], built["tmp"] / "cache", built["tmp"] / "work", say=said.append, command="again")
-    assert not [m for m in said if m.endswith("running")]
+    assert [m for m in said if m.endswith("running")] == ["[ship] running"]
     said.clear()
     run(built["recipe"], built["tmp"] / "cache", built["tmp"] / "work", say=said.append, restart_from="export")
-    assert [m for m in said if m.endswith("running")] == ["[export] running", "[evaluate] running"]
+    assert [m for m in said if m.endswith("running")] == ["[export] running", "[evaluate] running", "[ship] running"]
     with pytest.raises(CompressionError, match="unknown stage"):
         run(built["recipe"], built["tmp"] / "cache", built["tmp"] / "work", say=said.append, restart_from="fit")
 
@@ -98,7 +108,9 @@ def test_changed_section_reruns_only_downstream(built):
     raw = {**built["raw"], "static": {**built["raw"]["static"], "dim": 8}}
     said: list[str] = []
     run(recipe_from_dict(raw), built["tmp"] / "cache", built["tmp"] / "work", say=said.append)
-    assert [m for m in said if m.endswith("running")] == ["[static] running", "[export] running", "[evaluate] running"]
+    assert [m for m in said if m.endswith("running")] == [
+        "[static] running", "[export] running", "[evaluate] running", "[ship] running"
+    ]  # fmt: skip
 
 
 def test_parity_failure_stops_the_build_before_shipping(built, tmp_path):

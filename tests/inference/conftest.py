@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-import sentimon.inference
-from sentimon.core.settings import load_settings
+from sentimon import inference
+from sentimon.core.settings import InferenceSettings, load_settings
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TINY = ASSETS / "tiny-bundle"
@@ -31,9 +31,9 @@ def bundle_copy(tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny():
-    return inference.load(TINY, load_settings(inference_threads=1))
+    return inference.load(TINY, InferenceSettings(threads=1))
 
 
 @pytest.fixture(scope="session")
 def tiny_static():
-    return inference.load(TINY_STATIC, load_settings(inference_threads=1))
+    return inference.load(TINY_STATIC, InferenceSettings(threads=1))

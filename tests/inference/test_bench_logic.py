@@ -1,4 +1,4 @@
-"""The pure parts of bench/: metrics, split reading, the cascade threshold rule, the report and config writers."""
+"""The pure parts of bench/: the cascade threshold rule, the row discovery, the report and config writers."""
 
 from __future__ import annotations
 
@@ -9,39 +9,14 @@ import numpy as np
 import pytest
 
 from sentimon.bench.cascade import choose, curve_points
-from sentimon.bench.metrics import accuracy_f1
 from sentimon.bench.run import END, START, write_section
-from sentimon.bench.texts import BenchError, Split, read_split
 from sentimon.bench.tune import write_config
 from sentimon.core.settings import ConfigError
-
-
-def test_accuracy_and_macro_f1():
-    probs = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.1, 0.8, 0.1]])
-    m = accuracy_f1(probs, np.array([0, 1, 2, 2]), binary=False)
-    assert m["accuracy"] == 0.75
-    assert m["macro_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
-    # Binary split: neutral is never predicted; negative vs positive decides (row 2 -> positive 0.1 >= 0.1).
-    assert accuracy_f1(probs, np.array([0, 2, 2, 2]), binary=True)["accuracy"] == 1.0
-
-
-def test_read_split_labels_and_errors(tmp_path):
-    f = tmp_path / "test_x.jsonl"
-    f.write_text('{"text": "a", "label": "Positive"}\n{"text": "b", "label": 0}\n\n{"text": "c", "label": "2"}\n')
-    split = read_split(f)
-    assert (split.name, split.labels.tolist(), split.binary) == ("x", [2, 0, 2], True)
-    f.write_text('{"text": "a", "label": "mixed"}\n')
-    with pytest.raises(BenchError, match="label 'mixed'"):
-        read_split(f)
-    f.write_text('{"label": 1}\n')
-    with pytest.raises(BenchError, match="row 1 needs a string 'text'"):
-        read_split(f)
-    with pytest.raises(BenchError, match="does not exist"):
-        read_split(tmp_path / "missing.jsonl")
+from sentimon.inference.evaluation import LabelledSet
 
 
 def test_cascade_curve_and_rule():
-    split = Split("s", ["a", "b", "c", "d"], np.array([2, 0, 1, 2]), binary=False)
+    split = LabelledSet("s", ["a", "b", "c", "d"], np.array([2, 0, 1, 2]))
     fast = np.array([[0.1, 0.1, 0.8], [0.4, 0.35, 0.25], [0.5, 0.3, 0.2], [0.3, 0.36, 0.34]])
     slow = np.array([[0.1, 0.1, 0.8], [0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
     points = curve_points([fast], [slow], [split], [0.0, 0.1, 0.25, 1.0])
@@ -80,18 +55,17 @@ def test_rows_use_what_exists_and_say_what_is_skipped(tmp_path):
     import shutil
 
     from sentimon.bench.rows import discover
-    from sentimon.inference.cascade import CascadeConfig, write_cascade
     from sentimon.core.settings import load_settings
+    from sentimon.inference.cascade import CascadeConfig, write_cascade
 
     from .conftest import TINY, TINY_STATIC
 
     settings = load_settings(models_dir=tmp_path / "models", cache_dir=tmp_path / "cache")
-    shutil.copytree(TINY, settings.models_dir / "default")
-    shutil.copytree(TINY_STATIC, settings.models_dir / "static")
-    write_cascade(settings.models_dir / "cascade", CascadeConfig(version="t", fast="static", accurate="default",
-                                                                 threshold=0.2))  # fmt: skip
-    rows, skipped, tmp = discover(settings, teacher=tmp_path / "teacher", extra={"mine": str(TINY)})
-    shutil.rmtree(tmp)
+    shutil.copytree(TINY, settings.inference.models_dir / "default")
+    shutil.copytree(TINY_STATIC, settings.inference.models_dir / "static")
+    config = CascadeConfig(version="t", fast="static", accurate="default", threshold=0.2)
+    write_cascade(settings.inference.models_dir / "cascade", config)
+    rows, skipped = discover(settings, teacher=tmp_path / "teacher", extra={"mine": str(TINY)})
     labels = [r.label for r in rows]
     assert labels == ["HF pipeline fp32 teacher", "ORT int8 student", "static tier", "cascade", "VADER", "mine"]
     assert any(s.startswith("ORT fp32 student: no bundle") for s in skipped)

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-import sentimon.inference
+from sentimon import inference
 from sentimon.inference import BundleError
 from sentimon.inference.cascade import CascadeConfig, CascadeScorer, route, write_cascade
 from sentimon.inference.prediction import Scorer, margins
@@ -55,15 +55,15 @@ def test_only_unsure_texts_reach_the_accurate_model():
 
 
 def cascade_dir(settings, threshold):
-    shutil.copytree(TINY_STATIC, settings.models_dir / "static")
-    shutil.copytree(TINY, settings.models_dir / "default")
+    shutil.copytree(TINY_STATIC, settings.inference.models_dir / "static")
+    shutil.copytree(TINY, settings.inference.models_dir / "default")
     config = CascadeConfig(version="test", fast="static", accurate="default", threshold=threshold)
-    write_cascade(settings.models_dir / "cascade", config)
+    write_cascade(settings.inference.models_dir / "cascade", config)
 
 
 def test_load_cascade_by_name(settings):
     cascade_dir(settings, 0.3)
-    scorer = inference.load("cascade", settings)
+    scorer = inference.load("cascade", settings.inference)
     assert scorer.kind == "cascade" and scorer.threshold == 0.3
     assert (scorer.fast.kind, scorer.accurate.kind) == ("static", "transformer")
     texts = ["love it", "the stock market today", "terrible flight", "great but terrible", ""]
@@ -72,19 +72,19 @@ def test_load_cascade_by_name(settings):
     unsure = margins(fast) < 0.3
     assert np.allclose(got[unsure], slow[unsure]) and np.allclose(got[~unsure], fast[~unsure])
     # The threshold's two ends: 0 is the fast tier alone, 1 sends everything to the student.
-    assert np.allclose(inference.load("cascade", settings, threshold=0.0).score_probs(texts), fast)
-    assert np.allclose(inference.load("cascade", settings, threshold=1.0).score_probs(texts), slow)
+    assert np.allclose(inference.load("cascade", settings.inference, threshold=0.0).score_probs(texts), fast)
+    assert np.allclose(inference.load("cascade", settings.inference, threshold=1.0).score_probs(texts), slow)
 
 
 def test_cascade_with_a_missing_member_names_it(settings):
     cascade_dir(settings, 0.3)
-    shutil.rmtree(settings.models_dir / "default")
+    shutil.rmtree(settings.inference.models_dir / "default")
     with pytest.raises(BundleError, match="no model named 'default'"):
-        inference.load("cascade", settings)
+        inference.load("cascade", settings.inference)
 
 
 def test_corrupt_cascade_file(settings):
     cascade_dir(settings, 0.3)
-    (settings.models_dir / "cascade" / "cascade.json").write_text('{"version": "x", "fast": "static"}')
+    (settings.inference.models_dir / "cascade" / "cascade.json").write_text('{"version": "x", "fast": "static"}')
     with pytest.raises(BundleError, match=r"cascade.json is invalid: .*accurate"):
-        inference.load("cascade", settings)
+        inference.load("cascade", settings.inference)

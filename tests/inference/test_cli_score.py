@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from sentimon.cli import app
 from sentimon.inference.jsonl import score_lines
 from sentimon.inference.prediction import Scorer
-from sentimon.cli import app
 
 from .conftest import TINY
 
@@ -137,3 +137,13 @@ def test_stream_is_processed_in_chunks_without_reading_ahead():
 def test_auto_format_skips_leading_blank_lines(first):
     out = list(score_lines([first, b'{"id": 1, "text": "x"}\n'], CountingScorer(), chunk_lines=1))
     assert out[0]["line"] == 1 and "empty line" in out[0]["error"] and out[1]["id"] == 1
+
+
+def test_bench_passes_accuracy_only_through(monkeypatch):
+    import sentimon.bench.run
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(sentimon.bench.run, "main", lambda argv: seen.append(argv))
+    result = CliRunner().invoke(app, ["bench", "--accuracy-only", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert seen == [["--threads", "1", "--accuracy-only"]]

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-import sentimon.inference
-from sentimon.inference import Prediction
+from sentimon import inference
 from sentimon.core.settings import load_settings
+from sentimon.inference import Prediction
 
 from .conftest import TINY
 
@@ -45,8 +45,8 @@ def test_order_is_preserved_across_batches(tiny):
 def test_batch_settings_do_not_change_results():
     texts = random_texts(64, seed=1)
     settings = load_settings(inference_threads=1)
-    a = inference.load(TINY, settings, max_batch=1, pad_multiple=1).score_probs(texts)
-    b = inference.load(TINY, settings, max_batch=64, max_batch_tokens=256, pad_multiple=16).score_probs(texts)
+    a = inference.load(TINY, settings.inference, max_batch=1, pad_multiple=1).score_probs(texts)
+    b = inference.load(TINY, settings.inference, max_batch=64, max_batch_tokens=256, pad_multiple=16).score_probs(texts)
     assert np.allclose(a, b, atol=1e-5)
 
 
@@ -64,7 +64,7 @@ def test_long_text_is_the_mean_of_its_windows(tiny):
 
 def test_windows_overlap_by_the_stride():
     settings = load_settings(inference_threads=1)
-    scorer = inference.load(TINY, settings, window_stride=10)
+    scorer = inference.load(TINY, settings.inference, window_stride=10)
     ids, _, _ = scorer.windows([" ".join(f"w{i}" for i in range(60)).replace("w", "love ")])
     first, second = ids[0][1:-1], ids[1][1:-1]  # strip [CLS] / [SEP]
     assert first[-10:] == second[:10]

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-import sentimon.inference
+from sentimon import inference
 from sentimon.inference.vader import THRESHOLD, compound_to_probs, vader_label
 
 

@@ -10,10 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from sentimon.infra import InfraError, MissingDependency, ServiceStartError, Stack, pipeline_topics, postgres_service, procs
+from sentimon.core.settings import load_settings
+from sentimon.infra import (
+    InfraError,
+    MissingDependency,
+    ServiceStartError,
+    Stack,
+    pipeline_topics,
+    postgres_service,
+    procs,
+)
 from sentimon.infra.kafka_service import server_properties
 from sentimon.infra.service import Service
-from sentimon.core.settings import load_settings
 
 
 @pytest.fixture
@@ -49,7 +57,7 @@ def test_missing_binary_names_the_package(settings, monkeypatch: pytest.MonkeyPa
     with pytest.raises(MissingDependency, match=r"apt-get install -y (openjdk|redis-server|postgresql)"):
         stack.up()
     # Checked before anything starts: no process, no pid file left behind.
-    assert not (settings.state_dir / "run").exists() or not any((settings.state_dir / "run").iterdir())
+    assert not (settings.stack.state_dir / "run").exists() or not any((settings.stack.state_dir / "run").iterdir())
 
 
 @pytest.mark.parametrize("service", ["redis", "database"])
@@ -155,9 +163,9 @@ def test_kafka_config_binds_loopback_and_disables_auto_create(tmp_path: Path) ->
 def test_pipeline_topics_follow_settings(tmp_path: Path) -> None:
     settings = load_settings(state_dir=tmp_path, topic_partitions=3, topic_dlq="my.dlq")
     specs = {t.name: t for t in pipeline_topics(settings)}
-    assert set(specs) == set(settings.topics.values())
-    assert specs[settings.topic_social].partitions == 3
-    assert specs["my.dlq"].retention_ms == settings.dlq_retention_ms
+    assert set(specs) == set(settings.topics.names.values())
+    assert specs[settings.topics.social].partitions == 3
+    assert specs["my.dlq"].retention_ms == settings.topics.dlq_retention_ms
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the postgres-account path only applies when running as root")

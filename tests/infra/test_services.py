@@ -54,10 +54,10 @@ def test_up_is_idempotent(stack_settings) -> None:
 
 def test_cli_status_json(stack_settings) -> None:
     env = {
-        "SENTIMON_STATE_DIR": str(stack_settings.state_dir),
-        "SENTIMON_KAFKA_PORT": str(stack_settings.kafka_port),
-        "SENTIMON_REDIS_PORT": str(stack_settings.redis_port),
-        "SENTIMON_POSTGRES_PORT": str(stack_settings.postgres_port),
+        "SENTIMON_STATE_DIR": str(stack_settings.stack.state_dir),
+        "SENTIMON_KAFKA_PORT": str(stack_settings.stack.kafka_port),
+        "SENTIMON_REDIS_PORT": str(stack_settings.stack.redis_port),
+        "SENTIMON_POSTGRES_PORT": str(stack_settings.stack.postgres_port),
         "PATH": "/usr/bin:/bin",
     }
     result = subprocess.run(
@@ -65,21 +65,21 @@ def test_cli_status_json(stack_settings) -> None:
     )
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
-    assert status["kafka"] == {**status["kafka"], "bootstrap": stack_settings.kafka_servers, "up": True}
-    assert status["redis"]["url"] == stack_settings.redis and status["redis"]["up"] is True
-    assert status["database"]["url"] == stack_settings.database and status["database"]["up"] is True
+    assert status["kafka"] == {**status["kafka"], "bootstrap": stack_settings.stack.kafka_servers, "up": True}
+    assert status["redis"]["url"] == stack_settings.stack.redis and status["redis"]["up"] is True
+    assert status["database"]["url"] == stack_settings.stack.database and status["database"]["up"] is True
 
 
 def test_kafka_python_round_trip_1000(stack_settings, unique, make_topic) -> None:
     from kafka import KafkaProducer
 
     topic = make_topic(unique, partitions=3)
-    producer = KafkaProducer(bootstrap_servers=stack_settings.kafka_servers, acks="all")
+    producer = KafkaProducer(bootstrap_servers=stack_settings.stack.kafka_servers, acks="all")
     for i in range(1000):
         producer.send(topic, key=str(i % 7).encode(), value=json.dumps({"i": i}).encode())
     producer.flush()
     producer.close()
-    records = _consume_all(topic, stack_settings.kafka_servers, 1000)
+    records = _consume_all(topic, stack_settings.stack.kafka_servers, 1000)
     assert sorted(json.loads(r.value)["i"] for r in records) == list(range(1000))
 
 
@@ -89,7 +89,7 @@ def test_aiokafka_round_trip(stack_settings, unique, make_topic) -> None:
     topic = make_topic(unique, partitions=2)
 
     async def run() -> list[bytes]:
-        producer = AIOKafkaProducer(bootstrap_servers=stack_settings.kafka_servers)
+        producer = AIOKafkaProducer(bootstrap_servers=stack_settings.stack.kafka_servers)
         await producer.start()
         try:
             for i in range(200):
@@ -98,7 +98,7 @@ def test_aiokafka_round_trip(stack_settings, unique, make_topic) -> None:
         finally:
             await producer.stop()
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=stack_settings.kafka_servers, auto_offset_reset="earliest"
+            topic, bootstrap_servers=stack_settings.stack.kafka_servers, auto_offset_reset="earliest"
         )
         await consumer.start()
         got: list[bytes] = []
@@ -120,18 +120,18 @@ def test_consumer_group_resumes_from_committed_offset(stack_settings, unique, ma
 
     topic = make_topic(unique)
     group = f"{unique}-g"
-    producer = KafkaProducer(bootstrap_servers=stack_settings.kafka_servers)
+    producer = KafkaProducer(bootstrap_servers=stack_settings.stack.kafka_servers)
     for i in range(50):
         producer.send(topic, str(i).encode())
     producer.flush()
-    first = _consume_all(topic, stack_settings.kafka_servers, 30, group=group, max_poll_records=30)
+    first = _consume_all(topic, stack_settings.stack.kafka_servers, 30, group=group, max_poll_records=30)
     assert [int(r.value) for r in first] == list(range(30))
     for i in range(50, 60):
         producer.send(topic, str(i).encode())
     producer.flush()
     producer.close()
     # A new consumer in the same group (a "restarted" worker) starts after the committed offset.
-    second = _consume_all(topic, stack_settings.kafka_servers, 30, group=group)
+    second = _consume_all(topic, stack_settings.stack.kafka_servers, 30, group=group)
     assert [int(r.value) for r in second] == list(range(30, 60))
 
 
@@ -143,7 +143,7 @@ def test_two_consumers_in_a_group_split_partitions(stack_settings, unique, make_
 
     def consumer() -> KafkaConsumer:
         return KafkaConsumer(
-            topic, bootstrap_servers=stack_settings.kafka_servers, group_id=group, session_timeout_ms=10000
+            topic, bootstrap_servers=stack_settings.stack.kafka_servers, group_id=group, session_timeout_ms=10000
         )
 
     a, b = consumer(), consumer()
@@ -170,14 +170,14 @@ def test_ensure_topics_is_idempotent_and_grows_partitions(stack_settings, unique
     from kafka.admin import ConfigResource, ConfigResourceType
 
     specs = [replace(spec, name=f"{unique}.{spec.name}") for spec in pipeline_topics(stack_settings)]
-    first = ensure_topics(stack_settings.kafka_servers, specs)
+    first = ensure_topics(stack_settings.stack.kafka_servers, specs)
     assert set(first.values()) == {"created"}
-    again = ensure_topics(stack_settings.kafka_servers, specs)
+    again = ensure_topics(stack_settings.stack.kafka_servers, specs)
     assert set(again.values()) == {"exists"}
     grown = replace(specs[0], partitions=specs[0].partitions + 2, retention_ms=123456)
-    result = ensure_topics(stack_settings.kafka_servers, [grown])
+    result = ensure_topics(stack_settings.stack.kafka_servers, [grown])
     assert "partitions" in result[grown.name]
-    admin = KafkaAdminClient(bootstrap_servers=stack_settings.kafka_servers)
+    admin = KafkaAdminClient(bootstrap_servers=stack_settings.stack.kafka_servers)
     try:
         described = admin.describe_topics([grown.name])[0]
         assert len(described["partitions"]) == grown.partitions
@@ -191,7 +191,7 @@ def test_ensure_topics_is_idempotent_and_grows_partitions(stack_settings, unique
 def test_redis_round_trip(stack_settings, unique) -> None:
     import redis
 
-    client = redis.Redis.from_url(stack_settings.redis)
+    client = redis.Redis.from_url(stack_settings.stack.redis)
     client.hset(f"{unique}:h", mapping={"a": 1, "b": 2})
     assert client.hgetall(f"{unique}:h") == {b"a": b"1", b"b": b"2"}
     assert client.config_get("appendonly")["appendonly"] == "yes"
@@ -201,7 +201,7 @@ def test_redis_round_trip(stack_settings, unique) -> None:
 def test_postgres_round_trip(stack_settings, unique) -> None:
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(stack_settings.database)
+    engine = create_engine(stack_settings.stack.database)
     table = unique.replace("-", "_")
     with engine.begin() as conn:
         conn.execute(text(f"CREATE TABLE {table} (id serial primary key, body jsonb)"))

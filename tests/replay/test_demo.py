@@ -9,16 +9,19 @@ from pathlib import Path
 import pytest
 
 from sentimon.core.settings import Settings, load_settings
-from sentimon.replay.demo import demo_settings, pace, settings_env
+from sentimon.replay.demo import demo_settings, settings_env
+from sentimon.replay.demo_run import pace
 
 
 def test_demo_settings_isolate_every_write_target(tmp_path: Path) -> None:
     base = load_settings(state_dir=tmp_path)
     a, b = demo_settings(base, "aaa", tmp_path / "a"), demo_settings(base, "bbb", tmp_path / "b")
-    for field in ("topic_social", "topic_market", "topic_scored", "topic_dlq", "topic_alerts", "window_prefix",
-                  "alerts_prefix", "database_url", "worker_id"):  # fmt: skip
-        assert getattr(a, field) != getattr(b, field) != getattr(base, field), field
-    assert a.stream_hooks == ["sentimon.alerts:stream_hook"] and a.alerts_webhooks == []
+    targets = [("topics", kind) for kind in ("social", "market", "scored", "dlq", "alerts")]
+    targets += [("windows", "prefix"), ("alerts", "prefix"), ("stack", "database_url"), ("worker", "id")]
+    for part, field in targets:
+        values = [getattr(getattr(s, part), field) for s in (a, b, base)]
+        assert values[0] != values[1] != values[2], (part, field)
+    assert a.stream.hooks == ["sentimon.alerts:stream_hook"] and a.alerts.webhooks == []
 
 
 def test_settings_env_reproduces_settings_in_a_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,11 +47,11 @@ def test_pace_keeps_event_time_proportional_to_wall_time() -> None:
 def test_demo_end_to_end_shortened(stack_settings, tmp_path: Path) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")},
-        "SENTIMON_STATE_DIR": str(stack_settings.state_dir),
-        "SENTIMON_KAFKA_PORT": str(stack_settings.kafka_port),
-        "SENTIMON_KAFKA_CONTROLLER_PORT": str(stack_settings.kafka_controller_port),
-        "SENTIMON_REDIS_PORT": str(stack_settings.redis_port),
-        "SENTIMON_POSTGRES_PORT": str(stack_settings.postgres_port),
+        "SENTIMON_STATE_DIR": str(stack_settings.stack.state_dir),
+        "SENTIMON_KAFKA_PORT": str(stack_settings.stack.kafka_port),
+        "SENTIMON_KAFKA_CONTROLLER_PORT": str(stack_settings.stack.kafka_controller_port),
+        "SENTIMON_REDIS_PORT": str(stack_settings.stack.redis_port),
+        "SENTIMON_POSTGRES_PORT": str(stack_settings.stack.postgres_port),
     }
     model = "default" if (Path(__file__).resolve().parents[2] / "models" / "default").is_dir() else "vader"
     result = subprocess.run(

@@ -26,7 +26,7 @@ def history(stack_settings, unique, make_topic):
     topic = make_topic(f"{unique}.raw", partitions=3)
     spec = trading_day(minutes=120, seed=11)
     messages = generate(spec, POOL)
-    producer = KafkaProducer(bootstrap_servers=stack_settings.kafka_servers)
+    producer = KafkaProducer(bootstrap_servers=stack_settings.stack.kafka_servers)
     for m in messages:
         producer.send(topic, key=m["id"].encode(), value=json.dumps(m).encode(), timestamp_ms=m["ts"])
     producer.flush()
@@ -36,45 +36,45 @@ def history(stack_settings, unique, make_topic):
 
 def _settings(stack_settings, unique):
     # The "production" namespace of this test: its own prefixes, so the suite's other tests never interfere.
-    return stack_settings.model_copy(update={"window_prefix": f"{unique}:prod", "alerts_prefix": f"{unique}:prod:al"})
+    return stack_settings.replace(windows={"prefix": f"{unique}:prod"}, alerts={"prefix": f"{unique}:prod:al"})
 
 
 def test_reader_returns_the_time_range_in_event_time_order(stack_settings, history) -> None:
     topic, spec, messages = history
     start, end = messages[100]["ts"], messages[-100]["ts"]
-    records = list(TopicRange(stack_settings.kafka_servers, topic, start, end))
+    records = list(TopicRange(stack_settings.stack.kafka_servers, topic, start, end))
     expected = [m["id"] for m in messages if start <= m["ts"] < end]
     assert sorted(json.loads(r.value)["id"] for r in records) == sorted(expected)
     stamps = [r.timestamp_ms for r in records]
     assert stamps == sorted(stamps)  # merged across the 3 partitions
-    assert TopicRange(stack_settings.kafka_servers, topic, start, end).total == len(expected)
+    assert TopicRange(stack_settings.stack.kafka_servers, topic, start, end).total == len(expected)
 
 
 def test_unknown_topic_is_a_clear_error(stack_settings, unique) -> None:
     from sentimon.streams.errors import StreamsError
 
     with pytest.raises(StreamsError, match="does not exist"):
-        TopicRange(stack_settings.kafka_servers, f"{unique}.nope")
+        TopicRange(stack_settings.stack.kafka_servers, f"{unique}.nope")
 
 
 def test_replay_accuracy_isolation_and_comparison(stack_settings, unique, history, tmp_path: Path) -> None:
     import redis
 
-    import sentimon.inference
+    from sentimon import inference
     from sentimon.alerts import History
-    from sentimon.cli.replay import build_runs
+    from sentimon.replay.run import build_runs
 
     topic, spec, messages = history
     settings = _settings(stack_settings, unique)
-    client = redis.Redis.from_url(settings.redis)
-    client.set(f"{settings.window_prefix}:sentinel", "production")
+    client = redis.Redis.from_url(settings.stack.redis)
+    client.set(f"{settings.windows.prefix}:sentinel", "production")
     before = {k: client.dump(k) for k in client.scan_iter(f"{unique}:prod*")}
-    production_history = History(settings.database)
+    production_history = History(settings.stack.database)
     alerts_before = production_history.list(limit=10_000)
 
     runs = build_runs(settings, ["vader", TINY], unique, tmp_path)
     try:
-        stats = replay(TopicRange(settings.kafka_servers, topic), runs, batch_size=500)
+        stats = replay(TopicRange(settings.stack.kafka_servers, topic), runs, batch_size=500)
     finally:
         for run in runs:
             run.alerts.close()
@@ -95,9 +95,9 @@ def test_replay_accuracy_isolation_and_comparison(stack_settings, unique, histor
     assert production_history.list(limit=10_000) == alerts_before
     production_history.close()
     for run in runs:
-        assert run.settings.window_prefix.startswith("replay:")
-        assert any(client.scan_iter(f"{run.settings.window_prefix}:*"))
-        assert run.settings.database_url.startswith("sqlite:///" + str(tmp_path))
+        assert run.settings.windows.prefix.startswith("replay:")
+        assert any(client.scan_iter(f"{run.settings.windows.prefix}:*"))
+        assert run.settings.stack.database_url.startswith("sqlite:///" + str(tmp_path))
 
     # Comparison: agreement over every message; the alert diff partitions each model's alerts.
     comp = report["comparison"]
@@ -124,9 +124,9 @@ def test_replay_cli_end_to_end(stack_settings, unique, history, tmp_path: Path) 
     episodes = tmp_path / "episodes.json"
     episodes.write_text(json.dumps([e.as_dict() for e in spec.episodes]))
     env = {
-        "SENTIMON_KAFKA_BOOTSTRAP": stack_settings.kafka_servers,
-        "SENTIMON_REDIS_URL": stack_settings.redis,
-        "SENTIMON_STATE_DIR": str(stack_settings.state_dir),
+        "SENTIMON_KAFKA_BOOTSTRAP": stack_settings.stack.kafka_servers,
+        "SENTIMON_REDIS_URL": stack_settings.stack.redis,
+        "SENTIMON_STATE_DIR": str(stack_settings.stack.state_dir),
     }
     result = CliRunner().invoke(
         app,

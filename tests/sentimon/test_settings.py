@@ -1,8 +1,9 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from sentimon.core.settings import ConfigError, load_settings
+from sentimon.core.settings import FLAT_NAMES, PARTS, ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -17,50 +18,56 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_defaults_point_at_the_local_stack() -> None:
     s = load_settings()
-    assert s.kafka_servers == f"127.0.0.1:{s.kafka_port}"
-    assert s.redis == f"redis://127.0.0.1:{s.redis_port}/0"
-    assert s.database.startswith("postgresql+psycopg://") and str(s.postgres_port) in s.database
-    assert set(s.topics) == {"social", "market", "scored", "dlq", "alerts"}
+    assert s.stack.kafka_servers == f"127.0.0.1:{s.stack.kafka_port}"
+    assert s.stack.redis == f"redis://127.0.0.1:{s.stack.redis_port}/0"
+    assert s.stack.database.startswith("postgresql+psycopg://") and str(s.stack.postgres_port) in s.stack.database
+    assert set(s.topics.names) == {"social", "market", "scored", "dlq", "alerts"}
 
 
 def test_env_vars_override_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SENTIMON_KAFKA_BOOTSTRAP", "broker:9092")
     monkeypatch.setenv("SENTIMON_TOPIC_PARTITIONS", "12")
     s = load_settings()
-    assert s.kafka_servers == "broker:9092"
-    assert s.topic_partitions == 12
+    assert s.stack.kafka_servers == "broker:9092"
+    assert s.topics.partitions == 12
 
 
 def test_config_file_is_read_and_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     cfg = tmp_path / "custom.toml"
     cfg.write_text('redis_port = 7000\ntopic_scored = "scored.v2"\n')
     s = load_settings(cfg)
-    assert s.redis_port == 7000 and s.topic_scored == "scored.v2"
+    assert s.stack.redis_port == 7000 and s.topics.scored == "scored.v2"
     monkeypatch.setenv("SENTIMON_REDIS_PORT", "7001")
-    assert load_settings(cfg).redis_port == 7001
+    assert load_settings(cfg).stack.redis_port == 7001
 
 
 def test_default_config_file_in_cwd_and_env_var(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "sentimon.toml").write_text("metrics_port = 9999\n")
-    assert load_settings().metrics_port == 9999
+    assert load_settings().metrics.port == 9999
     other = tmp_path / "other.toml"
     other.write_text("metrics_port = 9998\n")
     monkeypatch.setenv("SENTIMON_CONFIG", str(other))
-    assert load_settings().metrics_port == 9998
+    assert load_settings().metrics.port == 9998
 
 
 def test_keyword_overrides_beat_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SENTIMON_REDIS_PORT", "7001")
-    assert load_settings(redis_port=7002).redis_port == 7002
+    assert load_settings(redis_port=7002).stack.redis_port == 7002
 
 
 @pytest.mark.parametrize(
     ("env", "value", "fragment"),
     [
-        ("SENTIMON_KAFKA_PORT", "not-a-port", "kafka_port"),
+        (
+            "SENTIMON_KAFKA_PORT",
+            "not-a-port",
+            r"stack\.kafka_port \(SENTIMON_STACK__KAFKA_PORT or SENTIMON_KAFKA_PORT\)",
+        ),
         ("SENTIMON_KAFKA_PORT", "70000", "kafka_port"),
         ("SENTIMON_KAFKA_HEAP", "lots", "kafka_heap"),
-        ("SENTIMON_TOPIC_PARTITIONS", "0", "topic_partitions"),
+        ("SENTIMON_TOPIC_PARTITIONS", "0", r"topics\.partitions .*SENTIMON_TOPIC_PARTITIONS"),
+        ("SENTIMON_TOPICS__PARTITIONS", "0", r"topics\.partitions"),
+        ("SENTIMON_ALERTS_WEBHOOKS", "not json", "SENTIMON_ALERTS_WEBHOOKS must be a JSON list"),
     ],
 )
 def test_bad_values_raise_one_clear_error(monkeypatch: pytest.MonkeyPatch, env: str, value: str, fragment: str) -> None:
@@ -81,16 +88,93 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.toml")
 
 
-def test_settings_are_frozen() -> None:
+@pytest.mark.parametrize("part", list(PARTS))
+def test_settings_and_each_part_are_frozen(part: str) -> None:
     s = load_settings()
-    from pydantic import ValidationError
-
     with pytest.raises(ValidationError):
-        s.redis_port = 1  # type: ignore[misc]
+        s.stack = s.stack  # type: ignore[misc]
+    first_field = next(iter(PARTS[part].model_fields))
+    with pytest.raises(ValidationError):
+        setattr(getattr(s, part), first_field, None)
 
 
-def test_readme_settings_table_is_current() -> None:
-    from sentimon.core.settings import markdown_table
+def test_legacy_flat_env_names_reach_their_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIMON_INFERENCE_MAX_BATCH", "16")
+    monkeypatch.setenv("SENTIMON_MODEL", "vader")
+    monkeypatch.setenv("SENTIMON_WINDOW_PREFIX", "w")
+    monkeypatch.setenv("SENTIMON_WORKER_ID", "g")
+    monkeypatch.setenv("SENTIMON_WEB_PORT", "7066")
+    monkeypatch.setenv("SENTIMON_METRICS_PORT", "9000")
+    monkeypatch.setenv("SENTIMON_RAW_RETENTION_MS", "-1")
+    monkeypatch.setenv("SENTIMON_STREAM_HOOKS", '["sentimon.alerts:stream_hook"]')
+    monkeypatch.setenv("SENTIMON_ALERTS_KAFKA", "false")
+    s = load_settings()
+    assert (s.inference.max_batch, s.inference.model, s.windows.prefix) == (16, "vader", "w")
+    assert (s.worker.id, s.worker.web_port, s.metrics.port, s.topics.raw_retention_ms) == ("g", 7066, 9000, -1)
+    assert s.stream.hooks == ["sentimon.alerts:stream_hook"] and s.alerts.kafka is False
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert markdown_table() in readme, "regenerate it: python -m sentimon.core.settings"
+
+def test_nested_env_names_and_nested_beats_flat(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIMON_INFERENCE__MAX_BATCH", "8")
+    monkeypatch.setenv("SENTIMON_ALERTS__WEBHOOKS", '["http://hook"]')
+    monkeypatch.setenv("SENTIMON_STACK__REDIS_PORT", "7100")
+    monkeypatch.setenv("SENTIMON_REDIS_PORT", "7200")
+    s = load_settings()
+    assert (s.inference.max_batch, s.alerts.webhooks, s.stack.redis_port) == (8, ["http://hook"], 7100)
+
+
+def test_flat_and_nested_toml(tmp_path: Path) -> None:
+    cfg = tmp_path / "mixed.toml"
+    cfg.write_text('inference_max_batch = 32\nwatchlist = "w.yaml"\n[inference]\nthreads = 2\n[topics]\nsocial = "s"\n')
+    s = load_settings(cfg)
+    assert (s.inference.max_batch, s.inference.threads) == (32, 2)
+    assert (s.stream.watchlist, s.topics.social) == (Path("w.yaml"), "s")
+
+
+def test_shipped_flat_config_file_still_loads() -> None:
+    tuned = load_settings(Path(__file__).resolve().parents[2] / "sentimon" / "bench" / "tuned-2core.toml")
+    assert tuned.inference.threads == 2 and tuned.inference.max_batch == 32
+
+
+def test_precedence_keyword_then_env_then_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text("[stack]\nredis_port = 7000\nkafka_port = 7001\npostgres_port = 7002\n")
+    monkeypatch.setenv("SENTIMON_REDIS_PORT", "8000")  # flat env beats the nested file key
+    monkeypatch.setenv("SENTIMON_STACK__KAFKA_PORT", "8001")
+    s = load_settings(cfg, stack={"kafka_port": 9001})
+    assert (s.stack.redis_port, s.stack.kafka_port, s.stack.postgres_port) == (8000, 9001, 7002)
+
+
+def test_one_setting_given_twice_in_one_source_is_an_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "twice.toml"
+    cfg.write_text("redis_port = 1\n[stack]\nredis_port = 2\n")
+    with pytest.raises(ConfigError, match=r"redis_port and stack\.redis_port name the same setting"):
+        load_settings(cfg)
+
+
+@pytest.mark.parametrize("text", ["[inference]\nmax_btach = 1\n", "[infrence]\nmax_batch = 1\n"])
+def test_unknown_nested_key_is_an_error(tmp_path: Path, text: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=r"bad\.toml.*(max_btach|infrence)"):
+        load_settings(cfg)
+
+
+def test_replace_validates_and_merges_into_the_part() -> None:
+    s = load_settings().replace(windows={"prefix": "x"}, alerts_prefix="y")
+    assert (s.windows.prefix, s.windows.bucket_ms, s.alerts.prefix) == ("x", 60_000, "y")
+    with pytest.raises(ConfigError, match="windows.bucket_ms"):
+        s.replace(windows={"bucket_ms": 1})
+
+
+def test_every_flat_name_maps_to_one_field() -> None:
+    assert len(FLAT_NAMES) == sum(len(cls.model_fields) for cls in PARTS.values())
+    assert FLAT_NAMES["inference_max_batch"] == ("inference", "max_batch")
+    assert FLAT_NAMES["topic_social"] == ("topics", "social")
+
+
+def test_every_field_says_what_it_means() -> None:
+    blank = [
+        f"{part}.{name}" for part, cls in PARTS.items() for name, f in cls.model_fields.items() if not f.description
+    ]
+    assert not blank, f"add Field(description=...) to {blank}"

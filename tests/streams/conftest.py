@@ -48,8 +48,8 @@ class StreamEnv:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")}
         env.update(
             {
-                "SENTIMON_KAFKA_BOOTSTRAP": s.kafka_servers,
-                "SENTIMON_REDIS_URL": s.redis,
+                "SENTIMON_KAFKA_BOOTSTRAP": s.stack.kafka_servers,
+                "SENTIMON_REDIS_URL": s.stack.redis,
                 "SENTIMON_STATE_DIR": str(self.tmp / "state"),
                 "SENTIMON_WORKER_ID": f"{self.name}-group",
                 "SENTIMON_WINDOW_PREFIX": self.name,
@@ -65,16 +65,18 @@ class StreamEnv:
 
     def start_worker(self) -> Worker:
         port = free_port()
-        log = open(self.tmp / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115 - closed with the process
+        name = f"worker-{len(self.procs)}"
+        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        ready = self.tmp / f"{name}.ready"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sentimon", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", "sentimon", "worker", "--loglevel", "info", "--ready-file", str(ready)],
             env=self.env(port),
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parents[2],
         )
         self.procs.append(proc)
-        return Worker(proc, port, self.tmp / f"worker-{len(self.procs) - 1}.log")
+        return Worker(proc, port, self.tmp / f"{name}.log", ready)
 
     def stop_all(self) -> None:
         for proc in self.procs:
@@ -88,6 +90,7 @@ class Worker:
     proc: subprocess.Popen
     metrics_port: int
     log: Path
+    ready_file: Path
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
@@ -101,13 +104,21 @@ class Worker:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
-    def wait_ready(self, timeout_s: float = 60) -> None:
+    def ready(self) -> dict | None:
+        """The worker's ready file (its partitions and assignment count), None while it holds no assignment."""
+        try:
+            return json.loads(self.ready_file.read_text())
+        except FileNotFoundError:
+            return None
+
+    def wait_ready(self, timeout_s: float = 60) -> dict:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-            if "Worker]: Ready" in self.log.read_text(errors="replace"):
-                return
+            ready = self.ready()
+            if ready is not None:
+                return ready
             time.sleep(0.3)
         raise AssertionError(f"worker not ready in {timeout_s} s:\n{self.log.read_text()[-3000:]}")
 
@@ -152,8 +163,8 @@ def stream_env(stack_settings, unique, make_topic, tmp_path) -> Iterator[StreamE
 
 @pytest.fixture
 def store(stack_settings, stream_env) -> Iterator[WindowStore]:
-    client = redis.Redis.from_url(stack_settings.redis)
-    yield WindowStore(client, prefix=stream_env.name, bucket_ms=stack_settings.window_bucket_ms)
+    client = redis.Redis.from_url(stack_settings.stack.redis)
+    yield WindowStore(client, prefix=stream_env.name, bucket_ms=stack_settings.windows.bucket_ms)
     client.close()
 
 

@@ -1,14 +1,20 @@
-"""The Faust shell's pure parts: crash-only handling of an unexpected batch failure."""
+"""The Faust shell's pure parts: crash-only handling of an unexpected batch failure, publishing from hook threads
+through the worker's producer, the ready file."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sentimon.streams.app import EXIT_BATCH_FAILED, Worker
+from sentimon.streams.app import EXIT_BATCH_FAILED, Publisher, ReadyFile, Worker
 from sentimon.streams.entities import EntityExtractor
+from sentimon.streams.errors import StreamsError
 from sentimon.streams.metrics import StreamMetrics
 from sentimon.streams.pipeline import Pipeline, RawRecord
 from tests.streams.test_pipeline import FakeScorer, MemoryStore
@@ -41,3 +47,71 @@ def test_batch_serializes_scored_and_dead_letters():
     result, scored, dead = worker.run_batch([RawRecord(b'{"id": "a", "text": "good"}', "raw"), RawRecord(b"x", "raw")])
     assert codes == [] and len(scored) == 1 and len(dead) == 1
     assert b'"status": "applied"' in scored[0] and b'"reason": "invalid_json"' in dead[0]
+
+
+class FakeProducer:
+    """Faust's producer ``send``: schedules the record and returns a future the broker's ack resolves."""
+
+    def __init__(self, fail: bool = False):
+        self.fail = fail
+        self.sent: list[tuple] = []
+
+    async def send(self, topic, key, value, partition, timestamp, headers):
+        self.sent.append((topic, key, value, partition, threading.get_ident()))
+        ack = asyncio.get_running_loop().create_future()
+        if self.fail:
+            ack.set_exception(RuntimeError("NotEnoughReplicas"))
+        else:
+            ack.set_result(None)
+        return ack
+
+
+def publish_from_a_hook_thread(producer: FakeProducer) -> tuple[int, BaseException | None]:
+    app = SimpleNamespace(producer=producer, conf=SimpleNamespace(broker_request_timeout=5.0))
+    publisher = Publisher()
+
+    async def main():
+        publisher.bind(app, asyncio.get_running_loop())
+        try:
+            await asyncio.to_thread(publisher.publish, "alerts", b"AAPL", b"{}")
+        except Exception as exc:
+            return threading.get_ident(), exc
+        return threading.get_ident(), None
+
+    return asyncio.run(main())
+
+
+def test_hooks_publish_through_the_workers_producer_on_its_loop():
+    producer = FakeProducer()
+    loop_thread, error = publish_from_a_hook_thread(producer)
+    assert error is None
+    assert producer.sent == [("alerts", b"AAPL", b"{}", None, loop_thread)]  # partition: aiokafka's partitioner
+
+
+def test_a_refused_record_raises_in_the_hook_thread():
+    _, error = publish_from_a_hook_thread(FakeProducer(fail=True))
+    assert isinstance(error, RuntimeError) and "NotEnoughReplicas" in str(error)
+
+
+def test_publishing_before_the_worker_started_is_an_error():
+    with pytest.raises(StreamsError, match="not running"):
+        Publisher().publish("alerts", b"k", b"v")
+
+
+def test_ready_file_follows_the_assignment(tmp_path):
+    path = tmp_path / "ready"
+    path.write_text("left by a killed worker")
+    signals = {name: [] for name in ("on_partitions_assigned", "on_partitions_revoked", "on_before_shutdown")}
+    app = SimpleNamespace(**{name: SimpleNamespace(connect=receivers.append) for name, receivers in signals.items()})
+    ready = ReadyFile(path)
+    ready.watch(app)
+    assert not path.exists()
+    tps = [SimpleNamespace(topic="raw", partition=p) for p in (1, 0)]
+    asyncio.run(signals["on_partitions_assigned"][0](app, tps))
+    assert json.loads(path.read_text())["partitions"] == ["raw:0", "raw:1"]
+    asyncio.run(signals["on_partitions_revoked"][0](app, tps))
+    assert not path.exists()
+    asyncio.run(signals["on_partitions_assigned"][0](app, tps[:1]))
+    assert json.loads(path.read_text())["assignments"] == 2
+    asyncio.run(signals["on_before_shutdown"][0](app))
+    assert not path.exists()

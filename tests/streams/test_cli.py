@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from sentimon.cli.worker import parse_duration_ms
+from sentimon.cli.common import window_option
 from sentimon.core.errors import UserError
 from sentimon.core.host import free_port
 from sentimon.streams.app import faust_broker, load_hooks
@@ -33,17 +33,17 @@ def base_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("text", "ms"), [("90s", 90_000), ("5m", 300_000), ("1h", 3_600_000), ("24h", 86_400_000), ("7d", 604_800_000),
+    ("text", "ms"), [("90s", 90_000), ("5m", 300_000), ("1h", 3_600_000), ("1h30m", 5_400_000), ("7d", 604_800_000),
                      ("1.5h", 5_400_000), ("250ms", 250)],
 )  # fmt: skip
-def test_parse_duration(text, ms):
-    assert parse_duration_ms(text) == ms
+def test_window_option(text, ms):
+    assert window_option(text) == ms
 
 
 @pytest.mark.parametrize("text", ["", "1", "h", "-5m", "0m", "5 minutes", "1y"])
-def test_parse_duration_rejects(text):
-    with pytest.raises(UserError, match="not a duration"):
-        parse_duration_ms(text)
+def test_window_option_rejects(text):
+    with pytest.raises(UserError, match="^--window .*not a duration"):
+        window_option(text)
 
 
 def test_bad_window_is_one_line_error():
@@ -77,8 +77,13 @@ def _hook_factory_with_registry(settings, registry=None):
     return lambda events, store: registry
 
 
-def test_hook_factories_taking_a_registry_get_the_workers():
+def _hook_factory_with_publish(settings, publish=None):
+    return lambda events, store: publish
+
+
+def test_hook_factories_taking_a_registry_or_publish_get_the_workers():
     assert load_hooks(["tests.streams.test_cli:_hook_factory_with_registry"], "S", "REG")[0]([], None) == "REG"
+    assert load_hooks(["tests.streams.test_cli:_hook_factory_with_publish"], "S", publish=print)[0]([], None) is print
 
 
 def test_faust_broker_url():
@@ -91,14 +96,14 @@ def test_produce_stamps_ts_keeps_ts_and_passes_bad_lines_through(stack_settings,
     src = tmp_path / "in.jsonl"
     lines = [json.dumps({"id": f"p{i}", "ts": "2024-01-02T03:04:05Z", "text": "hi"}) for i in range(20)]
     src.write_text("\n".join([*lines, "not json", "", '{"no": "id"}']) + "\n")
-    env = base_env(SENTIMON_KAFKA_BOOTSTRAP=stack_settings.kafka_servers)
+    env = base_env(SENTIMON_KAFKA_BOOTSTRAP=stack_settings.stack.kafka_servers)
 
     started_ms = int(time.time() * 1000)
     result = sentimon("produce", "--topic", topic, "--file", str(src), "--rate", "100", env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().startswith(f"sent 22 messages to {topic}")
     assert b"1 not JSON objects" in result.stdout
-    records = read_topic(stack_settings.kafka_servers, topic, 22)
+    records = read_topic(stack_settings.stack.kafka_servers, topic, 22)
     assert len(records) == 22
     objs = [json.loads(r.value) for r in records[:20]]
     assert all(o["ts"] >= started_ms for o in objs)  # stamped now
@@ -110,7 +115,7 @@ def test_produce_stamps_ts_keeps_ts_and_passes_bad_lines_through(stack_settings,
     keep = make_topic(f"{unique}.keep", 1)
     result = sentimon("produce", "--topic", keep, "--file", str(src), "--keep-ts", env=env)
     assert result.returncode == 0, result.stderr
-    kept = read_topic(stack_settings.kafka_servers, keep, 22)
+    kept = read_topic(stack_settings.stack.kafka_servers, keep, 22)
     assert json.loads(kept[0].value)["ts"] == "2024-01-02T03:04:05Z"
     assert kept[0].timestamp == 1_704_164_645_000  # the record timestamp is the event time
 
@@ -118,11 +123,11 @@ def test_produce_stamps_ts_keeps_ts_and_passes_bad_lines_through(stack_settings,
 @pytest.mark.integration
 def test_produce_from_stdin(stack_settings, unique, make_topic):
     topic = make_topic(f"{unique}.stdin", 1)
-    env = base_env(SENTIMON_KAFKA_BOOTSTRAP=stack_settings.kafka_servers)
+    env = base_env(SENTIMON_KAFKA_BOOTSTRAP=stack_settings.stack.kafka_servers)
     result = sentimon("produce", "--topic", topic, "--file", "-", env=env, stdin=b'{"id": "s1", "text": "hi"}\n')
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"sent 1 messages to {topic}".encode())
-    assert json.loads(read_topic(stack_settings.kafka_servers, topic, 1)[0].value)["id"] == "s1"
+    assert json.loads(read_topic(stack_settings.stack.kafka_servers, topic, 1)[0].value)["id"] == "s1"
 
 
 def test_produce_missing_file():
@@ -133,8 +138,8 @@ def test_produce_missing_file():
 @pytest.mark.integration
 def test_worker_refuses_to_start_without_topics(stack_settings, unique):
     env = base_env(
-        SENTIMON_KAFKA_BOOTSTRAP=stack_settings.kafka_servers,
-        SENTIMON_REDIS_URL=stack_settings.redis,
+        SENTIMON_KAFKA_BOOTSTRAP=stack_settings.stack.kafka_servers,
+        SENTIMON_REDIS_URL=stack_settings.stack.redis,
         SENTIMON_TOPIC_SOCIAL=f"{unique}.missing",
         SENTIMON_MODEL="vader",
     )
@@ -150,8 +155,8 @@ def test_worker_refuses_a_busy_metrics_port(stack_settings, unique, make_topic):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         env = base_env(
-            SENTIMON_KAFKA_BOOTSTRAP=stack_settings.kafka_servers,
-            SENTIMON_REDIS_URL=stack_settings.redis,
+            SENTIMON_KAFKA_BOOTSTRAP=stack_settings.stack.kafka_servers,
+            SENTIMON_REDIS_URL=stack_settings.stack.redis,
             SENTIMON_MODEL="vader",
             SENTIMON_METRICS_PORT=str(busy.getsockname()[1]),
             **{f"SENTIMON_TOPIC_{k.upper()}": v for k, v in topics.items()},
@@ -165,7 +170,7 @@ def test_worker_refuses_a_busy_metrics_port(stack_settings, unique, make_topic):
 def test_worker_refuses_unreachable_redis(stack_settings, unique, make_topic):
     topics = {k: make_topic(f"{unique}.{k}", 1) for k in ("social", "market", "scored", "dlq")}
     env = base_env(
-        SENTIMON_KAFKA_BOOTSTRAP=stack_settings.kafka_servers,
+        SENTIMON_KAFKA_BOOTSTRAP=stack_settings.stack.kafka_servers,
         SENTIMON_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
         **{f"SENTIMON_TOPIC_{k.upper()}": v for k, v in topics.items()},
     )

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _produce_in_background(settings, topic: str, values: list[bytes], rate: float) -> threading.Thread:
-    thread = threading.Thread(target=send, args=(settings.kafka_servers, topic, values, rate), daemon=True)
+    thread = threading.Thread(target=send, args=(settings.stack.kafka_servers, topic, values, rate), daemon=True)
     thread.start()
     return thread
 
@@ -56,7 +56,7 @@ def test_kill9_mid_stream_then_restart_loses_and_double_counts_nothing(stream_en
 def test_redis_restart_mid_stream_keeps_counts_exact(stream_env, store, stack_settings):
     from sentimon.infra import Stack
 
-    if stack_settings.redis_url is not None:
+    if stack_settings.stack.redis_url is not None:
         pytest.skip("Redis is external (SENTIMON_REDIS_URL): this test restarts the launcher's own Redis")
     worker = stream_env.start_worker()
     worker.wait_ready()

@@ -186,7 +186,7 @@ def test_real_store_and_vader_late_events_are_counted_not_applied(stack_settings
     from sentimon.inference import load
     from sentimon.streams.windows import WindowStore
 
-    client = redis.Redis.from_url(stack_settings.redis)
+    client = redis.Redis.from_url(stack_settings.stack.redis)
     store = WindowStore(client, prefix=unique, bucket_ms=60_000, allowed_lateness_ms=600_000)
     p, _, m = make(scorer=load("vader"), store=store)
     now_ms = int(NOW_S * 1000)

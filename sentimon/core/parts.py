@@ -1,0 +1,244 @@
+"""The parts of the settings: one frozen model per component, each field with the meaning the README shows.
+
+``flat_prefix``/``flat_names`` give each field's name from before the parts existed (``sentimon.core.settings``
+maps those names onto the parts).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _default_state_dir() -> Path:
+    # PostgreSQL refuses to run as root and is started as the 'postgres' user, who cannot enter /root.
+    if os.geteuid() == 0:
+        return Path("/var/lib/sentimon")
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "sentimon"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "sentimon"
+
+
+class Part(BaseModel):
+    """One component's settings. ``flat_prefix``/``flat_names``: the field's name before the parts existed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    flat_prefix: ClassVar[str] = ""
+    flat_names: ClassVar[dict[str, str]] = {}  # fields whose flat name does not follow flat_prefix
+
+    @classmethod
+    def flat_name(cls, field: str) -> str:
+        return cls.flat_names.get(field, cls.flat_prefix + field)
+
+
+class StackSettings(Part):
+    """Where services run: the local stack `sentimon up` launches, or external ones named by URL."""
+
+    state_dir: Path = Field(
+        default_factory=_default_state_dir,
+        description="data, logs and pid files of the local stack (root: /var/lib/sentimon)",
+    )
+    cache_dir: Path = Field(default_factory=_default_cache_dir, description="downloads: Kafka jars, corpora, weights")
+    kafka_bootstrap: str | None = Field(
+        None, description="an existing Kafka (host:port,...); unset = the local stack's, and `up` launches none"
+    )
+    redis_url: str | None = Field(None, description="an existing Redis; unset = the local stack's")
+    database_url: str | None = Field(
+        None, description="alert history, a SQLAlchemy URL (sqlite:///... works); unset = the local PostgreSQL"
+    )
+    # Non-default local ports so a system Kafka/Redis/PostgreSQL on the same host is left alone.
+    kafka_version: str = Field(
+        "3.9.1", description="local broker, fetched from Maven Central; equal to docker-compose.yml"
+    )
+    kafka_port: int = Field(19092, ge=1, le=65535, description="local broker on 127.0.0.1")
+    kafka_controller_port: int = Field(19093, ge=1, le=65535, description="local KRaft controller")
+    kafka_heap: str = Field("512m", description="local broker JVM heap (512m, 1g)")
+    redis_port: int = Field(16379, ge=1, le=65535, description="local Redis")
+    postgres_port: int = Field(15432, ge=1, le=65535, description="local PostgreSQL")
+    startup_timeout_s: float = Field(60.0, gt=0, description="how long `sentimon up` waits for each service")
+
+    @field_validator("kafka_heap")
+    @classmethod
+    def _heap_size(cls, value: str) -> str:
+        if not (value[:-1].isdigit() and value[-1] in "kmgKMG"):
+            raise ValueError("expected a JVM size such as 512m or 1g")
+        return value
+
+    # Effective endpoints: the external URL when given, else the local stack's.
+    @property
+    def kafka_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def redis(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"postgresql+psycopg://sentimon@127.0.0.1:{self.postgres_port}/sentimon"
+
+
+_WEEK_MS = 7 * 24 * 3600 * 1000
+_MONTH_MS = 30 * 24 * 3600 * 1000
+
+
+class TopicSettings(Part):
+    """Kafka topic names, partitions and retention (`sentimon topics create`)."""
+
+    flat_prefix: ClassVar[str] = "topic_"
+    flat_names: ClassVar[dict[str, str]] = {
+        f"{kind}_retention_ms": f"{kind}_retention_ms" for kind in ("raw", "scored", "dlq", "alerts")
+    }
+
+    social: str = Field("sentimon.raw.social", description="raw social posts (tweets, posts)")
+    market: str = Field("sentimon.raw.market", description="raw market text (headlines, news)")
+    scored: str = Field("sentimon.scored", description="scored events")
+    dlq: str = Field("sentimon.dlq", description="dead letters with reason and original bytes")
+    alerts: str = Field("sentimon.alerts", description="alert notifications")
+    partitions: int = Field(4, ge=1, description="partitions of the raw and scored topics (dead letters and alerts: 1)")
+    raw_retention_ms: int = Field(_WEEK_MS, ge=-1, description="raw topics' retention; -1 = keep forever")
+    scored_retention_ms: int = Field(_WEEK_MS, ge=-1, description="scored topic's retention; -1 = keep forever")
+    dlq_retention_ms: int = Field(_MONTH_MS, ge=-1, description="dead-letter topic's retention; -1 = keep forever")
+    alerts_retention_ms: int = Field(_MONTH_MS, ge=-1, description="alerts topic's retention; -1 = keep forever")
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Topic kind -> topic name."""
+        return {
+            "social": self.social,
+            "market": self.market,
+            "scored": self.scored,
+            "dlq": self.dlq,
+            "alerts": self.alerts,
+        }
+
+
+class InferenceSettings(Part):
+    """The scorer `inference.load` builds: which model, and how ONNX Runtime runs it."""
+
+    flat_prefix: ClassVar[str] = "inference_"
+    flat_names: ClassVar[dict[str, str]] = {"model": "model", "models_dir": "models_dir"}
+
+    model: str = Field(
+        "default", description='bundle name under models_dir, bundle path, "static", "cascade" or "vader"'
+    )
+    models_dir: Path = Field(
+        default_factory=lambda: Path(__file__).resolve().parents[2] / "models",
+        description="folder of model bundles (default: the shipped models/)",
+    )
+    threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 = one per core")
+    providers: str = Field(
+        "auto", description='"auto" = CUDA when available, else CPU; or a comma list of ORT execution providers'
+    )
+    graph_optimization: Literal["disabled", "basic", "extended", "all"] = Field(
+        "all", description="ONNX Runtime graph optimization level"
+    )
+    max_batch: int = Field(64, ge=1, description="sequences (long-text windows) per ORT call")
+    max_batch_tokens: int = Field(8192, ge=1, description="padded tokens per ORT call: bounds memory on long texts")
+    pad_multiple: int = Field(
+        8, ge=1, description="pad a batch's length up to a multiple of this: fewer distinct shapes"
+    )
+    window_stride: int = Field(32, ge=0, description="tokens shared by consecutive windows of a long text")
+    verify_files: bool = Field(True, description="check each bundle file's sha256 against its manifest on load")
+    threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="cascade: escalate when the fast margin is below this; unset = cascade.json's"
+    )
+
+
+class MetricsSettings(Part):
+    """The worker's Prometheus endpoint."""
+
+    flat_prefix: ClassVar[str] = "metrics_"
+
+    host: str = Field("127.0.0.1", description="bind address; 0.0.0.0 only inside a container")
+    port: int = Field(9108, ge=1, le=65535, description="the worker's Prometheus endpoint")
+
+
+class WorkerSettings(Part):
+    """The Faust worker process: consumer group, threads and Kafka group timings."""
+
+    flat_prefix: ClassVar[str] = "worker_"
+    flat_names: ClassVar[dict[str, str]] = {"web_port": "web_port"}
+
+    id: str = Field("sentimon-worker", description="Faust app id = the Kafka consumer group shared by all workers")
+    data_dir: Path | None = Field(None, description="Faust's local data dir; unset = <state_dir>/worker")
+    threads: int = Field(1, ge=1, description="executor threads for inference and Redis (never the event loop)")
+    # One: ORT's spinning pool otherwise competes with the event loop, Kafka and Redis for the cores
+    # (BENCHMARKS.md, Streaming).
+    inference_threads: int = Field(1, ge=0, description="ORT intra-op threads inside a worker; 0 = inference.threads")
+    web_port: int = Field(6066, ge=1, le=65535, description="Faust's web server (bound to 127.0.0.1)")
+    # Production values; tests shorten them (README "Streaming worker").
+    session_timeout_s: float = Field(30.0, gt=0, description="Kafka group session timeout")
+    heartbeat_s: float = Field(3.0, gt=0, description="Kafka group heartbeat interval")
+    rebalance_timeout_s: float = Field(60.0, gt=0, description="Kafka group rebalance timeout")
+    commit_interval_s: float = Field(1.0, gt=0, description="how often consumed offsets are committed")
+
+
+class StreamSettings(Part):
+    """What the pipeline does with each micro-batch: limits, entity watchlist, after-batch hooks."""
+
+    flat_prefix: ClassVar[str] = "stream_"
+    flat_names: ClassVar[dict[str, str]] = {"watchlist": "watchlist"}
+
+    max_batch: int = Field(256, ge=1, description="records per micro-batch")
+    batch_within_s: float = Field(0.02, gt=0, description="the longest a lone message waits for batch-mates")
+    max_message_bytes: int = Field(64 * 1024, ge=64, description="larger records go to the DLQ as oversize")
+    max_entities: int = Field(32, ge=1, description="more entities in one message go to the DLQ")
+    max_future_ms: int = Field(5 * 60 * 1000, ge=0, description="reject event times this far ahead of the clock")
+    watchlist: Path | None = Field(
+        None, description="entity -> aliases YAML; unset = the sample streams/watchlist.yaml"
+    )
+    hooks: list[str] = Field(
+        [],
+        description='"package.module:factory" entries; factory(settings) returns an after-batch hook (env: JSON list)',
+    )
+
+
+class WindowSettings(Part):
+    """Redis windows: event-time buckets per entity; any window is summed from them."""
+
+    flat_prefix: ClassVar[str] = "window_"
+
+    prefix: str = Field("sentimon", description="Redis key prefix of the windows")
+    bucket_ms: int = Field(60_000, ge=1000, description="bucket width")
+    allowed_lateness_ms: int = Field(10 * 60 * 1000, ge=0, description="older events count as late, not applied")
+    retention_ms: int = Field(8 * 24 * 3600 * 1000, ge=60_000, description="bucket TTL: covers a 7 d baseline")
+
+
+class AlertSettings(Part):
+    """The alert engine: rule files, shared state in Redis, notification sinks."""
+
+    flat_prefix: ClassVar[str] = "alerts_"
+
+    rules: list[Path] = Field([], description="rule files; empty = the shipped stock + opinion sets (env: JSON list)")
+    prefix: str = Field("sentimon:alerts", description="Redis keys of the shared alert states and example texts")
+    state_ttl_s: int = Field(30 * 24 * 3600, ge=60, description="an idle (entity, rule) state is forgotten after this")
+    examples: int = Field(5, ge=0, description="recent negative texts kept per entity for the payload")
+    top_terms: int = Field(5, ge=0, description="frequent terms of those texts named in the payload")
+    kafka: bool = Field(True, description="write notifications to the alerts topic")
+    webhooks: list[str] = Field([], description="URLs each notification is POSTed to (env: JSON list)")
+    webhook_format: Literal["json", "alertmanager"] = Field(
+        "json", description="body of a webhook POST; alertmanager = an /api/v2/alerts body"
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, description="per webhook POST")
+    webhook_attempts: int = Field(5, ge=1, description="tries per webhook POST before it is dropped (counted)")
+    webhook_backoff_s: float = Field(0.5, ge=0, description="first retry wait; doubles up to webhook_backoff_max_s")
+    webhook_backoff_max_s: float = Field(30.0, ge=0, description="longest wait between webhook retries")
+    webhook_queue: int = Field(
+        1000, ge=1, description="pending webhook posts; beyond it new ones are dropped (counted)"
+    )
+    silence_interval_s: float = Field(
+        30.0, gt=0, description="timer: silence check and deferred evaluations (wall clock)"
+    )
+    eval_interval_ms: int = Field(
+        10_000, ge=0, description="evaluate an entity at most this often (event time); 0 = on every batch"
+    )
+    lease_s: float = Field(90.0, gt=0, description="a worker silent this long has its undelivered alerts taken over")

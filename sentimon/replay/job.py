@@ -1,0 +1,83 @@
+"""`sentimon replay` end to end: a time range of a topic through one or more models, each in its own namespace,
+scored events published to the namespace's topic, and the report written."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentimon.replay import report as reporting
+from sentimon.replay.reader import TopicRange
+from sentimon.replay.run import ModelRun, build_runs, replay
+from sentimon.replay.timeline import Episode
+from sentimon.streams.pipeline import ScoredEvent
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    topic: str
+    models: list[str]  # the first is the baseline of the comparison
+    namespace: str
+    report_path: Path  # .json; the .md and .png go beside it, each model's alert history in its folder
+    start_ms: int | None = None
+    end_ms: int | None = None  # exclusive
+    speed: float | None = None  # None: as fast as possible
+    batch_size: int = 256
+    publish: bool = True  # scored events to each namespace's own scored topic
+    episodes: list[Episode] | None = None  # planted episodes to score the alerts on
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    report: dict[str, Any]
+    paths: dict[str, Path]  # json, markdown, plot
+
+
+class TopicReplay:
+    """Opening reads the range's size, so a wrong topic fails before any model loads; ``run`` does the rest."""
+
+    def __init__(self, settings, request: ReplayRequest):
+        self.settings, self.request = settings, request
+        self.source = TopicRange(settings.stack.kafka_servers, request.topic, request.start_ms, request.end_ms)
+
+    @property
+    def total(self) -> int:
+        return self.source.total
+
+    def run(self, on_batch: Callable[[int], None] = lambda n: None) -> ReplayOutcome:
+        req = self.request
+        req.report_path.parent.mkdir(parents=True, exist_ok=True)
+        runs = build_runs(self.settings, req.models, req.namespace, req.report_path.parent)
+        producer = _scored_producer(self.settings, runs) if req.publish else None
+        try:
+            stats = replay(self.source, runs, batch_size=req.batch_size, speed=req.speed,
+                           publish=_publisher(producer) if producer else None, on_batch=on_batch)  # fmt: skip
+        finally:
+            if producer:
+                producer.flush()
+                producer.close()
+            for run in runs:
+                run.alerts.close()
+        report = reporting.build(runs, stats, topic=req.topic, episodes=req.episodes)
+        return ReplayOutcome(report, reporting.write(report, req.report_path, req.episodes))
+
+
+def _scored_producer(settings, runs: list[ModelRun]):
+    from kafka import KafkaProducer
+
+    from sentimon.infra import TopicSpec, ensure_topics
+
+    specs = [TopicSpec(run.settings.topics.scored, 1, settings.topics.scored_retention_ms) for run in runs]
+    ensure_topics(settings.stack.kafka_servers, specs)
+    return KafkaProducer(bootstrap_servers=settings.stack.kafka_servers, linger_ms=20)
+
+
+def _publisher(producer) -> Callable[[ModelRun, list[ScoredEvent]], None]:
+    def publish(run: ModelRun, events: list[ScoredEvent]) -> None:
+        for ev in events:
+            producer.send(run.settings.topics.scored, json.dumps(ev.to_dict()).encode())
+
+    return publish

@@ -1,0 +1,50 @@
+"""JSONL lines -> the records `sentimon produce` sends to a raw topic (pure: no Kafka, no clock).
+
+A JSON object is keyed by its ``id`` and carries its event time as the Kafka record timestamp, so
+`sentimon replay --from/--to` finds history by timestamp lookup. Anything else is sent as it is and the worker
+dead-letters it with the reason: nothing in a file is silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sentimon.streams.schema import parse_ts
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int | None  # None: the broker stamps the record
+    as_is: bool = False  # not a JSON object: sent unchanged
+
+
+def to_record(line: bytes, now_ms: int | None = None) -> OutgoingRecord | None:
+    """One JSONL line -> its record; None for a blank line. ``now_ms`` replaces each object's ``ts`` (None keeps
+    the message's own)."""
+    line = line.rstrip(b"\r\n")
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict):
+        return OutgoingRecord(None, line, None, as_is=True)
+    if now_ms is not None:
+        obj["ts"] = now_ms
+    key = str(obj["id"]).encode() if obj.get("id") is not None else None
+    return OutgoingRecord(key, json.dumps(obj, ensure_ascii=False).encode(), _record_timestamp(obj.get("ts")))
+
+
+def _record_timestamp(ts: Any) -> int | None:
+    # A bad ts stays in the message as it is (the worker dead-letters it with the reason); the record then
+    # gets the broker's timestamp.
+    try:
+        ts_ms = parse_ts(ts) if ts is not None else None
+    except ValueError:
+        return None
+    return ts_ms if ts_ms is not None and ts_ms >= 0 else None  # Kafka rejects negative timestamps
