@@ -48,6 +48,10 @@ class Workspace:
     def test_file(self, split: str) -> Path:
         return self.stage_dir("data") / f"test_{split}.jsonl"
 
+    def test_files(self) -> list[Path]:
+        """Every held-out split the data stage wrote (none before it ran)."""
+        return sorted(self.stage_dir("data").glob("test_*.jsonl"))
+
     def save_data(self, data: PreparedData) -> None:
         for name, examples in data.tests.items():
             write_jsonl(self.test_file(name), examples)

@@ -40,11 +40,11 @@ def load_hooks(specs: list[str], settings, registry=None, publish: Publish | Non
     for spec in specs:
         module_name, _, attr = spec.partition(":")
         if not module_name or not attr:
-            raise StreamsError(f"stream hook {spec!r} must look like 'package.module:factory' (setting stream_hooks)")
+            raise StreamsError(f"stream hook {spec!r} must look like 'package.module:factory' (setting stream.hooks)")
         try:
             factory = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
-            raise StreamsError(f"stream hook {spec!r} cannot be imported: {exc} (setting stream_hooks)") from None
+            raise StreamsError(f"stream hook {spec!r} cannot be imported: {exc} (setting stream.hooks)") from None
         takes = inspect.signature(factory).parameters
         hooks.append(factory(settings, **{name: value for name, value in offered.items() if name in takes}))
     return hooks

