@@ -7,7 +7,7 @@ wires it to the stream with shared Redis states, the SQL history and the sinks.
 
 from sentimon.alerts.engine import AlertEngine
 from sentimon.alerts.errors import AlertsError, HistoryError, RuleError
-from sentimon.alerts.evaluate import Observation, WindowReader, evaluate
+from sentimon.alerts.evaluate import Observation, WindowCatalog, WindowReader, evaluate
 from sentimon.alerts.history import History
 from sentimon.alerts.schema import RuleSet, load_ruleset, load_rulesets, parse_ruleset
 from sentimon.alerts.service import AlertService, stream_hook
@@ -27,6 +27,7 @@ __all__ = [
     "RedisStates",
     "RuleError",
     "RuleSet",
+    "WindowCatalog",
     "WindowReader",
     "evaluate",
     "load_ruleset",

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from sentimon.alerts.evaluate import WindowCatalog
 from sentimon.core.windows import WindowStats
 
 BLOCK_MS = 10 * 60_000
@@ -29,7 +30,7 @@ class Bucket(Protocol):
 
 
 @runtime_checkable
-class WindowSource(Protocol):
+class WindowSource(WindowCatalog, Protocol):
     """What the cache reads: the stream's window store (``sentimon.streams.WindowStore``) provides it."""
 
     bucket_ms: int
@@ -38,10 +39,6 @@ class WindowSource(Protocol):
     def stats(self, entity: str, window_ms: int, end_ms: int) -> WindowStats: ...
 
     def series(self, entity: str, start_ms: int, end_ms: int) -> Sequence[Bucket]: ...
-
-    def entities(self, since_ms: int | None = None) -> list[str]: ...
-
-    def watermark(self) -> int | None: ...
 
 
 class CachedWindows:
@@ -103,12 +100,13 @@ class CachedWindows:
 
     def _cached_blocks(self, entity: str, first: int, last: int) -> list[WindowStats]:
         starts = range(first, last, self.block_ms)
+        found: dict[int, WindowStats] = {}
         with self._lock:
-            found = {s: self._blocks.get((entity, s)) for s in starts}
-            for s, v in found.items():
-                if v is not None:
+            for s in starts:
+                if (cached := self._blocks.get((entity, s))) is not None:
+                    found[s] = cached
                     self._blocks.move_to_end((entity, s))
-        missing = [s for s, v in found.items() if v is None]
+        missing = [s for s in starts if s not in found]
         if missing:
             # One pipelined read for every missing block, summed per block.
             self.redis_reads += 1
@@ -123,4 +121,4 @@ class CachedWindows:
                     found[s] = self._blocks[(entity, s)] = WindowStats.total(entity, self.block_ms, parts)
                 while len(self._blocks) > self.max_blocks:
                     self._blocks.popitem(last=False)
-        return [found[s] for s in starts]  # type: ignore[misc]
+        return [found[s] for s in starts]

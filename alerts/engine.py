@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from sentimon.alerts.evaluate import WindowReader, evaluate
+from sentimon.alerts.evaluate import WindowCatalog, WindowReader, evaluate
 from sentimon.alerts.metrics import AlertMetrics
 from sentimon.alerts.payload import build_payload
-from sentimon.alerts.schema import RuleBase, RuleSet
+from sentimon.alerts.schema import Rule, RuleSet
 from sentimon.alerts.state import Notification
 from sentimon.alerts.store import StateStore
 
@@ -72,7 +72,7 @@ class AlertEngine:
             self.metrics.evaluation_seconds.observe(time.perf_counter() - started)
         return delivered
 
-    def _send(self, rule: RuleBase, note: Notification) -> dict:
+    def _send(self, rule: Rule, note: Notification) -> dict:
         examples = self.examples.recent(note.entity) if self.examples else []
         payload = build_payload(rule, note, examples, self.top_terms)
         if self.metrics:
@@ -87,7 +87,7 @@ class AlertEngine:
             self.states.ack(note)
         return payload
 
-    def rule(self, rule_id: str, entity: str) -> RuleBase | None:
+    def rule(self, rule_id: str, entity: str) -> Rule | None:
         """The rule behind ``rule_id`` ("ruleset/rule") with the entity's overrides, None when gone."""
         set_name, _, name = rule_id.partition("/")
         for rs in self.rulesets:
@@ -110,7 +110,7 @@ class AlertEngine:
             delivered.append(self._send(rule, note))
         return delivered
 
-    def check_silence(self, reader: WindowReader, now_ms: int, entities: Iterable[str] | None = None) -> list[dict]:
+    def check_silence(self, reader: WindowCatalog, now_ms: int, entities: Iterable[str] | None = None) -> list[dict]:
         """Evaluate the silence rules: for the entities given, or every entity the reader has seen."""
-        names = list(entities) if entities is not None else list(reader.entities())  # type: ignore[attr-defined]
+        names = list(entities) if entities is not None else reader.entities()
         return self.evaluate(reader, names, now_ms, kinds=frozenset({"silence"}))

@@ -27,9 +27,15 @@ _COVERAGE_PART = 4
 
 
 class WindowStatsLike(Protocol):
-    count: int
-    negative: int
-    sum_score: float
+    # Read-only members, so frozen dataclasses (``sentimon.core.windows.WindowStats``) qualify.
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def negative(self) -> int: ...
+
+    @property
+    def sum_score(self) -> float: ...
 
     @property
     def mean_score(self) -> float | None: ...
@@ -39,6 +45,15 @@ class WindowReader(Protocol):
     """The read side of the stream's windows: ranges are ``[end_ms - window_ms, end_ms)`` by bucket start."""
 
     def stats(self, entity: str, window_ms: int, end_ms: int) -> WindowStatsLike: ...
+
+
+class WindowCatalog(WindowReader, Protocol):
+    """A reader that also knows its entities and its watermark (highest event time applied): what the silence
+    timer needs."""
+
+    def entities(self, since_ms: int | None = None) -> list[str]: ...
+
+    def watermark(self) -> int | None: ...
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sentimon.alerts.schema import LevelRule, RatioRule, RuleBase, SilenceRule, SpikeRule
+from sentimon.alerts.schema import LevelRule, RatioRule, Rule, SilenceRule, SpikeRule
 from sentimon.alerts.state import Notification
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
@@ -40,7 +40,7 @@ def top_terms(texts: Iterable[str], exclude: Iterable[str] = (), limit: int = 5)
     return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
-def direction(rule: RuleBase, note: Notification) -> str:
+def direction(rule: Rule, note: Notification) -> str:
     obs = note.observation
     if isinstance(rule, SilenceRule):
         return "down"
@@ -55,23 +55,23 @@ def direction(rule: RuleBase, note: Notification) -> str:
     return "up"
 
 
-def _metric(rule: RuleBase) -> str:
+def _metric(rule: Rule) -> str:
     if isinstance(rule, SilenceRule):
         return "volume"
     return getattr(rule, "metric", "volume")
 
 
-def _summary(rule_id: str, rule: RuleBase, note: Notification, way: str) -> str:
+def _summary(rule_id: str, rule: Rule, note: Notification, way: str) -> str:
     obs = note.observation
     what = f"{_metric(rule)} {way}"
     if note.kind == "resolved":
         return f"{note.entity}: {rule_id} resolved"
     value = "n/a" if obs.value is None else f"{obs.value:.3g}"
     base = "" if obs.baseline is None else f" (baseline {obs.baseline:.3g})"
-    return f"{note.entity}: {what}, {rule.kind} value {value}{base}"  # type: ignore[attr-defined]
+    return f"{note.entity}: {what}, {rule.kind} value {value}{base}"
 
 
-def build_payload(rule: RuleBase, note: Notification, examples: Sequence[dict[str, Any]] = (), terms: int = 5) -> dict:
+def build_payload(rule: Rule, note: Notification, examples: Sequence[dict[str, Any]] = (), terms: int = 5) -> dict:
     """The JSON document every sink receives for one notification."""
     obs = note.observation
     way = direction(rule, note)
@@ -93,7 +93,7 @@ def build_payload(rule: RuleBase, note: Notification, examples: Sequence[dict[st
         "rule": note.rule_id,
         "ruleset": ruleset,
         "rule_name": name,
-        "rule_kind": rule.kind,  # type: ignore[attr-defined]
+        "rule_kind": rule.kind,
         "metric": _metric(rule),
         "entity": note.entity,
         "severity": note.severity,

@@ -16,7 +16,7 @@ from typing import Any
 from sentimon.alerts.cache import CachedWindows, WindowSource
 from sentimon.alerts.dispatch import Dispatcher
 from sentimon.alerts.engine import AlertEngine
-from sentimon.alerts.evaluate import WindowReader
+from sentimon.alerts.evaluate import WindowCatalog
 from sentimon.alerts.examples import RedisExamples
 from sentimon.alerts.history import History
 from sentimon.alerts.metrics import AlertMetrics
@@ -107,7 +107,7 @@ class AlertService:
             metrics,
         )
 
-    def reader(self, store: WindowReader) -> WindowReader:
+    def reader(self, store: WindowCatalog) -> WindowCatalog:
         """The stream's window store behind a per-process block cache, or any other reader as it is."""
         if not isinstance(store, WindowSource):
             return store
@@ -116,7 +116,7 @@ class AlertService:
                 self._cache = CachedWindows(store)
             return self._cache
 
-    def on_batch(self, events: Sequence[Any], store: WindowReader) -> list[dict]:
+    def on_batch(self, events: Sequence[Any], store: WindowCatalog) -> list[dict]:
         """Record example texts and evaluate the entities these events touched, at their max event time.
 
         An entity evaluated less than ``alerts.eval_interval_ms`` (event time) ago is deferred to the timer.
@@ -144,7 +144,7 @@ class AlertService:
                     self._deferred.add(entity)
         return self.engine.evaluate(self.reader(store), due, now_ms)
 
-    def __call__(self, events: Sequence[Any], store: WindowReader) -> None:
+    def __call__(self, events: Sequence[Any], store: WindowCatalog) -> None:
         self.start_silence_timer(store)
         try:
             self.on_batch(events, store)
@@ -154,11 +154,11 @@ class AlertService:
             if self.metrics:
                 self.metrics.errors.labels("evaluate").inc()
 
-    def check_silence(self, store: WindowReader, now_ms: int | None = None) -> list[dict]:
+    def check_silence(self, store: WindowCatalog, now_ms: int | None = None) -> list[dict]:
         """The timer's work, at ``now_ms`` or the store's watermark: notifications left by stopped workers,
         every rule for the entities whose evaluation was deferred, and the silence rules for every entity."""
         if now_ms is None:
-            now_ms = store.watermark()  # type: ignore[attr-defined]
+            now_ms = store.watermark()
             if now_ms is None:
                 return []
         reader = self.reader(store)
@@ -170,7 +170,7 @@ class AlertService:
         out = self.engine.evaluate(reader, deferred, now_ms) if deferred else []
         return recovered + out + self.engine.check_silence(reader, now_ms)
 
-    def start_silence_timer(self, store: WindowReader) -> None:
+    def start_silence_timer(self, store: WindowCatalog) -> None:
         with self._lock:
             if self._timer is not None:
                 return
@@ -178,7 +178,7 @@ class AlertService:
                                            daemon=True)  # fmt: skip
             self._timer.start()
 
-    def _silence_loop(self, store: WindowReader) -> None:
+    def _silence_loop(self, store: WindowCatalog) -> None:
         while not self._stop.wait(self.settings.silence_interval_s):
             try:
                 self.check_silence(store)

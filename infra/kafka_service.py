@@ -48,18 +48,8 @@ def cluster_id() -> str:
 class KafkaService(Service):
     name = "kafka"
     port_setting = "kafka_port"
-
-    @property
-    def url(self) -> str:
-        return self.settings.stack.kafka_servers
-
-    @property
-    def managed(self) -> bool:
-        return self.settings.stack.kafka_bootstrap is None
-
-    @property
-    def port(self) -> int:
-        return self.settings.stack.kafka_port
+    external_setting = "kafka_bootstrap"
+    endpoint = "kafka_servers"
 
     @property
     def libs_dir(self) -> Path:

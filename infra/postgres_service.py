@@ -21,21 +21,11 @@ ROOT_RUNS_AS = "postgres"
 class PostgresService(Service):
     name = "database"
     port_setting = "postgres_port"
+    external_setting = "database_url"
+    endpoint = "database"
 
     @property
-    def url(self) -> str:
-        return self.settings.stack.database
-
-    @property
-    def managed(self) -> bool:
-        return self.settings.stack.database_url is None
-
-    @property
-    def port(self) -> int:
-        return self.settings.stack.postgres_port
-
-    @property
-    def user(self) -> str | None:  # type: ignore[override]
+    def user(self) -> str | None:
         return ROOT_RUNS_AS if os.geteuid() == 0 else None
 
     def check_binaries(self) -> None:

@@ -10,18 +10,8 @@ from sentimon.infra.service import Service, require_binary
 class RedisService(Service):
     name = "redis"
     port_setting = "redis_port"
-
-    @property
-    def url(self) -> str:
-        return self.settings.stack.redis
-
-    @property
-    def managed(self) -> bool:
-        return self.settings.stack.redis_url is None
-
-    @property
-    def port(self) -> int:
-        return self.settings.stack.redis_port
+    external_setting = "redis_url"
+    endpoint = "redis"
 
     def check_binaries(self) -> None:
         self.binary = require_binary("redis-server", "redis-server")

@@ -27,7 +27,10 @@ class ServiceStatus:
 
 class Service(ABC):
     name: str  # kafka | redis | database
-    port_setting: str  # the Settings field to change when the port is taken
+    # Fields of the settings' stack part: the local port, the external URL (set: launch nothing), the endpoint.
+    port_setting: str
+    external_setting: str
+    endpoint: str
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -35,20 +38,25 @@ class Service(ABC):
         self.pid_file = settings.stack.state_dir / "run" / f"{self.name}.pid"
         self.log_file = settings.stack.state_dir / "logs" / f"{self.name}.log"
 
-    # -- what each service defines
     @property
-    @abstractmethod
-    def url(self) -> str: ...
+    def url(self) -> str:
+        return getattr(self.settings.stack, self.endpoint)
 
     @property
-    @abstractmethod
     def managed(self) -> bool:
         """False when the user pointed sentimon at an existing service."""
+        return getattr(self.settings.stack, self.external_setting) is None
 
     @property
-    @abstractmethod
-    def port(self) -> int: ...
+    def port(self) -> int:
+        return getattr(self.settings.stack, self.port_setting)
 
+    @property
+    def user(self) -> str | None:
+        """The account the process runs as; None: this one."""
+        return None
+
+    # -- what each service defines
     @abstractmethod
     def command(self) -> list[str]: ...
 
@@ -64,8 +72,6 @@ class Service(ABC):
 
     def after_start(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Setup that needs the running service (create the database)."""
-
-    user: str | None = None
 
     # -- shared lifecycle
     def pid(self) -> int | None:
@@ -83,7 +89,7 @@ class Service(ABC):
             self._wait_ready(running)
             return False
         if procs.port_open("127.0.0.1", self.port):
-            env = f"SENTIMON_{self.port_setting.upper()}"
+            env = f"stack.{self.port_setting} (SENTIMON_{self.port_setting.upper()})"
             raise InfraError(
                 f"{self.name}: port {self.port} on 127.0.0.1 is taken by a process sentimon did not start. "
                 f"Stop it, choose another port with {env}, or point sentimon at it with the URL setting."

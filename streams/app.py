@@ -162,10 +162,15 @@ class Worker:
 
 
 def build_app(
-    settings, pipeline: Pipeline, metrics: StreamMetrics, publisher: Publisher, ready_file: Path | None = None
+    settings,
+    pipeline: Pipeline,
+    executor: ThreadPoolExecutor,
+    metrics: StreamMetrics,
+    publisher: Publisher,
+    ready_file: Path | None = None,
 ) -> Any:
-    """A Faust app with one agent per raw topic, configured from settings, publishing through ``publisher``;
-    ``ready_file`` (a ``ReadyFile``) tracks its partition assignment."""
+    """A Faust app with one agent per raw topic, configured from settings, running batches on ``executor`` (the
+    caller shuts it down) and publishing through ``publisher``; ``ready_file`` tracks its partition assignment."""
     import faust
 
     data_dir = Path(settings.worker.data_dir or settings.stack.state_dir / "worker")
@@ -193,8 +198,7 @@ def build_app(
         stream_processing_timeout=300.0,
         worker_redirect_stdouts=False,
     )
-    worker = Worker(pipeline, ThreadPoolExecutor(settings.worker.threads, thread_name_prefix="sentimon"), metrics)
-    app.sentimon_worker = worker  # type: ignore[attr-defined]
+    worker = Worker(pipeline, executor, metrics)
 
     if ready_file is not None:
         ReadyFile(ready_file).watch(app)

@@ -240,7 +240,7 @@ class WindowStore:
             pipe.hmget(f"{self.prefix}:{kind}:{entity}:{b}", *self._FIELDS)
         return pipe.execute()
 
-    def _cover(self, start_ms: int, end_ms: int) -> tuple[range, range]:
+    def _cover(self, start_ms: int, end_ms: int) -> tuple[range, Sequence[int]]:
         """Split the buckets starting in ``[start_ms, end_ms)`` into whole rollup periods and edge buckets."""
         buckets = self._buckets(start_ms, end_ms)
         if not len(buckets):
@@ -253,7 +253,7 @@ class WindowStore:
         if first_full >= last_full:
             return range(0), buckets
         edges = [*range(first, first_full, self.bucket_ms), *range(last_full, stop, self.bucket_ms)]
-        return range(first_full, last_full, r), edges  # type: ignore[return-value]
+        return range(first_full, last_full, r), edges
 
     def stats(self, entity: str, window_ms: int, end_ms: int) -> WindowStats:
         """Aggregates of the buckets starting in ``[end_ms - window_ms, end_ms)``."""

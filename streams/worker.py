@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sentimon.streams.errors import StreamsError
@@ -97,7 +98,8 @@ def run_worker(
     publisher = Publisher()
     all_hooks = [*(hooks or []), *load_hooks(settings.stream.hooks, settings, registry, publisher.publish)]
     pipeline = Pipeline.from_settings(settings.stream, scorer, store, hooks=all_hooks, metrics=metrics)
-    app = build_app(settings, pipeline, metrics, publisher, ready_file)
+    executor = ThreadPoolExecutor(settings.worker.threads, thread_name_prefix="sentimon")
+    app = build_app(settings, pipeline, executor, metrics, publisher, ready_file)
     log.warning(
         "worker %s: model %s %s, metrics on http://127.0.0.1:%d/metrics",
         settings.worker.id, scorer.name, scorer.version, settings.metrics.port,
@@ -106,6 +108,6 @@ def run_worker(
         faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
     finally:
         # The hooks were closed by the app's shutdown, while its producer still ran.
-        app.sentimon_worker.executor.shutdown(wait=True)
+        executor.shutdown(wait=True)
         server.shutdown()
         client.close()

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -23,7 +23,7 @@ def score(
 ) -> None:
     """Score texts: one output line per input line, same order; bad lines get an error record."""
     from sentimon import inference
-    from sentimon.inference.jsonl import score_lines
+    from sentimon.inference.jsonl import Format, score_lines
 
     if fmt not in ("auto", "jsonl", "text"):
         raise typer.BadParameter("must be auto, jsonl or text", param_hint="--format")
@@ -33,7 +33,7 @@ def score(
     dst = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
     started, scored, errors = time.monotonic(), 0, 0
     try:
-        for record in score_lines(src, scorer, fmt, chunk_lines):  # type: ignore[arg-type]
+        for record in score_lines(src, scorer, cast(Format, fmt), chunk_lines):
             errors += "error" in record
             scored += "error" not in record
             dst.write(json.dumps(record, ensure_ascii=False) + "\n")
