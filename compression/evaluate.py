@@ -27,6 +27,11 @@ from .workspace import Workspace
 CANDIDATE_VERSION = "candidate"  # manifest version of a wrapped workspace graph (never shipped as is)
 
 
+def candidate_kind(candidate: str) -> str:
+    """The manifest ``kind`` of an exported candidate: ``static`` for the static tier, else ``transformer``."""
+    return "static" if candidate.startswith("static") else "transformer"
+
+
 def candidate_bundle(ws: Workspace, candidate: str, max_length: int) -> Path:
     """Wrap the workspace's exported graph of ``candidate`` as a bundle in ``ws.candidate_bundle(candidate)``.
 
@@ -38,7 +43,7 @@ def candidate_bundle(ws: Workspace, candidate: str, max_length: int) -> Path:
     bundle.mkdir(parents=True)
     (bundle / MODEL_FILE).symlink_to(onnx_file)
     shutil.copy(ws.teacher_tokenizer, bundle / TOKENIZER_FILE)
-    kind = "static" if candidate.startswith("static") else "transformer"
+    kind = candidate_kind(candidate)
     write_manifest(bundle, Manifest(name=candidate, version=CANDIDATE_VERSION, kind=kind, max_length=max_length))
     return bundle
 

@@ -53,7 +53,7 @@ def export_onnx(model: nn.Module, path: Path, opset: int) -> Path:
 
 def optimize(src: Path, dst: Path, num_heads: int = 0, hidden_size: int = 0) -> str:
     """ORT transformer fusions (attention, LayerNorm, GELU); falls back to ORT's generic passes. Returns which."""
-    from onnxruntime.transformers.optimizer import optimize_model
+    from onnxruntime.transformers.optimizer import optimize_by_onnxruntime, optimize_model
 
     try:
         with warnings.catch_warnings():
@@ -65,12 +65,8 @@ def optimize(src: Path, dst: Path, num_heads: int = 0, hidden_size: int = 0) -> 
         return "bert-fusion " + ",".join(f"{k}={v}" for k, v in sorted(fused.items()) if v)
     except Exception as exc:  # fusion is an optimisation: a graph it cannot fuse still runs unfused
         log.warning("transformer fusion failed (%s); using ORT basic graph optimization", exc)
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        so.optimized_model_filepath = str(dst)
-        ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+        # ORT's offline optimizer (basic level, CPU) writes the optimized graph; scoring sessions stay in inference.
+        optimize_by_onnxruntime(str(src), use_gpu=False, optimized_model_path=str(dst), opt_level=1)
         return "ort-basic"
 
 

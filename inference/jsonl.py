@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from sentimon.inference.prediction import Scorer
 
@@ -83,3 +84,22 @@ def score_lines(lines: Iterable[bytes], scorer: Scorer, fmt: Format = "auto", ch
         for n, rid, _text, err in parsed:
             yield {"id": rid, "line": n, "error": err} if err is not None else _record(rid, next(preds))
         chunk = list(islice(it, chunk_lines))
+
+
+@dataclass(frozen=True)
+class ScoreCounts:
+    scored: int  # lines with a prediction
+    errors: int  # lines with an error record
+
+
+def write_scores(
+    lines: Iterable[bytes], out: IO[str], scorer: Scorer, fmt: Format = "auto", chunk_lines: int = 512
+) -> ScoreCounts:
+    """``score_lines`` written to ``out`` as JSONL (flushed), with the counts a summary line reports."""
+    scored = errors = 0
+    for record in score_lines(lines, scorer, fmt, chunk_lines):
+        errors += "error" in record
+        scored += "error" not in record
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    out.flush()
+    return ScoreCounts(scored, errors)

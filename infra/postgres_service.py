@@ -8,6 +8,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+from sentimon.core.settings import setting_name
 from sentimon.infra.errors import InfraError
 from sentimon.infra.service import Service, require_binary
 
@@ -65,7 +66,7 @@ class PostgresService(Service):
             if not info.st_mode & stat.S_IXOTH and info.st_uid != entry.pw_uid:
                 raise InfraError(
                     f"PostgreSQL runs as '{user}' (it refuses root), who cannot enter {parent}. "
-                    f"Set SENTIMON_STATE_DIR to a directory outside it, e.g. /var/lib/sentimon."
+                    f"Set {setting_name('stack', 'state_dir')} to a directory outside it, e.g. /var/lib/sentimon."
                 )
         os.chown(self.dir, entry.pw_uid, entry.pw_gid)
 

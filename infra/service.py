@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from sentimon.core.settings import Settings
+from sentimon.core.settings import Settings, setting_name
 from sentimon.infra import procs
 from sentimon.infra.errors import InfraError, MissingDependency, ServiceStartError
 
@@ -89,10 +89,10 @@ class Service(ABC):
             self._wait_ready(running)
             return False
         if procs.port_open("127.0.0.1", self.port):
-            env = f"stack.{self.port_setting} (SENTIMON_{self.port_setting.upper()})"
             raise InfraError(
                 f"{self.name}: port {self.port} on 127.0.0.1 is taken by a process sentimon did not start. "
-                f"Stop it, choose another port with {env}, or point sentimon at it with the URL setting."
+                f"Stop it, choose another port with {setting_name('stack', self.port_setting)}, or point sentimon "
+                f"at it with {setting_name('stack', self.external_setting)}."
             )
         self.check_binaries()
         for d in (self.dir, self.pid_file.parent, self.log_file.parent):
@@ -115,7 +115,7 @@ class Service(ABC):
 
         if not procs.wait_until(ready, timeout_s, interval_s=0.3):
             raise ServiceStartError(
-                f"{self.name} was not ready within {timeout_s:.0f} s (SENTIMON_STARTUP_TIMEOUT_S). "
+                f"{self.name} was not ready within {timeout_s:.0f} s ({setting_name('stack', 'startup_timeout_s')}). "
                 f"Last lines of {self.log_file}:\n{procs.tail(self.log_file)}"
             )
 

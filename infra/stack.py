@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sentimon.core.settings import Settings
+from sentimon.infra.errors import InfraError
 from sentimon.infra.kafka_service import KafkaService
 from sentimon.infra.postgres_service import PostgresService
 from sentimon.infra.redis_service import RedisService
@@ -19,7 +20,7 @@ class Stack:
     def __init__(self, settings: Settings, only: tuple[str, ...] = SERVICE_NAMES):
         unknown = set(only) - set(SERVICE_NAMES)
         if unknown:
-            raise ValueError(f"unknown service(s) {sorted(unknown)}; choose from {', '.join(SERVICE_NAMES)}")
+            raise InfraError(f"unknown service(s) {sorted(unknown)}; choose from {', '.join(SERVICE_NAMES)}")
         all_services: list[Service] = [KafkaService(settings), RedisService(settings), PostgresService(settings)]
         self.services = [s for s in all_services if s.name in only]
 

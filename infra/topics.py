@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sentimon.core.settings import Settings
+from sentimon.core.settings import Settings, setting_name
+from sentimon.infra.errors import InfraError
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,15 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> dict[str, str]:
     """Create missing topics, grow partitions and set retention on existing ones. Returns name -> action."""
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sentimon-topics", request_timeout_ms=15000)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sentimon-topics", request_timeout_ms=15000)
+    except KafkaError as exc:
+        raise InfraError(
+            f"Kafka at {bootstrap} is unreachable ({exc}); start it with `sentimon up` or set "
+            f"{setting_name('stack', 'kafka_bootstrap')}"
+        ) from None
     try:
         # kafka-python 3 names the key "name", 2.x "topic".
         described = admin.describe_topics()

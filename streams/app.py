@@ -8,11 +8,13 @@ stay exact. Scored and DLQ records may be duplicated on re-delivery: their consu
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib
 import inspect
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -88,16 +90,51 @@ class Publisher:
 
     def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         """``Publish`` for other threads (after-batch hooks run in the executor): waits for the broker's ack,
-        at most a broker request timeout."""
-        if self._loop is None:
-            raise StreamsError("the worker's Kafka producer is not running (the worker has not started)")
-        ack = asyncio.run_coroutine_threadsafe(self.send(topic, [(key, value)]), self._loop)
-        ack.result(self._app.conf.broker_request_timeout)
+        at most a broker request timeout; raises at once when the worker's event loop is not running."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            raise StreamsError("the worker's Kafka producer is not running (the worker has not started or has stopped)")
+        if _running_loop() is loop:
+            # Blocking here would stop the very loop that has to send the record: a deadlock.
+            raise StreamsError("Publisher.publish blocks until Kafka acknowledges; on the event loop await send()")
+        sending = self.send(topic, [(key, value)])
+        try:
+            ack = asyncio.run_coroutine_threadsafe(sending, loop)
+        except RuntimeError:  # the loop closed since the check above
+            sending.close()
+            raise StreamsError(f"record for {topic} not published: the worker's event loop is closed") from None
+        timeout_s = self._app.conf.broker_request_timeout
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                ack.result(min(_LOOP_CHECK_S, max(deadline - time.monotonic(), 0.0)))
+                return
+            except concurrent.futures.TimeoutError:
+                if ack.done():  # the send itself failed with a timeout: that is the answer
+                    raise
+                # A loop that stopped (worker crashed or shut down) never resolves the future: fail now instead
+                # of holding the executor -- and the worker's exit -- for a whole request timeout.
+                stopped = not loop.is_running()
+                if stopped or time.monotonic() >= deadline:
+                    ack.cancel()
+                    why = "the worker's event loop stopped" if stopped else f"no broker ack within {timeout_s:.0f} s"
+                    raise StreamsError(f"record for {topic} not published: {why}") from None
+
+
+_LOOP_CHECK_S = 1.0  # how often a waiting publish checks that the worker's loop still runs
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class ReadyFile:
     """The worker's readiness signal (for supervisors and tests): the file exists while the worker holds a
-    consumer-group assignment, and names its partitions and how many assignments this process received."""
+    consumer-group assignment, and names its partitions and how many assignments this process received. An
+    assignment of no partitions (more workers than partitions) still counts: that worker is a ready standby."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -105,6 +142,9 @@ class ReadyFile:
 
     def watch(self, app: Any) -> None:
         """Follow ``app``: written on each assignment, removed when partitions are revoked and at shutdown."""
+        if not self.path.parent.is_dir():
+            # Found here, not as a crash inside Faust's rebalance callback at the first assignment.
+            raise StreamsError(f"ready file {self.path}: directory {self.path.parent} does not exist; create it")
         self.clear()  # one left by a killed predecessor is not this worker's signal
         app.on_partitions_assigned.connect(self._assigned)
         app.on_partitions_revoked.connect(self._revoked)

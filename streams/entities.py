@@ -79,7 +79,7 @@ def load_watchlist(path: Path | str) -> dict[str, list[str]]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise WatchlistError(f"watchlist {path} does not exist (setting watchlist / SENTIMON_WATCHLIST)") from None
+        raise WatchlistError(f"watchlist {path} does not exist (setting stream.watchlist)") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise WatchlistError(f"watchlist {path} is not valid YAML: {exc}") from None
     if data is None:

@@ -8,9 +8,12 @@ dead-letters it with the reason: nothing in a file is silently dropped.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sentimon.core.pacing import Pacer
 from sentimon.streams.schema import parse_ts
 
 
@@ -48,3 +51,32 @@ def _record_timestamp(ts: Any) -> int | None:
     except ValueError:
         return None
     return ts_ms if ts_ms is not None and ts_ms >= 0 else None  # Kafka rejects negative timestamps
+
+
+@dataclass(frozen=True)
+class ProduceResult:
+    sent: int
+    as_is: int  # lines that were not JSON objects, sent unchanged
+    elapsed_s: float
+
+
+def produce_lines(
+    lines: Iterable[bytes],
+    send: Callable[[OutgoingRecord], None],
+    rate: float = 0.0,
+    keep_ts: bool = False,
+    clock: Callable[[], float] = time.time,
+    pacer: Pacer | None = None,
+) -> ProduceResult:
+    """Turn each line into its record and hand it to ``send``, at most ``rate`` records per second (0: as fast as
+    possible); each object's ``ts`` is the send time unless ``keep_ts``."""
+    pacer = pacer or Pacer()
+    sent = as_is = 0
+    for line in lines:
+        pacer.at_rate(sent, rate)
+        record = to_record(line, None if keep_ts else int(clock() * 1000))
+        if record is None:
+            continue
+        send(record)
+        sent, as_is = sent + 1, as_is + record.as_is
+    return ProduceResult(sent, as_is, pacer.elapsed_s())

@@ -106,7 +106,7 @@ def parse_message(
     if raw is None:
         return Rejection(NOT_OBJECT, "record has no value (tombstone)")
     if len(raw) > max_bytes:
-        return Rejection(OVERSIZE, f"{len(raw)} bytes > limit {max_bytes} (setting stream_max_message_bytes)")
+        return Rejection(OVERSIZE, f"{len(raw)} bytes > limit {max_bytes} (setting stream.max_message_bytes)")
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -149,7 +149,7 @@ def parse_message(
         cleaned = [e.strip() for e in raw_entities if e.strip()]
         if len(cleaned) > max_entities:
             return Rejection(
-                TOO_MANY_ENTITIES, f"{len(cleaned)} entities > limit {max_entities} (setting stream_max_entities)"
+                TOO_MANY_ENTITIES, f"{len(cleaned)} entities > limit {max_entities} (setting stream.max_entities)"
             )
         if any(len(e) > MAX_ENTITY_CHARS for e in cleaned):
             return Rejection(WRONG_TYPE, f"an entity is longer than {MAX_ENTITY_CHARS} characters")
@@ -164,7 +164,7 @@ def parse_message(
             return Rejection(INVALID_TS, str(exc))
     if ts_ms > now_ms + max_future_ms:
         return Rejection(
-            FUTURE_TS, f"ts is {(ts_ms - now_ms) / 1000:.0f} s ahead of the clock (setting stream_max_future_ms)"
+            FUTURE_TS, f"ts is {(ts_ms - now_ms) / 1000:.0f} s ahead of the clock (setting stream.max_future_ms)"
         )
 
     return Message(

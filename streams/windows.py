@@ -15,7 +15,7 @@ dropped once their whole bucket is behind ``watermark - allowed_lateness`` -- an
 late by then, so dedup memory covers only the lateness horizon, driven by event time (replays behave as live).
 
 Dedup is per (event-time bucket, id): a producer that re-sends an id with a different ``ts`` makes a new
-event. Keep ``stream_max_future_ms`` below the allowed lateness, or one early clock can make on-time events late.
+event. Keep ``stream.max_future_ms`` below the allowed lateness, or one early clock can make on-time events late.
 
 All keys of one prefix live on one Redis server (the script touches many entities); Redis Cluster is not
 supported -- use a single primary (with replicas / Sentinel) per prefix.

@@ -39,7 +39,7 @@ def check_topics(settings) -> None:
     except KafkaError as exc:
         raise StreamsError(
             f"Kafka at {settings.stack.kafka_servers} is unreachable ({exc}); start it with `sentimon up` "
-            "or set SENTIMON_KAFKA_BOOTSTRAP"
+            "or set stack.kafka_bootstrap (SENTIMON_KAFKA_BOOTSTRAP)"
         ) from None
     finally:
         loop.close()
@@ -60,7 +60,7 @@ def connect_redis(settings):
     except redis.RedisError as exc:
         raise StreamsError(
             f"Redis at {settings.stack.redis} is unreachable ({exc}); start it with `sentimon up` "
-            "or set SENTIMON_REDIS_URL"
+            "or set stack.redis_url (SENTIMON_REDIS_URL)"
         ) from None
     return client
 
@@ -92,7 +92,7 @@ def run_worker(
     except OSError as exc:
         raise StreamsError(
             f"metrics port 127.0.0.1:{settings.metrics.port} is unavailable ({exc}); "
-            "set SENTIMON_METRICS_PORT (each worker on a host needs its own)"
+            "set metrics.port (SENTIMON_METRICS_PORT); each worker on a host needs its own"
         ) from None
     store = WindowStore.from_settings(client, settings.windows)
     publisher = Publisher()

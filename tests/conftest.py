@@ -1,5 +1,5 @@
 """Shared fixtures. Integration tests get ONE real stack per session, started by the project's own launcher
-(infra.Stack) in a temporary state dir on free loopback ports, or the services named by
+(sentimon.infra.Stack) in a temporary state dir on free loopback ports, or the services named by
 SENTIMON_KAFKA_BOOTSTRAP / SENTIMON_REDIS_URL / SENTIMON_DATABASE_URL when those are set.
 
 Each test isolates itself with the ``unique`` fixture: its own topic names and Redis key prefix.

@@ -15,17 +15,16 @@ import pytest
 import yaml
 
 from sentimon.bench.worker import measure
-from sentimon.compression.data import Example, PreparedData
 from sentimon.compression.recipe import RECIPES_DIR, recipe_from_dict
 from sentimon.compression.report import shipped_results, write_report
-from sentimon.compression.workspace import Workspace
 from sentimon.core.settings import load_settings
 from sentimon.inference import load
-from sentimon.inference.evaluation import Metrics, read_labelled
+from sentimon.inference.evaluation import Metrics
 from sentimon.replay import report as replay_report
 from sentimon.replay.run import ModelRun, replay
 from sentimon.streams.entities import EntityExtractor
 from sentimon.streams.pipeline import Pipeline, RawRecord
+from tests.compression.workspaces import workspace_with_split
 from tests.streams.test_pipeline import MemoryStore
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -48,13 +47,7 @@ def via_compression_report(labelled: Path, tmp_path: Path) -> dict[str, dict[str
     raw = yaml.safe_load((RECIPES_DIR / "tiny.yaml").read_text())
     raw["ship"] = {"bundles": {"student_int8": str(TINY)}, "report_dir": str(tmp_path / "report")}
     recipe = recipe_from_dict(raw)
-    # The build workspace's data stage, holding the file as its one test split.
-    ws = Workspace(tmp_path / "cache" / "compress" / recipe.name)
-    ws.stage_dir("data").mkdir(parents=True)
-    data = read_labelled(labelled)
-    pairs = enumerate(zip(data.texts, data.labels, strict=True))
-    examples = [Example(text, int(label), f"g{i}") for i, (text, label) in pairs]
-    ws.save_data(PreparedData([], [], {"small": examples}, {"tests": {"small": {}}}))
+    workspace_with_split(tmp_path / "cache", recipe, labelled)
     results, tput = shipped_results(recipe, tmp_path / "cache", say=lambda m: None)
     header = {"recipe": recipe.name, "date": "d", "machine": "m", "command": "pytest", **tput}
     md, _ = write_report(results, tmp_path / "report", header)

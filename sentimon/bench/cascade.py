@@ -116,8 +116,8 @@ def markdown(result: dict, command: str) -> str:
         f"- Date: {result['date']}; machine: {result['machine']}; {result['threads']} threads",
         f"- Command: `{command}`",
         f"- Fast tier `{result['fast_version']}`, accurate tier `{result['accurate_version']}`; texts/s: best of "
-        f"{PASSES} passes over 512 tweets in calls of {result['batch']}; accuracy on the held-out splits (binary: "
-        "negative vs positive)",
+        f"{PASSES} passes over 512 tweets in calls of {result['batch']}; accuracy / macro-F1 on the held-out splits "
+        "from `inference.evaluation` (a split with no neutral gold, rotten_tomatoes, negative vs positive)",
         f"- Host 1-min load average at start / end: {result['loadavg'][0]:.1f} / {result['loadavg'][1]:.1f} "
         f"on {os.cpu_count()} cores (above the core count, other processes competed for the CPU)",
         f"- Default threshold **{result['chosen']['threshold']}** ({result['rule']}), stored in "

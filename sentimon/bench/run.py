@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from sentimon.bench.rows import BASELINE, Row, discover
-from sentimon.bench.texts import default_splits, text_sets
+from sentimon.bench.texts import LONG_JOIN, default_splits, text_sets
 from sentimon.core.host import machine_description as machine
 from sentimon.core.settings import Settings, load_settings
 
@@ -172,8 +172,8 @@ def markdown(report: dict, command: str) -> str:
         "machine, and ratios are fair only between rows measured under similar load (see the load column).",
         f"- Per (text set, batch size): best of {job['passes']} passes, each over the set or up to "
         f"{job['budget_s'] / job['passes']:.1f} s of calls; latency over up to {job['latency_calls']}"
-        f" calls of tweets. Long texts: {30} joined headlines (~350 tokens): windows of the student's max_length "
-        "(mean of window probabilities); the HF pipeline truncates at 512.",
+        f" calls of tweets. Long texts: {LONG_JOIN} joined headlines (~350 tokens): windows of the student's "
+        "max_length (mean of window probabilities); the HF pipeline truncates at 512.",
         "",
         "### Throughput, texts/s (ratio vs the HF pipeline baseline in this run)",
         "",

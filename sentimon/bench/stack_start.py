@@ -79,7 +79,7 @@ def main() -> None:
             shutil.rmtree(cache, ignore_errors=True)
     jars = "jars downloaded" if args.fetch else "jars cached"
     print(f"stack start, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()} ({platform.machine()}), "
-          f"Kafka {settings.stack.kafka_version}, {jars}")
+          f"Kafka {settings.stack.kafka_version}, {jars}")  # fmt: skip
     print("| step | seconds |\n|---|---|")
     for name, seconds in rows:
         print(f"| {name} | {seconds:.1f} |")

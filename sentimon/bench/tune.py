@@ -4,14 +4,16 @@
 
 Grid: ORT intra-op threads x max sequences per ORT call x pad multiple (length buckets) x padded-token cap.
 Objective: texts/s on tweet- and headline-length texts scored the way the stream worker calls ``score`` (chunks
-of ``stream_max_batch``), geometric mean of the two. The batch-1 p99 latency of the winner is reported beside
-it. ``--write`` merges the winning ``inference_*`` keys into the TOML file (other keys are kept); settings read
-that file by default when it is ``./sentimon.toml`` or given with --config / SENTIMON_CONFIG.
+of ``stream.max_batch``), geometric mean of the two. The batch-1 p99 latency of the winner is reported beside
+it. ``--write`` merges the winning ``inference`` keys into the TOML file (other keys are kept; see
+``write_config``); settings read that file by default when it is ``./sentimon.toml`` or given with --config /
+SENTIMON_CONFIG.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import itertools
 import os
@@ -28,7 +30,7 @@ import tomli_w
 from sentimon import inference
 from sentimon.bench.run import machine, write_section
 from sentimon.bench.texts import text_sets
-from sentimon.core.settings import Settings, load_settings
+from sentimon.core.settings import FLAT_NAMES, Settings, load_settings
 
 GRID = {
     "threads": [1, 2],
@@ -107,10 +109,19 @@ def markdown(result: dict, command: str, top: int = 8) -> str:
 
 
 def write_config(path: Path, options: dict) -> dict:
-    """Merge the tuned keys into a TOML settings file, keeping whatever else it holds."""
+    """Merge the tuned keys into a TOML settings file, keeping whatever else it holds: into its ``[inference]``
+    table when it has one, else as flat ``inference_*`` keys (the spelling of files written before the parts)."""
     current = tomllib.loads(path.read_text()) if path.is_file() else {}
-    current.update({KEYS[k]: v for k, v in options.items()})
-    load_settings(None, **{k: v for k, v in current.items() if k.startswith("inference_")})  # validates values
+    table = current.get("inference")
+    for name, value in options.items():
+        if isinstance(table, dict):
+            # Both spellings of one setting in a file are a ConfigError on load: the table's wins.
+            current.pop(KEYS[name], None)
+            table[name] = value
+        else:
+            current[KEYS[name]] = value
+    inference = {k: v for k, v in current.items() if k == "inference" or FLAT_NAMES.get(k, ("",))[0] == "inference"}
+    load_settings(None, **copy.deepcopy(inference))  # validates the values before the file is touched
     path.write_text(tomli_w.dumps(current))
     return current
 
@@ -131,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"headlines {rates['headline']:,.0f}/s, batch-1 p99 {best['batch1_ms']['p99']:.2f} ms")  # fmt: skip
     if args.write:
         write_config(args.config, best["options"])
-        print(f"wrote {', '.join(KEYS[k] for k in best['options'])} to {args.config}")
+        print(f"wrote {', '.join(f'inference.{k}' for k in best['options'])} to {args.config}")
     if args.benchmarks:
         command = "python -m sentimon.bench.tune " + " ".join(
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])

@@ -27,7 +27,7 @@ def list_alerts(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
-    """Alert episodes from the history database (setting database_url), newest first."""
+    """Alert episodes from the history database (setting `stack.database_url`), newest first."""
     from rich.table import Table
 
     from sentimon.alerts.history import History

@@ -20,7 +20,9 @@ models_app = typer.Typer(help="Model bundles (built by `sentimon compress`).", n
 def compress(
     ctx: typer.Context,
     recipe: str = typer.Option(None, "--recipe", help="Recipe YAML file or a shipped recipe name (default, tiny)."),
-    work_dir: str = typer.Option(None, "--work-dir", help="Stage outputs (default: <cache_dir>/compress/<recipe>)."),
+    work_dir: str = typer.Option(
+        None, "--work-dir", help="Stage outputs (default: <stack.cache_dir>/compress/<recipe>)."
+    ),
     restart_from: str = typer.Option(
         None,
         "--from",
@@ -100,7 +102,7 @@ def list_models(
 @models_app.command("show")
 def show_model(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Bundle name (under settings.inference.models_dir) or path."),
+    name: str = typer.Argument(..., help="Bundle name (under inference.models_dir) or path."),
     as_json: bool = typer.Option(False, "--json", help="Print the full manifest as JSON."),
 ) -> None:
     """Validate one bundle (checksums included) and print its manifest summary."""

@@ -27,7 +27,7 @@ def demo(
                                 "spikes are judged against a one-day baseline, so without it the NVDA spike is "
                                 "missed; with it the open itself is a volume spike against the quiet night."),
     duration: float = typer.Option(90.0, min=5, help="Wall seconds to play the whole timeline in."),
-    model: str = typer.Option(None, help="Model (default: setting `model`, the shipped student)."),
+    model: str = typer.Option(None, help="Model (default: setting `inference.model`, the shipped student)."),
     live: bool = typer.Option(True, help="Live terminal table (--no-live for plain output)."),
     seed: int = typer.Option(7, help="Timeline seed."),
     out: Path = typer.Option(None, help="Where the timeline, alert history and report go (default: state dir)."),
@@ -110,8 +110,8 @@ def _print_summary(result: DemoResult) -> None:
         console.print(f"    [yellow]not planted[/] {alert['rule']} on {alert['entity']} at {alert['started_at']}")
     last_ts = str(result.last_ts_ms) if result.last_ts_ms is not None else "now"
     console.print("\n  where to look next:")
-    console.print(f"    alerts:  SENTIMON_DATABASE_URL={settings.stack.database} sentimon alerts list")
-    console.print(f"    windows: SENTIMON_WINDOW_PREFIX={settings.windows.prefix} sentimon windows TSLA --window 1h "
+    console.print(f"    alerts:  SENTIMON_STACK__DATABASE_URL={settings.stack.database} sentimon alerts list")
+    console.print(f"    windows: SENTIMON_WINDOWS__PREFIX={settings.windows.prefix} sentimon windows TSLA --window 1h "
                   f"--end {last_ts}")
     console.print(f"    replay:  sentimon replay --topic {settings.topics.social} --model static --compare default "
                   f"--episodes {result.out_dir / 'episodes.json'}")  # fmt: skip

@@ -29,7 +29,7 @@ def replay(
     from_: str = typer.Option(None, "--from", help="Start (ISO 8601 or epoch ms; default: the beginning)."),
     to: str = typer.Option(None, help="End, exclusive (ISO 8601 or epoch ms; default: the end)."),
     speed: str = typer.Option("max", help="max, or a factor of the original pace such as 60x."),
-    model: str = typer.Option(None, help="Model (default: setting `model`)."),
+    model: str = typer.Option(None, help="Model (default: setting `inference.model`)."),
     compare: str = typer.Option(None, help="A second model to compare with."),
     namespace: str = typer.Option(None, help="Namespace for Redis keys, output topic and alert store."),
     report: Path = typer.Option(None, help="Report path (.json; .md and .png beside it). Default: reports/."),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ def score(
 ) -> None:
     """Score texts: one output line per input line, same order; bad lines get an error record."""
     from sentimon import inference
-    from sentimon.inference.jsonl import Format, score_lines
+    from sentimon.inference.jsonl import Format, write_scores
 
     if fmt not in ("auto", "jsonl", "text"):
         raise typer.BadParameter("must be auto, jsonl or text", param_hint="--format")
@@ -31,13 +30,9 @@ def score(
     scorer = inference.load(model, settings.inference)
     src = sys.stdin.buffer if input == "-" else _open_input(Path(input))
     dst = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
-    started, scored, errors = time.monotonic(), 0, 0
+    started = time.monotonic()
     try:
-        for record in score_lines(src, scorer, cast(Format, fmt), chunk_lines):
-            errors += "error" in record
-            scored += "error" not in record
-            dst.write(json.dumps(record, ensure_ascii=False) + "\n")
-        dst.flush()
+        counts = write_scores(src, dst, scorer, cast(Format, fmt), chunk_lines)
     finally:
         if src is not sys.stdin.buffer:
             src.close()
@@ -45,7 +40,8 @@ def score(
             dst.close()
     took = time.monotonic() - started
     console.print(
-        f"{scorer.name} {scorer.version}: scored {scored} line(s), {errors} error record(s) in {took:.2f} s",
+        f"{scorer.name} {scorer.version}: scored {counts.scored} line(s), {counts.errors} error record(s) "
+        f"in {took:.2f} s",
         highlight=False,
     )
 

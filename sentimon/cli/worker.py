@@ -27,13 +27,13 @@ def _store(settings):
 
 def worker(
     ctx: typer.Context,
-    model: str = typer.Option(None, help="Model name or bundle path (default: setting `model`)."),
+    model: str = typer.Option(None, help="Model name or bundle path (default: setting `inference.model`)."),
     loglevel: str = typer.Option("warning", help="Faust log level: debug, info, warning, error."),
     ready_file: Path = typer.Option(None, help="File that exists while the worker holds partitions (readiness)."),
 ) -> None:
     """Run a streaming worker: raw topics -> scorer -> Redis windows, scored and dead-letter topics.
 
-    Start several (any host) with the same SENTIMON_WORKER_ID to split the partitions between them.
+    Start several (any host) with the same `worker.id` (SENTIMON_WORKER__ID) to split the partitions between them.
     """
     from sentimon.streams.worker import run_worker
 
@@ -57,8 +57,7 @@ def produce(
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
-    from sentimon.core.pacing import Pacer
-    from sentimon.streams.produce import to_record
+    from sentimon.streams.produce import OutgoingRecord, produce_lines
 
     settings = settings_of(ctx)
     topic = topic or settings.topics.social
@@ -69,23 +68,19 @@ def produce(
     except KafkaError as exc:
         raise UserError(f"Kafka at {settings.stack.kafka_servers} is unreachable ({exc}); run `sentimon up`") from None
     stream = sys.stdin.buffer if str(file) == "-" else file.open("rb")
-    sent = as_is = 0
-    pacer = Pacer()
+
+    def send(record: OutgoingRecord) -> None:
+        producer.send(topic, key=record.key, value=record.value, timestamp_ms=record.timestamp_ms)
+
     try:
-        for line in stream:
-            pacer.at_rate(sent, rate)
-            record = to_record(line, None if keep_ts else int(time.time() * 1000))
-            if record is None:
-                continue
-            producer.send(topic, key=record.key, value=record.value, timestamp_ms=record.timestamp_ms)
-            sent, as_is = sent + 1, as_is + record.as_is
+        result = produce_lines(stream, send, rate, keep_ts)
         producer.flush()
     finally:
         producer.close()
         if stream is not sys.stdin.buffer:
             stream.close()
-    extra = f" ({as_is} not JSON objects, sent as-is)" if as_is else ""
-    typer.echo(f"sent {sent} messages to {topic} in {pacer.elapsed_s():.1f} s{extra}")
+    extra = f" ({result.as_is} not JSON objects, sent as-is)" if result.as_is else ""
+    typer.echo(f"sent {result.sent} messages to {topic} in {result.elapsed_s:.1f} s{extra}")
 
 
 def windows(

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import tomllib
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_origin
 
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -59,7 +62,7 @@ def _nest(values: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, BaseModel) and key in Settings.model_fields:
             out[key] = value.model_dump()  # so a flat key of the same part merges into it
         else:
-            out[key] = value
+            out[key] = dict(value) if isinstance(value, dict) else value  # flat keys merge into a copy
     for key, value in flat:
         part, field = FLAT_NAMES[key]
         target = out.setdefault(part, {})
@@ -90,7 +93,10 @@ class _FlatToml(TomlConfigSettingsSource):
     """The config file, flat keys moved into their parts."""
 
     def __call__(self) -> dict[str, Any]:
-        return _nest(super().__call__())
+        try:
+            return _nest(super().__call__())
+        except ConfigError as exc:
+            raise ConfigError(f"config file {self.toml_file_path}: {exc}") from None
 
 
 class _FlatEnv(PydanticBaseSettingsSource):
@@ -169,6 +175,11 @@ def env_names(part: str, field: str) -> tuple[str, str]:
     return f"{ENV_PREFIX}{part}{NESTED_DELIMITER}{field}".upper(), f"{ENV_PREFIX}{PARTS[part].flat_name(field)}".upper()
 
 
+def setting_name(part: str, field: str) -> str:
+    """A setting as messages name it: ``stack.kafka_port (SENTIMON_STACK__KAFKA_PORT or SENTIMON_KAFKA_PORT)``."""
+    return "{}.{} ({} or {})".format(part, field, *env_names(part, field))
+
+
 def _problems(exc: ValidationError) -> str:
     out = []
     for err in exc.errors():
@@ -178,6 +189,33 @@ def _problems(exc: ValidationError) -> str:
             where += " ({} or {})".format(*env_names(loc[0], loc[1]))
         out.append(f"{where}: {err['msg']}")
     return "; ".join(out)
+
+
+def _not_json(exc: SettingsError) -> str:
+    # pydantic-settings names only the part ('error parsing value for field "alerts"'): find the variable.
+    match = re.search(r'field "(\w+)"', str(exc))
+    part = match.group(1) if match else ""
+    if part not in PARTS:
+        return f"invalid settings: {exc}"
+    whole = f"{ENV_PREFIX}{part}".upper()
+    bad = []
+    for key, raw in os.environ.items():
+        name = key.upper()
+        if name.startswith(whole + NESTED_DELIMITER):
+            info = PARTS[part].model_fields.get(name.removeprefix(whole + NESTED_DELIMITER).lower())
+            if info is None or get_origin(info.annotation) is not list:
+                continue
+        elif name != whole:
+            continue
+        try:
+            json.loads(raw)
+        except ValueError:
+            bad.append(f"{name}={raw!r}")
+    what = ", ".join(sorted(bad)) or f"a {whole}{NESTED_DELIMITER}<FIELD> variable"
+    return (
+        f"{what} is not valid JSON: in environment variables a list setting is a JSON list "
+        '(e.g. \'["a", "b"]\') and a whole part a JSON object'
+    )
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
@@ -200,6 +238,10 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
     except ValidationError as exc:
         where = f" (config file {path})" if path else ""
         raise ConfigError(f"invalid settings{where}: {_problems(exc)}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except SettingsError as exc:
+        raise ConfigError(_not_json(exc)) from None
 
 
 def markdown_table() -> str:
@@ -216,4 +258,3 @@ def markdown_table() -> str:
             out.append(f"| `{part}.{name}` | `{nested}` | `{flat}` | `{default}` | {meaning} |")
         out.append("")
     return "\n".join(out).rstrip()
-

@@ -60,6 +60,20 @@ def test_transformer_export_optimize_quantize(tmp_path: Path):
     assert ws.onnx("int8").stat().st_size < ws.onnx("fp32").stat().st_size
 
 
+def test_a_graph_the_fusion_rejects_is_optimized_by_ort_and_still_scores(tmp_path: Path, monkeypatch):
+    import onnxruntime.transformers.optimizer as ort_optimizer
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("unfusable")
+
+    monkeypatch.setattr(ort_optimizer, "optimize_model", fail)
+    ws = _workspace(tmp_path)
+    _, tok = tiny_tokenizer(ws.stage_dir("teacher"))
+    model = tiny_bert(tok.get_vocab_size())
+    assert optimize(export_onnx(model, ws.onnx("raw"), 17), ws.onnx("fp32"), 4, 32) == "ort-basic"
+    assert check_export(model, _runtime(ws, "fp32"), SENTENCES, "tiny") < 1e-3
+
+
 def test_static_export_is_gather_mean_linear(tmp_path: Path):
     ws = _workspace(tmp_path)
     _, tok = tiny_tokenizer(ws.stage_dir("teacher"))

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 import yaml
 
-from sentimon.compression.data import Example, PreparedData
+from sentimon.compression import pipeline
 from sentimon.compression.recipe import RECIPES_DIR, recipe_from_dict
 from sentimon.compression.report import rewrite_shipped, shipped_results, write_report
-from sentimon.compression.workspace import Workspace
 from sentimon.inference import load
 from sentimon.inference.bundle import CARD_FILE, MODEL_FILE, TOKENIZER_FILE, read_manifest, sha256_file
-from sentimon.inference.evaluation import read_labelled
+
+from .workspaces import workspace_with_split
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
@@ -26,13 +27,7 @@ def test_rescoring_rewrites_manifest_and_card_with_the_report_numbers(tmp_path: 
     raw = yaml.safe_load((RECIPES_DIR / "tiny.yaml").read_text())
     raw["ship"] = {"bundles": {"student_int8": str(bundle)}, "report_dir": str(tmp_path / "models")}
     recipe = recipe_from_dict(raw)
-    # The build workspace's data stage, holding the checked-in labelled file as its one test split.
-    ws = Workspace.default(tmp_path / "cache", recipe.name)
-    ws.stage_dir("data").mkdir(parents=True)
-    data = read_labelled(ASSETS / "labelled" / "small.jsonl")
-    pairs = enumerate(zip(data.texts, data.labels, strict=True))
-    examples = [Example(text, int(label), f"g{i}") for i, (text, label) in pairs]
-    ws.save_data(PreparedData([], [], {"small": examples}, {"tests": {"small": {}}}))
+    workspace_with_split(tmp_path / "cache", recipe, ASSETS / "labelled" / "small.jsonl")
 
     results, tput = shipped_results(recipe, tmp_path / "cache", say=lambda m: None)
     header = {"recipe": recipe.name, "date": "2030-01-01 00:00 UTC", "machine": "m", "command": "rescore", **tput}
@@ -52,3 +47,24 @@ def test_rescoring_rewrites_manifest_and_card_with_the_report_numbers(tmp_path: 
     assert f"{m['accuracy']:.3f} / {m['macro_f1']:.3f} / {m['binary_accuracy']:.3f}" in md.read_text()
     assert "Evaluated 2030-01-01 00:00 UTC with `rescore`" in card
     assert load(bundle).score_probs(["love it"]).shape == (1, 3)
+
+
+def test_rescoring_reprepares_test_splits_left_by_another_data_section(tmp_path: Path, monkeypatch) -> None:
+    raw = yaml.safe_load((RECIPES_DIR / "tiny.yaml").read_text())
+    raw["ship"] = {"bundles": {}, "report_dir": str(tmp_path)}
+    recipe = recipe_from_dict(raw)
+    labelled = ASSETS / "labelled" / "small.jsonl"
+    workspace_with_split(tmp_path / "cache", recipe, labelled)
+    ran: list[str] = []
+    real = pipeline.STAGES[0]
+    monkeypatch.setattr(pipeline, "STAGES", (dataclasses.replace(real, run=lambda b: ran.append("data") or {}),
+                                             *pipeline.STAGES[1:]))  # fmt: skip
+    results, _ = shipped_results(recipe, tmp_path / "cache", say=lambda m: None)
+    assert ran == [] and results["vader"]["metrics"]["small"]["n"] == len(labelled.read_text().splitlines())
+
+    raw["seed"] = recipe.seed + 1  # another split of the same sources: the cached one is stale
+    reseeded = recipe_from_dict(raw)
+    shipped_results(reseeded, tmp_path / "cache", say=lambda m: None)
+    assert ran == ["data"]
+    marker = json.loads((tmp_path / "cache" / "compress" / recipe.name / "data" / "DONE.json").read_text())
+    assert marker["fingerprint"] == reseeded.fingerprint("data")  # stamped: the next re-scoring reuses it

@@ -1,4 +1,4 @@
-"""The pure parts of bench/: the cascade threshold rule, the row discovery, the report and config writers."""
+"""The pure parts of sentimon/bench/: the cascade threshold rule, the row discovery, the report and config writers."""
 
 from __future__ import annotations
 
@@ -49,6 +49,18 @@ def test_write_config_merges_and_validates(tmp_path):
         write_config(cfg, {"max_batch": 0})
     assert json.dumps(tomllib.loads(cfg.read_text()))  # a failed write left the file intact
     assert tomllib.loads(cfg.read_text())["inference_max_batch"] == 32
+
+
+def test_write_config_fills_an_inference_table_and_drops_its_flat_twins(tmp_path):
+    from sentimon.core.settings import load_settings
+
+    cfg = tmp_path / "sentimon.toml"
+    cfg.write_text('inference_max_batch = 8\nmodel = "static"\n\n[inference]\nthreads = 1\n')
+    write_config(cfg, {"threads": 2, "max_batch": 32})
+    data = tomllib.loads(cfg.read_text())
+    assert data == {"model": "static", "inference": {"threads": 2, "max_batch": 32}}
+    settings = load_settings(cfg)  # both spellings of one key in a file would be a ConfigError
+    assert (settings.inference.threads, settings.inference.max_batch, settings.inference.model) == (2, 32, "static")
 
 
 def test_rows_use_what_exists_and_say_what_is_skipped(tmp_path):

@@ -147,3 +147,16 @@ def test_bench_passes_accuracy_only_through(monkeypatch):
     result = CliRunner().invoke(app, ["bench", "--accuracy-only", "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert seen == [["--threads", "1", "--accuracy-only"]]
+
+
+def test_write_scores_writes_one_line_per_input_and_counts() -> None:
+    import io
+
+    from sentimon import inference
+    from sentimon.inference.jsonl import write_scores
+
+    out = io.StringIO()
+    counts = write_scores([b'{"id": "a", "text": "great"}\n', b"{oops\n"], out, inference.load("vader"))
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert (counts.scored, counts.errors) == (1, 1)
+    assert rows[0]["id"] == "a" and "label" in rows[0] and rows[1]["line"] == 2 and "error" in rows[1]

@@ -16,6 +16,7 @@ from sentimon.infra import (
     MissingDependency,
     ServiceStartError,
     Stack,
+    ensure_topics,
     pipeline_topics,
     postgres_service,
     procs,
@@ -34,6 +35,7 @@ class ScriptService(Service):
 
     name = "script"
     port_setting = "redis_port"
+    external_setting = "redis_url"
 
     def __init__(self, settings, script: str, ready_file: str | None = None, port: int = 1):
         super().__init__(settings)
@@ -70,7 +72,7 @@ def test_each_missing_server_binary_is_reported(settings, monkeypatch, tmp_path,
 
 
 def test_unknown_service_name_is_rejected(settings) -> None:
-    with pytest.raises(ValueError, match="unknown service"):
+    with pytest.raises(InfraError, match="unknown service"):
         Stack(settings, only=("zookeeper",))
 
 
@@ -113,7 +115,7 @@ def test_process_that_exits_during_startup_reports_its_log(settings) -> None:
 
 def test_readiness_timeout_is_reported(settings) -> None:
     service = ScriptService(settings, "import time; time.sleep(30)", ready_file="/nonexistent/never")
-    with pytest.raises(ServiceStartError, match="not ready within 3 s"):
+    with pytest.raises(ServiceStartError, match=r"not ready within 3 s \(stack\.startup_timeout_s "):
         service.start()
     service.stop()
 
@@ -123,7 +125,8 @@ def test_port_taken_by_a_foreign_process(settings) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         service = ScriptService(settings, "pass", port=s.getsockname()[1])
-        with pytest.raises(InfraError, match="taken by a process sentimon did not start.*SENTIMON_REDIS_PORT"):
+        taken = r"taken by a process sentimon did not start.*stack\.redis_port \(SENTIMON_STACK__REDIS_PORT or "
+        with pytest.raises(InfraError, match=taken + r"SENTIMON_REDIS_PORT\).*stack\.redis_url"):
             service.start()
 
 
@@ -178,3 +181,15 @@ def test_root_state_dir_unreachable_by_postgres_is_explained(tmp_path: Path) -> 
     service.dir.mkdir(parents=True)
     with pytest.raises(InfraError, match="cannot enter .*SENTIMON_STATE_DIR"):
         service.prepare()
+
+
+def test_unreachable_kafka_is_one_error_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kafka
+    from kafka.errors import KafkaTimeoutError
+
+    def refuse(**kwargs):
+        raise KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:1")
+
+    monkeypatch.setattr(kafka, "KafkaAdminClient", refuse)
+    with pytest.raises(InfraError, match=r"Kafka at 127\.0\.0\.1:1 is unreachable .*stack\.kafka_bootstrap"):
+        ensure_topics("127.0.0.1:1", [])

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from sentimon.core.settings import FLAT_NAMES, PARTS, ConfigError, load_settings
+from sentimon.core.settings import FLAT_NAMES, PARTS, ConfigError, load_settings, setting_name
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +68,8 @@ def test_keyword_overrides_beat_env(monkeypatch: pytest.MonkeyPatch) -> None:
         ("SENTIMON_TOPIC_PARTITIONS", "0", r"topics\.partitions .*SENTIMON_TOPIC_PARTITIONS"),
         ("SENTIMON_TOPICS__PARTITIONS", "0", r"topics\.partitions"),
         ("SENTIMON_ALERTS_WEBHOOKS", "not json", "SENTIMON_ALERTS_WEBHOOKS must be a JSON list"),
+        ("SENTIMON_ALERTS__WEBHOOKS", "not json", r"SENTIMON_ALERTS__WEBHOOKS='not json' is not valid JSON"),
+        ("SENTIMON_STACK", "nope", r"SENTIMON_STACK='nope' is not valid JSON"),
     ],
 )
 def test_bad_values_raise_one_clear_error(monkeypatch: pytest.MonkeyPatch, env: str, value: str, fragment: str) -> None:
@@ -80,6 +82,13 @@ def test_unknown_key_in_config_file_is_an_error(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text("kafka_prot = 1\n")
     with pytest.raises(ConfigError, match=r"bad\.toml.*kafka_prot"):
+        load_settings(cfg)
+
+
+def test_config_file_that_is_not_toml_is_an_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "broken.toml"
+    cfg.write_text("redis_port = \n")
+    with pytest.raises(ConfigError, match=r"broken\.toml is not valid TOML"):
         load_settings(cfg)
 
 
@@ -148,7 +157,7 @@ def test_precedence_keyword_then_env_then_file(monkeypatch: pytest.MonkeyPatch, 
 def test_one_setting_given_twice_in_one_source_is_an_error(tmp_path: Path) -> None:
     cfg = tmp_path / "twice.toml"
     cfg.write_text("redis_port = 1\n[stack]\nredis_port = 2\n")
-    with pytest.raises(ConfigError, match=r"redis_port and stack\.redis_port name the same setting"):
+    with pytest.raises(ConfigError, match=r"twice\.toml: redis_port and stack\.redis_port name the same setting"):
         load_settings(cfg)
 
 
@@ -178,3 +187,15 @@ def test_every_field_says_what_it_means() -> None:
         f"{part}.{name}" for part, cls in PARTS.items() for name, f in cls.model_fields.items() if not f.description
     ]
     assert not blank, f"add Field(description=...) to {blank}"
+
+
+def test_messages_name_a_setting_by_its_nested_and_flat_names() -> None:
+    assert setting_name("stack", "kafka_port") == "stack.kafka_port (SENTIMON_STACK__KAFKA_PORT or SENTIMON_KAFKA_PORT)"
+    assert setting_name("stream", "hooks") == "stream.hooks (SENTIMON_STREAM__HOOKS or SENTIMON_STREAM_HOOKS)"
+
+
+def test_arguments_given_are_never_changed() -> None:
+    part = {"max_batch": 8}
+    settings = load_settings(inference=part, inference_threads=2)
+    assert (settings.inference.max_batch, settings.inference.threads) == (8, 2)
+    assert part == {"max_batch": 8}  # the flat name merged into a copy

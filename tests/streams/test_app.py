@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -98,6 +99,64 @@ def test_publishing_before_the_worker_started_is_an_error():
         Publisher().publish("alerts", b"k", b"v")
 
 
+def test_publishing_on_the_event_loop_itself_is_refused_not_a_deadlock():
+    publisher = Publisher()
+
+    async def main():
+        publisher.bind(SimpleNamespace(producer=FakeProducer()), asyncio.get_running_loop())
+        publisher.publish("alerts", b"k", b"v")
+
+    with pytest.raises(StreamsError, match="await send"):
+        asyncio.run(main())
+
+
+def test_publishing_after_the_loop_stopped_fails_at_once():
+    producer = FakeProducer()
+    app = SimpleNamespace(producer=producer, conf=SimpleNamespace(broker_request_timeout=60.0))
+    publisher = Publisher()
+    loop = asyncio.new_event_loop()
+    publisher.bind(app, loop)
+    try:
+        with pytest.raises(StreamsError, match="not running"):  # a loop that is not running, not yet closed
+            publisher.publish("alerts", b"k", b"v")
+    finally:
+        loop.close()
+    with pytest.raises(StreamsError, match="not running"):
+        publisher.publish("alerts", b"k", b"v")
+    assert producer.sent == []
+
+
+def test_a_publish_waiting_when_the_loop_stops_fails_fast(monkeypatch):
+    monkeypatch.setattr("sentimon.streams.app._LOOP_CHECK_S", 0.05)
+
+    class NeverAcked(FakeProducer):
+        async def send(self, topic, key, value, partition, timestamp, headers):
+            self.sent.append(topic)
+            return asyncio.get_running_loop().create_future()  # the broker never answers
+
+    app = SimpleNamespace(producer=NeverAcked(), conf=SimpleNamespace(broker_request_timeout=60.0))
+    publisher = Publisher()
+    loop = asyncio.new_event_loop()
+    publisher.bind(app, loop)
+    outcome: list[BaseException] = []
+
+    def hook_thread():
+        try:
+            publisher.publish("alerts", b"k", b"v")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=hook_thread)
+    loop.call_soon(thread.start)
+    loop.run_until_complete(asyncio.sleep(0.3))  # the record is sent, its ack pending; then the loop stops
+    started = time.monotonic()
+    thread.join(5)
+    loop.run_until_complete(asyncio.sleep(0))  # runs the cancellation the failed publish asked for
+    loop.close()
+    assert time.monotonic() - started < 2 and not thread.is_alive()  # not the 60 s request timeout
+    assert len(outcome) == 1 and isinstance(outcome[0], StreamsError) and "loop stopped" in str(outcome[0])
+
+
 def test_ready_file_follows_the_assignment(tmp_path):
     path = tmp_path / "ready"
     path.write_text("left by a killed worker")
@@ -115,3 +174,8 @@ def test_ready_file_follows_the_assignment(tmp_path):
     assert json.loads(path.read_text())["assignments"] == 2
     asyncio.run(signals["on_before_shutdown"][0](app))
     assert not path.exists()
+
+
+def test_ready_file_in_a_missing_directory_is_refused_before_the_worker_starts(tmp_path):
+    with pytest.raises(StreamsError, match="does not exist"):
+        ReadyFile(tmp_path / "nope" / "ready").watch(SimpleNamespace())

@@ -62,10 +62,10 @@ def test_unreachable_redis_is_one_line_error():
 def test_load_hooks_errors_name_the_setting():
     with pytest.raises(StreamsError, match="package.module:factory"):
         load_hooks(["no_colon"], None)
-    with pytest.raises(StreamsError, match="cannot be imported"):
-        load_hooks(["streams.nope:factory"], None)
-    with pytest.raises(StreamsError, match="cannot be imported"):
-        load_hooks(["streams.app:missing"], None)
+    with pytest.raises(StreamsError, match=r"cannot be imported.*\(setting stream\.hooks\)"):
+        load_hooks(["sentimon.streams.nope:factory"], None)
+    with pytest.raises(StreamsError, match=r"cannot be imported.*\(setting stream\.hooks\)"):
+        load_hooks(["sentimon.streams.app:missing"], None)
     assert load_hooks(["tests.streams.test_cli:_hook_factory"], "S")[0]("x", "y") == ("S", "x", "y")
 
 

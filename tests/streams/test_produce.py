@@ -36,3 +36,33 @@ def test_bad_or_negative_ts_leaves_the_timestamp_to_the_broker() -> None:
         assert json.loads(record.value)["ts"] == json.loads(ts)  # the worker dead-letters it with the reason
     record = to_record(b'{"text": "no id"}')
     assert record is not None and record.key is None and record.timestamp_ms is None
+
+
+def test_produce_lines_paces_stamps_and_counts() -> None:
+    from sentimon.core.pacing import Pacer
+    from sentimon.streams.produce import OutgoingRecord, produce_lines
+
+    now = [100.0]
+    waits: list[float] = []
+
+    def sleep(s: float) -> None:
+        waits.append(s)
+        now[0] += s
+
+    sent: list[OutgoingRecord] = []
+    lines = [b'{"id": "a", "ts": 1, "text": "x"}\n', b"\n", b"not json\n", b'{"id": "b", "text": "y"}\n']
+    result = produce_lines(lines, sent.append, rate=2.0, clock=lambda: 1_800_000_000.0,
+                           pacer=Pacer(clock=lambda: now[0], sleep=sleep))  # fmt: skip
+    assert (result.sent, result.as_is) == (3, 1)  # the blank line is skipped, the non-object sent as it is
+    assert [r.key for r in sent] == [b"a", None, b"b"]
+    assert all(json.loads(r.value)["ts"] == 1_800_000_000_000 for r in sent if not r.as_is)
+    assert waits == [0.5, 0.5]  # 2 per second, due by records sent: the skipped blank line takes no slot
+    assert result.elapsed_s == 1.0
+
+
+def test_produce_lines_keeps_ts_when_asked() -> None:
+    from sentimon.streams.produce import OutgoingRecord, produce_lines
+
+    sent: list[OutgoingRecord] = []
+    produce_lines([b'{"id": "a", "ts": 1700000000000, "text": "x"}'], sent.append, keep_ts=True)
+    assert json.loads(sent[0].value)["ts"] == 1_700_000_000_000 and sent[0].timestamp_ms == 1_700_000_000_000

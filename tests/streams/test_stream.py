@@ -88,8 +88,9 @@ def test_exact_counts_dead_letters_scored_topic_metrics_and_cli(stream_env, stor
     }  # fmt: skip
     assert row["mean_score"] == pytest.approx(alpha.mean_score)
 
-    # Graceful stop: SIGTERM finishes and exits cleanly.
+    # Graceful stop: SIGTERM finishes and exits cleanly, and the worker takes its ready file away.
     assert worker.terminate() == 0
+    assert worker.ready() is None
 
 
 def test_two_workers_split_partitions_and_counts_are_exact(stream_env, store, stack_settings):

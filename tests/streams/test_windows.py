@@ -58,6 +58,21 @@ def test_counts_sums_and_multi_entity(store):
     assert store.watermark() == T0 + MIN + 5
 
 
+def test_buckets_written_by_the_old_script_with_sumsq_still_read_and_update(store):
+    # Hashes from before sumsq was dropped (minute bucket and hourly rollup) stay in Redis until their TTL.
+    hour = T0 - T0 % 3_600_000
+    old = {"n": 2, "negative": 1, "positive": 1, "sum": "0.25", "sumsq": "0.8125"}
+    for key in (f"{store.prefix}:b:AAPL:{T0}", f"{store.prefix}:h:AAPL:{hour}"):
+        store.redis.hset(key, mapping=old)
+    assert store.apply([Ev("new", T0 + 1, ["AAPL"], "neutral", 0.5)]) == 1
+    minute = store.stats("AAPL", MIN, T0 + MIN)
+    assert (minute.count, minute.negative, minute.neutral, minute.positive) == (3, 1, 1, 1)
+    assert minute.sum_score == pytest.approx(0.75)
+    [rollup] = store.series("AAPL", hour, hour + 3_600_000, step_ms=3_600_000)
+    assert (rollup.stats.count, rollup.stats.sum_score) == (3, pytest.approx(0.75))
+    assert store.redis.hget(f"{store.prefix}:b:AAPL:{T0}", "sumsq") == b"0.8125"  # left alone, never read
+
+
 def test_redelivery_never_double_counts(store):
     batch = [Ev(f"m{i}", T0 + i * 1000, ["X"], "positive", 1.0) for i in range(50)]
     assert store.apply(batch) == 50
