@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -148,19 +149,32 @@ def test_two_consumers_in_a_group_split_partitions(stack_settings, unique, make_
         )
 
     a, b = consumer(), consumer()
+    stop = threading.Event()
+
+    def keep_polling(c: KafkaConsumer) -> None:
+        # Each member polls in its own thread: a join blocks until every member has joined, so one thread
+        # polling both in turn can hold the second member out of the rebalance.
+        while not stop.is_set():
+            c.poll(timeout_ms=200)
+
+    threads = [threading.Thread(target=keep_polling, args=(c,), daemon=True) for c in (a, b)]
+    for t in threads:
+        t.start()
     try:
         assignments: dict[str, set[int]] = {}
         deadline = time.monotonic() + 60  # a rebalance takes longer on a loaded host
         while time.monotonic() < deadline:
-            a.poll(timeout_ms=200)
-            b.poll(timeout_ms=200)
             assignments = {"a": {p.partition for p in a.assignment()}, "b": {p.partition for p in b.assignment()}}
             if assignments["a"] and assignments["b"] and len(assignments["a"] | assignments["b"]) == 4:
                 break
+            time.sleep(0.2)
         assert assignments["a"] and assignments["b"]
         assert assignments["a"].isdisjoint(assignments["b"])
         assert assignments["a"] | assignments["b"] == {0, 1, 2, 3}
     finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
         a.close()
         b.close()
 
