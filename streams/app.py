@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE: a supervisor (systemd, Kubernetes) restarts the worker
 
 
+# The project's top-level import names before they became subpackages of `sentimon`.
+_PRE_NAMESPACE_PACKAGES = frozenset({"alerts", "compression", "inference", "infra", "streams"})
+
+
 def load_hooks(specs: list[str], settings, registry=None, publish: Publish | None = None) -> list[Hook]:
     """``"package.module:factory"`` -> ``factory(settings)``, which returns a hook callable.
 
@@ -41,6 +45,10 @@ def load_hooks(specs: list[str], settings, registry=None, publish: Publish | Non
     hooks = []
     for spec in specs:
         module_name, _, attr = spec.partition(":")
+        if module_name.partition(".")[0] in _PRE_NAMESPACE_PACKAGES:
+            # Configs written before every part moved under `sentimon.` name the bare package: keep them working.
+            log.warning("stream hook %r: the module is now sentimon.%s; update the setting", spec, module_name)
+            module_name = f"sentimon.{module_name}"
         if not module_name or not attr:
             raise StreamsError(f"stream hook {spec!r} must look like 'package.module:factory' (setting stream.hooks)")
         try:

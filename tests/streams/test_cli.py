@@ -69,6 +69,12 @@ def test_load_hooks_errors_name_the_setting():
     assert load_hooks(["tests.streams.test_cli:_hook_factory"], "S")[0]("x", "y") == ("S", "x", "y")
 
 
+def test_hooks_named_by_their_pre_namespace_module_still_load(caplog):
+    # Any one-argument function serves as the factory: what is tested is where its module is found.
+    assert load_hooks(["streams.app:faust_broker"], "a:1") == ["kafka://a:1"]
+    assert "now sentimon.streams.app" in caplog.text
+
+
 def _hook_factory(settings):
     return lambda events, store: (settings, events, store)
 
