@@ -23,7 +23,8 @@ from sentimon.alerts.metrics import AlertMetrics
 from sentimon.alerts.schema import load_rulesets
 from sentimon.alerts.sinks import KafkaPublisher, KafkaSink, LogSink, Publish, Sink, WebhookSink
 from sentimon.alerts.store import RedisStates
-from sentimon.core.settings import AlertSettings, Settings
+from sentimon.core.parts import AlertSettings
+from sentimon.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

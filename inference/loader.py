@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sentimon.core.settings import InferenceSettings
+from sentimon.core.parts import InferenceSettings
 from sentimon.inference.bundle import MANIFEST_FILE, BundleError
 from sentimon.inference.cascade import CASCADE_FILE, CascadeScorer, read_cascade
 from sentimon.inference.options import with_overrides

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sentimon.core.settings import InferenceSettings
+from sentimon.core.parts import InferenceSettings
 from sentimon.inference.batching import aggregate_windows, padded_length, plan_batches, softmax
 from sentimon.inference.bundle import LABELS, MODEL_FILE, TOKENIZER_FILE, BundleError, Manifest, read_manifest
 from sentimon.inference.options import InferenceError

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sentimon.core.errors import UserError
-from sentimon.core.settings import InferenceSettings
+from sentimon.core.parts import InferenceSettings
 
 
 class InferenceError(UserError):

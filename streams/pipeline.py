@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sentimon.core.settings import StreamSettings
+from sentimon.core.parts import StreamSettings
 from sentimon.streams.entities import EntityExtractor
 from sentimon.streams.metrics import StreamMetrics
 from sentimon.streams.schema import SCORING_FAILED, Message, Rejection, parse_message

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sentimon.core.settings import WindowSettings
+from sentimon.core.parts import WindowSettings
 from sentimon.core.windows import WindowStats
 
 LABELS = ("negative", "neutral", "positive")

@@ -1,5 +1,5 @@
 """A demo run's namespaced settings and its `sentimon worker` child process, watched through the worker's own
-signals: the metrics endpoint for readiness, the consumer group's committed offsets for "done"."""
+signals: its ready file for readiness, the consumer group's committed offsets for "done"."""
 
 from __future__ import annotations
 
@@ -63,31 +63,30 @@ def settings_env(settings) -> dict[str, str]:
 
 
 class DemoWorker:
-    """`sentimon worker` in a child process with ``settings``; its output goes to ``log_path``."""
+    """`sentimon worker` in a child process with ``settings``; its output goes to ``log_path`` and its ready file
+    beside it."""
 
     def __init__(self, settings, log_path: Path):
         self.settings, self.log_path = settings, log_path
+        self.ready_file = log_path.with_suffix(".ready")
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sentimon", "worker"], env={**os.environ, **settings_env(settings)},
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [sys.executable, "-m", "sentimon", "worker", "--ready-file", str(self.ready_file)],
+                env={**os.environ, **settings_env(settings)}, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
             )  # fmt: skip
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        """Ready when its metrics endpoint answers (it starts serving once the scorer is loaded)."""
-        import urllib.request
-
+        """Ready when its ready file exists: the scorer is loaded and the worker holds its partitions."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-10:])
                 raise UserError(f"the worker exited (code {self.proc.returncode}) during start-up; "
                                 f"see {self.log_path}:\n{tail}")  # fmt: skip
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.settings.metrics.port}/metrics", timeout=1).read()
+            if self.ready_file.exists():
                 return
-            except OSError:
-                time.sleep(POLL_S)
+            time.sleep(POLL_S)
         raise UserError(f"the worker did not start within {timeout_s:.0f} s; see {self.log_path}")
 
     def wait_done(self, topic: str, timeout_s: float, on_wait: Callable[[], None] = lambda: None) -> None:
