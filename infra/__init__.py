@@ -5,7 +5,7 @@ Entry points: ``Stack(settings).up()/down()/status()`` and ``ensure_topics(...)`
 
 from sentimon.infra.errors import InfraError, MissingDependency, ServiceStartError
 from sentimon.infra.stack import SERVICE_NAMES, Stack
-from sentimon.infra.topics import TopicSpec, ensure_topics, pipeline_topics
+from sentimon.infra.topics import TopicSpec, ensure_topics, pipeline_topics, require_topics
 
 __all__ = [
     "SERVICE_NAMES",
@@ -16,4 +16,5 @@ __all__ = [
     "TopicSpec",
     "ensure_topics",
     "pipeline_topics",
+    "require_topics",
 ]

@@ -64,3 +64,30 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> dict[str, str]:
         return actions
     finally:
         admin.close()
+
+
+def require_topics(bootstrap: str, names: list[str], timeout_s: float = 5.0) -> None:
+    """Fail fast (InfraError naming the fix) when Kafka does not answer within ``timeout_s`` or a topic is missing;
+    a producer would otherwise block on metadata for a minute and log a line per retry."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    timeout_ms = int(timeout_s * 1000)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sentimon-check", request_timeout_ms=timeout_ms,
+                                 bootstrap_timeout_ms=timeout_ms)  # fmt: skip
+    except KafkaError as exc:
+        raise InfraError(
+            f"Kafka at {bootstrap} is unreachable ({type(exc).__name__}); start it with `sentimon up` or set "
+            f"{setting_name('stack', 'kafka_bootstrap')}"
+        ) from None
+    try:
+        existing = set(admin.list_topics())
+    finally:
+        admin.close()
+    missing = [n for n in names if n not in existing]
+    if missing:
+        raise InfraError(
+            f"topic {', '.join(missing)} does not exist; create the pipeline's topics with `sentimon topics create` "
+            "(or name an existing topic)"
+        )

@@ -10,6 +10,7 @@ import importlib
 import logging
 import pkgutil
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -35,6 +36,9 @@ def _root(
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    if not verbose:
+        # kafka-python logs every failed connection attempt; the commands turn a failure into one line naming the fix.
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     ctx.obj = {"settings": load_settings(config)}
 
 
@@ -44,8 +48,55 @@ for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         _module.register(app)
 
 
+# One example per command, shown under its --help (tests/sentimon/test_cli_help.py checks every command has one).
+EXAMPLES: dict[str, str] = {
+    "up": "sentimon up && sentimon topics create",
+    "down": "sentimon down --only kafka",
+    "status": "sentimon status --json",
+    "topics create": "sentimon topics create",
+    "worker": "sentimon worker --model static --ready-file /tmp/worker.ready",
+    "produce": "sentimon produce --file posts.jsonl --rate 200",
+    "windows": "sentimon windows '$AAPL' --window 1h30m --json",
+    "top": "sentimon top --window 24h --limit 5 > top.txt",
+    "entities": "sentimon entities --search air",
+    "score": "echo 'Shares fell 12% after the miss.' | sentimon score",
+    "bench": "sentimon bench --accuracy-only",
+    "compress": "sentimon compress --recipe tiny --work-dir /tmp/tiny",
+    "models list": "sentimon models list --json",
+    "models show": "sentimon models show default",
+    "alerts list": "sentimon alerts list --state firing --entity TSLA",
+    "alerts check": "sentimon alerts check alerts/rules/stock.yaml",
+    "replay": "sentimon replay --topic sentimon.raw.social --from 2026-12-01 --model static --compare default",
+    "demo": "sentimon demo",
+}
+
+
+def _polish(command: Any, path: str = "") -> None:
+    """Help without type tags (flags show none, values their name) and with the command's example."""
+    help_option = command.get_help_option(command.context_class(command))
+    for param in [*command.params, *([help_option] if help_option else [])]:
+        if param.param_type_name == "argument":
+            param.display_type_rich = lambda ctx: None  # the argument's name and help say what it is
+        elif param.metavar is None:
+            desc = getattr(param, "type_descriptor", None)
+            choices = [getattr(c, "value", c) for c in desc.choices or ()] if desc and desc.is_choice else []
+            name = "[" + "|".join(map(str, choices)) + "]" if choices else (param.name or "value").upper()
+            param.metavar = "" if getattr(param, "is_flag", False) else name
+    if path in EXAMPLES:
+        command.epilog = f"Example: {EXAMPLES[path]}"
+    for name, sub in getattr(command, "commands", {}).items():
+        _polish(sub, f"{path} {name}".strip())
+
+
+def command() -> Any:
+    """The `sentimon` command as click runs it (the typer app, help polished)."""
+    cmd = typer.main.get_command(app)
+    _polish(cmd)
+    return cmd
+
+
 def main() -> None:
     try:
-        app(prog_name="sentimon")
+        command().main(prog_name="sentimon")
     except UserError as exc:
         raise SystemExit(fail(str(exc)).exit_code) from None

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from sentimon.cli.common import console, settings_of
+from sentimon.cli.common import out, settings_of
 
 alerts_app = typer.Typer(help="Stock and public-opinion alerts.", no_args_is_help=True)
 
@@ -41,13 +41,13 @@ def list_alerts(
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     if not rows:
-        console.print("no alerts")
+        out.print("no alerts")
         return
     table = Table("started (UTC)", "state", "severity", "rule", "entity", "value", "baseline", "resolved (UTC)")
     for r in rows:
         table.add_row(r["started_at"], r["state"], r["severity"], r["rule"], r["entity"], _num(r["value"]),
                       _num(r["baseline"]), r["resolved_at"] or "-")  # fmt: skip
-    console.print(table)
+    out.print(table)
 
 
 def _num(value: float | None) -> str:
@@ -60,10 +60,10 @@ def check(files: Annotated[list[Path], typer.Argument(help="YAML rule files to v
     from sentimon.alerts.schema import load_rulesets
 
     for rs in load_rulesets(files):
-        console.print(f"[green]ok[/] {rs.name}: {len(rs.rules)} rules")
+        out.print(f"[green]ok[/] {rs.name}: {len(rs.rules)} rules")
         for rule in rs.rules:
             extra = f", {len(rule.overrides)} entity overrides" if rule.overrides else ""
-            console.print(f"  {rule.name:<28} {rule.kind:<8} {rule.severity}{extra}")
+            out.print(f"  {rule.name:<28} {rule.kind:<8} {rule.severity}{extra}")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ import time
 import typer
 from rich.table import Table
 
-from sentimon.cli.common import console, settings_of
+from sentimon.cli.common import console, out, settings_of
 from sentimon.infra import SERVICE_NAMES, Stack, ensure_topics, pipeline_topics
 
 topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
@@ -46,7 +46,7 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
         table = Table("service", "endpoint", "up", "managed", "pid")
         for s in statuses.values():
             table.add_row(s.name, s.url, "[green]yes[/]" if s.up else "[red]no[/]", str(s.managed), str(s.pid or "-"))
-        console.print(table)
+        out.print(table)
     if not all(s.up for s in statuses.values()):
         raise typer.Exit(1)
 
@@ -56,7 +56,7 @@ def topics_create(ctx: typer.Context) -> None:
     """Create the raw, scored, dead-letter and alerts topics; fix partitions/retention of existing ones."""
     settings = settings_of(ctx)
     for name, action in ensure_topics(settings.stack.kafka_servers, pipeline_topics(settings)).items():
-        console.print(f"{name:<28} {action}")
+        out.print(f"{name:<28} {action}")
 
 
 def register(app: typer.Typer) -> None:
