@@ -1,19 +1,21 @@
 """A read-through cache over the stream's window store for the alert engine (one per process).
 
 Baselines span days of one-minute buckets (a 7-day ``stats`` is ~290 hash reads even with the store's hourly
-rollups, and each rule of each touched entity reads its windows after every batch). Buckets older than the
-lateness horizon (watermark - allowed lateness) can never change -- later events for them are "late" and not
-applied -- so their aggregates are cached in fixed blocks (10 minutes by default); only the edges of a range
-and the still-mutable recent part are read from Redis. Reads repeated within one evaluation round (several
-rules over the same window) are answered once.
+rollups, and each rule of each touched entity reads its windows at every boundary). Buckets older than the
+lateness horizon (every source partition's watermark minus the allowed lateness: the store's ``settled_ms``)
+can never change -- later events for them are "late" and not applied -- so their aggregates are cached in
+fixed blocks (10 minutes by default, LRU-bounded); only the edges of a range and the still-mutable recent part
+are read from Redis. Reads repeated within one evaluation round (several rules over the same window) are
+answered once.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
+
+from cachetools import LRUCache
 
 from sentimon.alerts.evaluate import WindowCatalog
 from sentimon.core.windows import WindowStats
@@ -40,28 +42,33 @@ class WindowSource(WindowCatalog, Protocol):
 
     def series(self, entity: str, start_ms: int, end_ms: int) -> Sequence[Bucket]: ...
 
+    def settled_ms(self) -> int | None: ...
+
 
 class CachedWindows:
     """``stats``/``entities``/``watermark`` of a window source, with immutable blocks cached (LRU)."""
 
-    def __init__(self, store: WindowSource, block_ms: int = BLOCK_MS, max_blocks: int = 200_000):
+    def __init__(
+        self, store: WindowSource, block_ms: int = BLOCK_MS, max_blocks: int = 200_000, max_memo: int = 100_000
+    ):
         if block_ms % store.bucket_ms:
             raise ValueError(f"block_ms {block_ms} must be a multiple of the store's bucket_ms {store.bucket_ms}")
         self.store = store
         self.block_ms = block_ms
         self.max_blocks = max_blocks
-        self._blocks: OrderedDict[tuple[str, int], WindowStats] = OrderedDict()
-        self._memo: dict[tuple[str, int, int], WindowStats] = {}
+        self._blocks: LRUCache[tuple[str, int], WindowStats] = LRUCache(maxsize=max_blocks)
+        # Reads repeated within one round; bounded too, as one round may evaluate a long backlog.
+        self._memo: LRUCache[tuple[str, int, int], WindowStats] = LRUCache(maxsize=max_memo)
         self._cutoff: int | None = None
         self._lock = threading.Lock()
         self.redis_reads = 0  # store calls made, for tests and the benchmark
 
     def refresh(self) -> None:
-        """Start an evaluation round: re-read the watermark, forget the round's memo."""
-        wm = self.store.watermark()
+        """Start an evaluation round: re-read where the settled buckets end, forget the round's memo."""
+        settled = self.store.settled_ms()
         with self._lock:
             self._memo.clear()
-            self._cutoff = None if wm is None else wm - self.store.allowed_lateness_ms
+            self._cutoff = settled
 
     def watermark(self) -> int | None:
         return self.store.watermark()
@@ -103,9 +110,8 @@ class CachedWindows:
         found: dict[int, WindowStats] = {}
         with self._lock:
             for s in starts:
-                if (cached := self._blocks.get((entity, s))) is not None:
+                if (cached := self._blocks.get((entity, s))) is not None:  # get() marks it recently used
                     found[s] = cached
-                    self._blocks.move_to_end((entity, s))
         missing = [s for s in starts if s not in found]
         if missing:
             # One pipelined read for every missing block, summed per block.
@@ -119,6 +125,4 @@ class CachedWindows:
             with self._lock:
                 for s, parts in per_block.items():
                     found[s] = self._blocks[(entity, s)] = WindowStats.total(entity, self.block_ms, parts)
-                while len(self._blocks) > self.max_blocks:
-                    self._blocks.popitem(last=False)
         return [found[s] for s in starts]

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from cachetools import LRUCache
+
 
 def negative_examples(events: Iterable[Any]) -> dict[str, list[dict]]:
     """entity -> example dicts (id, text, source, ts_ms) of the negative events that carry a text."""
@@ -22,13 +24,15 @@ def negative_examples(events: Iterable[Any]) -> dict[str, list[dict]]:
 
 
 class MemoryExamples:
-    def __init__(self, size: int = 5):
+    """The ring per entity in this process, for at most ``max_entities`` entities (least recently used go)."""
+
+    def __init__(self, size: int = 5, max_entities: int = 100_000):
         self.size = size
-        self._rings: dict[str, dict[str, dict]] = {}
+        self._rings: LRUCache[str, dict[str, dict]] = LRUCache(maxsize=max_entities)
 
     def add(self, events: Iterable[Any]) -> None:
         for entity, examples in negative_examples(events).items():
-            ring = self._rings.setdefault(entity, {})
+            ring = self._rings.get(entity) or {}
             for ex in examples:
                 ring[ex["id"]] = ex
             keep = sorted(ring.values(), key=lambda e: (e["ts_ms"], e["id"]))[-self.size :]

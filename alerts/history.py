@@ -2,13 +2,16 @@
 
 The schema is managed by the Alembic migrations in ``alerts/migrations``, applied programmatically on first
 use (no alembic.ini needed). The unique episode key makes recording idempotent: a second worker or a
-re-delivered batch recording the same firing inserts nothing.
+re-delivered batch recording the same firing inserts nothing. ``record_delivery`` also keeps which sinks
+confirmed each notification (``sentimon_alert_deliveries``) and stamps ``delivered_at`` on the episode once all
+did; a row recorded while a sink was down keeps ``delivered_at`` NULL until the retry got through.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "sentimon_alerts_version"  # apart from other packages' Alembic histories in the same database
 TABLE = "sentimon_alerts"
+DELIVERIES_TABLE = "sentimon_alert_deliveries"
 _MIGRATION_LOCK = 0x53454E54  # pg_advisory_xact_lock key: two workers starting together migrate one at a time
 
 
@@ -68,6 +72,7 @@ class AlertRecord(Base):
     baseline: Mapped[float | None] = mapped_column(Float)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,7 +90,20 @@ class AlertRecord(Base):
             "value": self.value,
             "baseline": self.baseline,
             "payload": self.payload,
+            "delivered_at": _iso(self.delivered_at),
         }
+
+
+class DeliveryRecord(Base):
+    """One sink's confirmation of one notification (its ``notification_id``)."""
+
+    __tablename__ = DELIVERIES_TABLE
+    __table_args__ = (UniqueConstraint("notification", "sink", name="uq_sentimon_alert_deliveries"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification: Mapped[str] = mapped_column(String(600))
+    sink: Mapped[str] = mapped_column(String(600))
+    delivered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 def _utc(ms: int | None) -> dt.datetime | None:
@@ -204,6 +222,43 @@ class History:
                     ))  # fmt: skip
                 session.commit()
                 return bool(done.rowcount)
+        except OperationalError as exc:
+            raise self._unreachable(exc) from None
+
+    def record_delivery(
+        self, note: Notification, payload: dict[str, Any], sinks: Sequence[str], complete: bool
+    ) -> bool:
+        """Record the notification (if not yet), the ``sinks`` that confirmed it, and when ``complete`` (every
+        configured sink confirmed) stamp the episode delivered. True when the notification was new."""
+        new = self.record(note, payload)
+        try:
+            with self._session() as session:
+                have = set(session.scalars(select(DeliveryRecord.sink)
+                                           .where(DeliveryRecord.notification == note.dedup_key)))  # fmt: skip
+                for sink in dict.fromkeys(sinks):
+                    if sink not in have:
+                        session.add(DeliveryRecord(notification=note.dedup_key, sink=sink))
+                if complete:
+                    session.execute(
+                        update(AlertRecord)
+                        .where((AlertRecord.rule == note.rule_id) & (AlertRecord.entity == note.entity)
+                               & (AlertRecord.started_at == _utc(note.started_ms)))
+                        .values(delivered_at=func.now())
+                    )  # fmt: skip
+                try:
+                    session.commit()
+                except IntegrityError:  # another worker recorded the same confirmations first
+                    session.rollback()
+        except OperationalError as exc:
+            raise self._unreachable(exc) from None
+        return new
+
+    def deliveries(self, notification_id: str) -> set[str]:
+        """The sinks that confirmed one notification."""
+        try:
+            with self._session() as session:
+                return set(session.scalars(select(DeliveryRecord.sink)
+                                           .where(DeliveryRecord.notification == notification_id)))  # fmt: skip
         except OperationalError as exc:
             raise self._unreachable(exc) from None
 

@@ -13,6 +13,8 @@ class AlertMetrics:
     evaluations: Counter
     errors: Counter
     deliveries: Counter
+    delivered: Counter
+    redeliveries: Counter
     evaluation_seconds: Histogram
 
     @classmethod
@@ -25,6 +27,11 @@ class AlertMetrics:
             errors=Counter("sentimon_alert_errors_total", "Alert failures by stage.", ["stage"], registry=registry),
             deliveries=Counter("sentimon_alert_deliveries_total", "Sink deliveries by sink and outcome.",
                                ["sink", "outcome"], registry=registry),
+            delivered=Counter("sentimon_alert_notifications_delivered_total",
+                              "Notifications every sink confirmed.", registry=registry),
+            redeliveries=Counter("sentimon_alert_redeliveries_total",
+                                 "Notifications submitted again: a sink or the history failed, or a worker died.",
+                                 registry=registry),
             evaluation_seconds=Histogram("sentimon_alert_evaluation_seconds", "Time to evaluate one batch's entities.",
                                          buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5), registry=registry),
         )  # fmt: skip

@@ -31,6 +31,11 @@ def iso(ms: int | None) -> str | None:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def episode_key(note: Notification) -> str:
+    """rule|entity|episode start (ms): the same for the firing, repeats and resolve of one episode."""
+    return f"{note.rule_id}|{note.entity}|{note.started_ms}"
+
+
 def top_terms(texts: Iterable[str], exclude: Iterable[str] = (), limit: int = 5) -> list[str]:
     """Most frequent content words across ``texts`` (each text counted once per word)."""
     skip = _STOP | {e.lower().lstrip("$#@") for e in exclude}
@@ -88,6 +93,10 @@ def build_payload(rule: Rule, note: Notification, examples: Sequence[dict[str, A
     sources = Counter(str(e["source"]) for e in examples if e.get("source"))
     ruleset, _, name = note.rule_id.partition("/")
     return {
+        # Delivery is at least once: receivers dedupe by notification_id (one per firing/resolved/repeat of an
+        # episode) or group by episode (rule|entity|start).
+        "notification_id": note.dedup_key,
+        "episode": episode_key(note),
         "kind": note.kind,
         "state": "resolved" if note.kind == "resolved" else "firing",
         "rule": note.rule_id,

@@ -1,9 +1,11 @@
 """Wiring from settings: rule sets + shared Redis states + history + sinks -> an engine, and the stream hook.
 
 ``stream_hook(settings)`` is what the worker loads (setting ``stream.hooks = ["sentimon.alerts:stream_hook"]``): after
-each batch it records negative example texts and evaluates the touched entities at the batch's max event
-time. Silence is checked on a timer (``alerts.silence_interval_s``, wall clock) at the windows' watermark
-(event time), by a daemon thread the hook starts on its first batch, or by the caller via ``check_silence``.
+each batch it records negative example texts and evaluates each touched entity at every event-time boundary
+its events crossed (``alerts.schedule``): live, backlog and replay give the same alerts. A timer
+(``alerts.silence_interval_s``, wall clock) catches up the entities that went quiet and checks silence, at the
+windows' watermark (event time), in a daemon thread the hook starts on its first batch, or by the caller via
+``check_silence``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sentimon.alerts.evaluate import WindowCatalog
 from sentimon.alerts.examples import RedisExamples
 from sentimon.alerts.history import History
 from sentimon.alerts.metrics import AlertMetrics
+from sentimon.alerts.schedule import EvaluationSchedule, horizon_ms
 from sentimon.alerts.schema import load_rulesets
 from sentimon.alerts.sinks import KafkaPublisher, KafkaSink, LogSink, Publish, Sink, WebhookSink
 from sentimon.alerts.store import RedisStates
@@ -71,8 +74,9 @@ class AlertService:
         self.examples = RedisExamples(self.redis, settings.prefix, settings.examples)
         self.history = history
         self.dispatcher = Dispatcher(self.history, sinks, metrics)
+        rulesets = load_rulesets(list(settings.rules) or None)
         self.engine = AlertEngine(
-            load_rulesets(list(settings.rules) or None),
+            rulesets,
             RedisStates(self.redis, settings.prefix, settings.state_ttl_s, settings.lease_s),
             self.dispatcher,
             self.examples,
@@ -83,8 +87,8 @@ class AlertService:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._cache: CachedWindows | None = None
-        self._last_eval: dict[str, int] = {}  # entity -> event time of its last evaluation in this process
-        self._deferred: set[str] = set()
+        self._horizon_ms = horizon_ms(rulesets)
+        self._schedule: EvaluationSchedule | None = None
 
     @classmethod
     def from_settings(
@@ -98,11 +102,11 @@ class AlertService:
     ) -> AlertService:
         """The service on the alerts part, with the stack's Redis and history database and the configured sinks
         unless given."""
-        import redis
+        from sentimon.infra.redis_client import connect
 
         return cls(
             settings.alerts,
-            redis_client or redis.Redis.from_url(settings.stack.redis),
+            redis_client or connect(settings.stack),
             history if history is not None else History(settings.stack.database),
             build_sinks(settings, metrics, publish) if sinks is None else sinks,
             metrics,
@@ -117,33 +121,31 @@ class AlertService:
                 self._cache = CachedWindows(store)
             return self._cache
 
-    def on_batch(self, events: Sequence[Any], store: WindowCatalog) -> list[dict]:
-        """Record example texts and evaluate the entities these events touched, at their max event time.
+    def schedule(self, store: WindowCatalog) -> EvaluationSchedule:
+        """Evaluation boundaries every ``eval_interval_ms`` rounded up to whole buckets of the store."""
+        with self._lock:
+            if self._schedule is None:
+                bucket_ms = int(getattr(store, "bucket_ms", 60_000))
+                step_ms = max(-(-self.settings.eval_interval_ms // bucket_ms), 1) * bucket_ms
+                self._schedule = EvaluationSchedule(step_ms, self._horizon_ms, self.settings.max_tracked_entities)
+            return self._schedule
 
-        An entity evaluated less than ``alerts.eval_interval_ms`` (event time) ago is deferred to the timer.
-        """
+    def on_batch(self, events: Sequence[Any], store: WindowCatalog) -> list[dict]:
+        """Record example texts and evaluate the watched entities at each event-time boundary their events
+        crossed and the store's watermark passed (see ``alerts.schedule``); late events move nothing."""
         usable = [ev for ev in events if getattr(ev, "status", "applied") != "late"]
         if not usable:
             return []
         if self.settings.examples:
             self.examples.add(usable)
-        now_ms = max(int(ev.ts_ms) for ev in usable)
         heartbeat = getattr(self.engine.states, "heartbeat", None)
         if heartbeat is not None:
             heartbeat()  # keep the lease on our claimed notifications while batches flow
-        due = []
-        with self._lock:
-            for entity in dict.fromkeys(x for ev in usable for x in ev.entities):
-                if not self.engine.watches(entity):
-                    continue
-                last = self._last_eval.get(entity)
-                if last is None or now_ms - last >= self.settings.eval_interval_ms or now_ms < last:
-                    self._last_eval[entity] = now_ms
-                    self._deferred.discard(entity)
-                    due.append(entity)
-                else:
-                    self._deferred.add(entity)
-        return self.engine.evaluate(self.reader(store), due, now_ms)
+        # Up to the watermark: a boundary some active partition has not reached yet waits for it.
+        watermark = getattr(store, "watermark", None)
+        until_ms = watermark() if callable(watermark) else None
+        due = self.schedule(store).crossed(usable, self.engine.watches, until_ms)
+        return self.engine.evaluate_at(self.reader(store), due) if due else []
 
     def __call__(self, events: Sequence[Any], store: WindowCatalog) -> None:
         self.start_silence_timer(store)
@@ -156,20 +158,18 @@ class AlertService:
                 self.metrics.errors.labels("evaluate").inc()
 
     def check_silence(self, store: WindowCatalog, now_ms: int | None = None) -> list[dict]:
-        """The timer's work, at ``now_ms`` or the store's watermark: notifications left by stopped workers,
-        every rule for the entities whose evaluation was deferred, and the silence rules for every entity."""
+        """The timer's work, at ``now_ms`` or the store's watermark (the last boundary before it): notifications
+        left by stopped workers, every rule for the entities that went quiet since their last boundary, and
+        the silence rules for the entities active within a silence baseline."""
         if now_ms is None:
             now_ms = store.watermark()
             if now_ms is None:
                 return []
+        schedule = self.schedule(store)
         reader = self.reader(store)
         recovered = self.engine.recover()
-        with self._lock:
-            deferred, self._deferred = sorted(self._deferred), set()
-            for entity in deferred:
-                self._last_eval[entity] = max(self._last_eval.get(entity, now_ms), now_ms)
-        out = self.engine.evaluate(reader, deferred, now_ms) if deferred else []
-        return recovered + out + self.engine.check_silence(reader, now_ms)
+        out = self.engine.evaluate_at(reader, schedule.catch_up(now_ms))
+        return recovered + out + self.engine.check_silence(reader, schedule.floor(now_ms) - 1)
 
     def start_silence_timer(self, store: WindowCatalog) -> None:
         with self._lock:

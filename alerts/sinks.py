@@ -1,10 +1,15 @@
 """Where notifications go: the log, the Kafka alerts topic, webhooks.
 
 The Kafka sink's ``send`` returns once the broker acknowledged the record (alerts are few; the producer is the
-worker's own); webhooks are posted by a background thread from a bounded queue (a full queue drops and
-counts, it never blocks the stream).
-Webhook retries use tenacity: exponential backoff on connection errors, timeouts, 429 and 5xx; other 4xx
-answers are final.
+worker's own); webhooks are posted by a background thread from a bounded queue, and ``submit`` reports the
+outcome through a callback, so the dispatcher acknowledges a notification only after the receiver confirmed
+it (a full queue or a receiver still down after the retries reports False: the notification is retried later,
+never dropped). Webhook retries use tenacity: exponential backoff on connection errors, timeouts, 429 and 5xx;
+other 4xx answers are final (the receiver refused the payload; retrying cannot help).
+
+Every sink sends the notification's id (``notification_id``: rule|entity|episode start|kind) and episode
+(``episode``): receivers dedupe by them, since delivery is at least once. Webhooks also get them as the
+``Idempotency-Key`` and ``X-Sentimon-Episode`` headers.
 """
 
 from __future__ import annotations
@@ -23,15 +28,36 @@ log = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
-    name: str
+    name: str  # a metrics label (bounded)
+    key: str  # unique among the configured sinks: which sinks confirmed a notification is kept by key
 
     def send(self, payload: dict[str, Any]) -> None: ...
 
     def close(self, timeout_s: float = 10.0) -> None: ...
 
 
+# ``done(True)``: the receiver confirmed (or refused for good); ``done(False)``: not delivered, try again later.
+Done = Callable[[bool], None]
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+EPISODE_HEADER = "X-Sentimon-Episode"
+
+
+def dedup_headers(payload: dict[str, Any]) -> dict[str, str]:
+    """The headers receivers dedupe by (values are ASCII-safe: entities may be any text)."""
+    from urllib.parse import quote
+
+    out = {}
+    if payload.get("notification_id"):
+        out[IDEMPOTENCY_HEADER] = quote(str(payload["notification_id"]), safe="|:/-_.")
+    if payload.get("episode"):
+        out[EPISODE_HEADER] = quote(str(payload["episode"]), safe="|:/-_.")
+    return out
+
+
 class LogSink:
     name = "log"
+    key = "log"
 
     def __init__(self, logger: logging.Logger | None = None):
         self.logger = logger or logging.getLogger("sentimon.alerts")
@@ -79,6 +105,7 @@ class KafkaSink:
     name = "kafka"
 
     def __init__(self, topic: str, publish: Publish, metrics: AlertMetrics | None = None):
+        self.key = f"kafka:{topic}"
         self.topic = topic
         self.publish = publish
         self.metrics = metrics
@@ -156,6 +183,7 @@ class WebhookSink:
         import httpx
 
         self.url = url
+        self.key = f"webhook:{url}"
         self.fmt = fmt
         self.attempts = attempts
         self.backoff_s = backoff_s
@@ -173,13 +201,18 @@ class WebhookSink:
         return alertmanager_alerts(payload) if self.fmt == "alertmanager" else payload
 
     def send(self, payload: dict[str, Any]) -> None:
+        self.submit(payload, lambda ok: None)
+
+    def submit(self, payload: dict[str, Any], done: Done) -> None:
+        """Queue one POST; ``done`` is called from the sender thread with its outcome."""
         try:
-            self._queue.put_nowait(self.body(payload))
+            self._queue.put_nowait((self.body(payload), dedup_headers(payload), done))
         except queue.Full:
             self.dropped += 1
             self._count("dropped")
-            log.error("webhook %s queue full (%d): alert %s for %s dropped", self.url, self._queue.maxsize,
-                      payload["rule"], payload["entity"])  # fmt: skip
+            log.error("webhook %s queue full (%d): alert %s for %s not sent now; retried later", self.url,
+                      self._queue.maxsize, payload["rule"], payload["entity"])  # fmt: skip
+            done(False)
 
     def _count(self, outcome: str) -> None:
         if self.metrics:
@@ -191,11 +224,16 @@ class WebhookSink:
             try:
                 if item is _STOP:
                     return
-                self._deliver(item)
+                body, headers, done = item
+                ok = self._deliver(body, headers)
+                try:
+                    done(ok)
+                except Exception:  # the callback is the dispatcher's; never let it stop this thread
+                    log.exception("webhook %s: delivery callback failed", self.url)
             finally:
                 self._queue.task_done()
 
-    def _deliver(self, body: Any) -> None:
+    def _deliver(self, body: Any, headers: dict[str, str]) -> bool:
         import httpx
         from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -210,18 +248,24 @@ class WebhookSink:
         try:
             for attempt in retrying:
                 with attempt:
-                    response = self._client.post(self.url, json=body)
+                    response = self._client.post(self.url, json=body, headers=headers)
                     if response.status_code == 429 or response.status_code >= 500:
                         raise _Retryable(f"HTTP {response.status_code}")
                     if response.status_code >= 400:
                         raise _Final(f"HTTP {response.status_code}: {response.text[:200]}")
-        except (_Retryable, _Final, httpx.HTTPError) as exc:
+        except _Final as exc:
+            self.failed += 1
+            self._count("rejected")
+            log.error("webhook %s refused the alert for good: %s", self.url, exc)
+            return True  # settled: the same payload would be refused again
+        except (_Retryable, httpx.HTTPError) as exc:
             self.failed += 1
             self._count("failed")
-            log.error("webhook %s gave up: %s", self.url, exc)
-            return
+            log.error("webhook %s gave up: %s (the alert stays claimed and is retried later)", self.url, exc)
+            return False
         self.delivered += 1
         self._count("ok")
+        return True
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every queued notification was delivered or given up; False on timeout."""

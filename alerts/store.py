@@ -5,13 +5,17 @@ observation, exactly one commits the transition and gets the notification; the o
 ``last_eval_ms`` already covers that event time, so ``step`` returns no notification.
 
 A worker may die between committing a transition and delivering its notification. So the same transaction
-also pushes the notification onto the worker's own "claimed" list, and the worker refreshes a lease key while
-it lives; ``ack`` removes a delivered notification. ``recover`` moves the claimed lists of workers whose lease
-expired to the caller, which delivers them (the history's episode key drops any that did get through).
+also pushes the notification onto the worker's own "claimed" list (the outbox), and the worker refreshes a
+lease key while it lives. ``ack`` removes a notification only once every sink confirmed it and the history has
+it; ``release`` marks one whose delivery failed (a sink down, the database down) for another try. ``recover``
+hands the caller the released notifications of this worker and the claimed lists of workers whose lease
+expired (killed, even by ``os._exit``). Which sinks already confirmed a notification is kept per notification
+(``sent``/``mark_sent``), so a re-delivery goes only to the sinks that missed it.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import Protocol
 
@@ -27,7 +31,13 @@ class StateStore(Protocol):
 
     def ack(self, note: Notification) -> None: ...
 
+    def release(self, note: Notification) -> None: ...
+
     def recover(self) -> list[Notification]: ...
+
+    def sent(self, note: Notification) -> set[str]: ...
+
+    def mark_sent(self, note: Notification, sink: str) -> None: ...
 
 
 class MemoryStates:
@@ -35,6 +45,9 @@ class MemoryStates:
 
     def __init__(self) -> None:
         self._states: dict[tuple[str, str], AlertState] = {}
+        self._sent: dict[str, set[str]] = {}
+        self._released: list[Notification] = []
+        self._lock = threading.Lock()
 
     def get(self, rule_id: str, entity: str) -> AlertState:
         return self._states.get((rule_id, entity), AlertState())
@@ -45,10 +58,25 @@ class MemoryStates:
         return note
 
     def ack(self, note: Notification) -> None:
-        pass  # one process: a notification that was not delivered died with it
+        with self._lock:
+            self._sent.pop(note.dedup_key, None)
+
+    def release(self, note: Notification) -> None:
+        with self._lock:
+            self._released.append(note)  # one process: retried by this process's next recover()
 
     def recover(self) -> list[Notification]:
-        return []
+        with self._lock:
+            out, self._released = self._released, []
+        return out
+
+    def sent(self, note: Notification) -> set[str]:
+        with self._lock:
+            return set(self._sent.get(note.dedup_key, ()))
+
+    def mark_sent(self, note: Notification, sink: str) -> None:
+        with self._lock:
+            self._sent.setdefault(note.dedup_key, set()).add(sink)
 
 
 class RedisStates:
@@ -69,12 +97,18 @@ class RedisStates:
         self.lease_ms = max(int(lease_s * 1000), 1)
         self.owner = owner or uuid.uuid4().hex
         self.max_retries = max_retries
+        # Claimed notifications this process is delivering right now: recover() leaves them alone.
+        self._inflight: set[str] = set()
+        self._lock = threading.Lock()
 
     def _claimed(self, owner: str) -> str:
         return f"{self.prefix}:claimed:{owner}"
 
     def _lease(self, owner: str) -> str:
         return f"{self.prefix}:lease:{owner}"
+
+    def _sent_key(self, note: Notification) -> str:
+        return f"{self.prefix}:sent:{note.dedup_key}"
 
     def heartbeat(self) -> None:
         """Keep this worker's lease; the timer calls it, so claimed notifications stay ours while we live."""
@@ -104,22 +138,56 @@ class RedisStates:
                     if note is not None:
                         pipe.rpush(self._claimed(self.owner), note.to_json())
                         pipe.set(self._lease(self.owner), 1, px=self.lease_ms)
-                    pipe.execute()
+                        with self._lock:  # before it is visible in the list: the timer must not take it twice
+                            self._inflight.add(note.to_json())
+                    try:
+                        pipe.execute()
+                    except BaseException:
+                        if note is not None:
+                            with self._lock:
+                                self._inflight.discard(note.to_json())
+                        raise
                     return note
                 except redis.WatchError:
                     continue  # another worker moved this state first: re-read and re-apply
         raise RuntimeError(f"state {key} kept changing under {self.max_retries} attempts; is a worker looping?")
 
     def ack(self, note: Notification) -> None:
-        """The notification was delivered: drop it from this worker's claimed list."""
-        self.client.lrem(self._claimed(self.owner), 1, note.to_json())
+        """Every sink confirmed the notification and the history has it: drop it from the claimed list."""
+        item = note.to_json()
+        self.client.lrem(self._claimed(self.owner), 1, item)
+        with self._lock:
+            self._inflight.discard(item)
+
+    def release(self, note: Notification) -> None:
+        """Its delivery failed somewhere: it stays claimed, and the next ``recover`` hands it out again."""
+        with self._lock:
+            self._inflight.discard(note.to_json())
+
+    def sent(self, note: Notification) -> set[str]:
+        """The sinks that already confirmed this notification (by any worker)."""
+        return {m.decode() if isinstance(m, bytes) else m for m in self.client.smembers(self._sent_key(note))}
+
+    def mark_sent(self, note: Notification, sink: str) -> None:
+        key = self._sent_key(note)
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, sink)
+            pipe.expire(key, self.ttl_s)
+            pipe.execute()
 
     def recover(self) -> list[Notification]:
-        """Take over the undelivered notifications of workers whose lease expired; the caller delivers and acks
-        them. A restarted worker has a new owner id, so its previous life's list is recovered like any other."""
+        """This worker's released notifications, and those of workers whose lease expired; the caller delivers
+        them and acks or releases each. A restarted worker has a new owner id, so its previous life's list is
+        recovered like any other."""
         self.heartbeat()
         mine = self._claimed(self.owner)
         out: list[Notification] = []
+        with self._lock:
+            for item in self.client.lrange(mine, 0, -1):
+                text = item.decode() if isinstance(item, bytes) else item
+                if text not in self._inflight:
+                    self._inflight.add(text)
+                    out.append(Notification.from_json(text))
         for raw_key in self.client.scan_iter(match=self._claimed("*"), count=500):
             key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
             owner = key.rsplit(":", 1)[1]
@@ -127,5 +195,7 @@ class RedisStates:
                 continue  # alive: it delivers its own
             # LMOVE is atomic per item: of two recovering workers, each item goes to exactly one.
             while (item := self.client.lmove(key, mine, "LEFT", "RIGHT")) is not None:
+                with self._lock:
+                    self._inflight.add(item.decode() if isinstance(item, bytes) else item)
                 out.append(Notification.from_json(item))
         return out

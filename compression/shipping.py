@@ -39,6 +39,19 @@ def teacher_name(provenance: dict[str, Any]) -> str:
     return str(provenance.get("name") or provenance.get("path") or provenance.get("source"))
 
 
+def calibration_records(infos: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each model's dev-split temperature fit (None where the recipe has no dev split), by report row name."""
+    prune = infos.get("prune", {})
+    return {"teacher": infos.get("teacher", {}).get("calibration"),
+            "student": infos.get("student", {}).get("calibration"),
+            "pruned": prune.get("calibration"), "low-rank": prune.get("lowrank", {}).get("calibration")}  # fmt: skip
+
+
+def shipped_candidate(recipe: Recipe) -> str:
+    """The transformer candidate the recipe ships (the one the targets are checked on)."""
+    return next((c for c in recipe.ship.bundles if c != "static"), "student_int8")
+
+
 def ship(
     recipe: Recipe, ws: Workspace, infos: dict[str, dict[str, Any]], command: str, say: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -49,7 +62,16 @@ def ship(
     header = {"recipe": recipe.name, "date": date, "machine": machine(), "command": command,
               "batch": tput["batch_size"], "threads": tput["threads"], "texts": tput["texts"],
               "load_avg": tput.get("load_avg"), "parity": infos["export"].get("parity"),
-              "timings": {stage: info["seconds"] for stage, info in infos.items()}}  # fmt: skip
+              "timings": {stage: info["seconds"] for stage, info in infos.items()},
+              "calibration": calibration_records(infos), "shipped": shipped_candidate(recipe),
+              "note": recipe.ship.note}  # fmt: skip
+    shipped = header["shipped"]
+    if shipped in results:
+        from .evaluate import load_candidate
+        from .report import behaviour_record
+
+        scorer = load_candidate(ws, shipped, recipe.max_length, tput["threads"], tput["batch_size"])
+        header["behaviour"] = behaviour_record(scorer, shipped)
     report_dir = Path(recipe.ship.report_dir) if recipe.ship.report_dir else ws.report_dir
     md, png = write_report(results, ws.report_dir, header)
     if report_dir != ws.report_dir:
@@ -115,6 +137,7 @@ def write_bundle(recipe, ws: Workspace, candidate, bundle: Path, results, header
             "host": header["machine"],
             "optimization": exported["optimization"],
             "parity": infos["export"].get("parity", {}).get(candidate.rsplit("_", 1)[0]),
+            "calibration": header["calibration"],
             "stage_seconds": header["timings"],
             "data_split": data_json["sources"],
             "versions": {

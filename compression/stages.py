@@ -64,6 +64,20 @@ def _trained(model, losses: list[float]) -> dict[str, Any]:
     return info
 
 
+def _calibrate(model, tok, data, what: str) -> dict[str, Any] | None:
+    """Temperature-scale ``model`` on the dev split (folded into its output layer); None without a dev split."""
+    from .calibration import calibration_report, fold_temperature
+    from .training import predict_logits
+
+    dev = data.dev_examples()
+    if not dev:
+        return None
+    report = calibration_report(predict_logits(model, tok, [e.text for e in dev], desc=f"{what} dev logits"),
+                                label_array(dev))  # fmt: skip
+    fold_temperature(model, report["temperature"])
+    return report
+
+
 def data_stage(b: Build) -> dict[str, Any]:
     data = prepare(b.recipe.data, b.cache_dir, b.recipe.seed)
     b.ws.save_data(data)
@@ -83,9 +97,12 @@ def teacher_stage(b: Build) -> dict[str, Any]:
     losses = fit(model, tok, [e.text for e in subset], label_array(subset), None, epochs=cfg.epochs,
                  batch_size=cfg.batch_size, lr=cfg.lr, seed=recipe.seed, warmup_fraction=cfg.warmup_fraction,
                  desc="teacher fine-tune")  # fmt: skip
+    # Calibrated before anything reads it: the soft targets, the exported teacher row and the report share T.
+    calibration = _calibrate(model, tok, data, "teacher")
     model.save_pretrained(ws.teacher_model_dir)
     np.save(ws.teacher_logits, predict_logits(model, tok, [e.text for e in data.distill], desc="teacher logits"))
-    return {"provenance": provenance, "files": _files(fetched), "trained_on": len(subset), **_trained(model, losses)}
+    return {"provenance": provenance, "files": _files(fetched), "trained_on": len(subset), **_trained(model, losses),
+            "calibration": calibration}  # fmt: skip
 
 
 def student_stage(b: Build) -> dict[str, Any]:
@@ -117,6 +134,7 @@ def student_stage(b: Build) -> dict[str, Any]:
     losses = fit(model, tok, texts, labels, logits, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                  seed=recipe.seed, temperature=cfg.temperature, soft_weight=cfg.soft_weight,
                  hard_weight=cfg.hard_weight, desc="student distillation")  # fmt: skip
+    info["calibration"] = _calibrate(model, tok, b.ws.load_data(), "student")
     model.save_pretrained(b.ws.student_model_dir)
     return {**info, **_trained(model, losses)}
 
@@ -159,15 +177,19 @@ def prune_stage(b: Build) -> dict[str, Any]:
                               hard_weight=scfg.hard_weight)  # fmt: skip
     if cfg.recovery_epochs > 0:
         fit(model, tok, texts, labels, logits, epochs=cfg.recovery_epochs, desc="pruning recovery", **kw)
+    data = ws.load_data()
+    calibration = _calibrate(model, tok, data, "pruned")
     torch.save(model, ws.pruned_model)
-    info: dict[str, Any] = {"kept": kept, "parameters_before": before, "parameters": count_parameters(model)}
+    info: dict[str, Any] = {"kept": kept, "parameters_before": before, "parameters": count_parameters(model),
+                            "calibration": calibration}  # fmt: skip
     if cfg.lowrank:
         lr_model = _load_hf(ws.student_model_dir)
         ranks = low_rank(lr_model, cfg.lowrank_rank_fraction)
         if cfg.recovery_epochs > 0:
             fit(lr_model, tok, texts, labels, logits, epochs=cfg.recovery_epochs, desc="low-rank recovery", **kw)
+        lr_calibration = _calibrate(lr_model, tok, data, "low-rank")
         torch.save(lr_model, ws.lowrank_model)
-        info["lowrank"] = {"ranks": ranks, "parameters": count_parameters(lr_model)}
+        info["lowrank"] = {"ranks": ranks, "parameters": count_parameters(lr_model), "calibration": lr_calibration}
     return info
 
 

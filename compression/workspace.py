@@ -48,6 +48,9 @@ class Workspace:
     def test_file(self, split: str) -> Path:
         return self.stage_dir("data") / f"test_{split}.jsonl"
 
+    def dev_file(self, split: str) -> Path:
+        return self.stage_dir("data") / f"dev_{split}.jsonl"
+
     def test_files(self) -> list[Path]:
         """Every held-out split the data stage wrote (none before it ran)."""
         return sorted(self.stage_dir("data").glob("test_*.jsonl"))
@@ -55,6 +58,8 @@ class Workspace:
     def save_data(self, data: PreparedData) -> None:
         for name, examples in data.tests.items():
             write_jsonl(self.test_file(name), examples)
+        for name, examples in data.dev.items():
+            write_jsonl(self.dev_file(name), examples)
         write_jsonl(self.train_file, data.train)
         write_jsonl(self.transfer_file, data.transfer)
         self.data_summary.write_text(json.dumps(data.summary, indent=2))
@@ -62,7 +67,8 @@ class Workspace:
     def load_data(self) -> PreparedData:
         summary = json.loads(self.data_summary.read_text())
         tests = {name: read_jsonl(self.test_file(name)) for name in summary["tests"]}
-        return PreparedData(read_jsonl(self.train_file), read_jsonl(self.transfer_file), tests, summary)
+        dev = {name: read_jsonl(self.dev_file(name)) for name in summary.get("dev", [])}
+        return PreparedData(read_jsonl(self.train_file), read_jsonl(self.transfer_file), tests, summary, dev)
 
     # --- teacher: the tokenizer every student and every bundle shares -------------------------------------------
 

@@ -4,7 +4,9 @@
 static-embedding tier, "cascade": static first, student for unsure texts), a bundle directory, or "vader".
 Bundle layout and validation: ``inference.bundle``; batching and long-text windows: ``inference.batching``.
 Labelled data and metrics (accuracy, macro-F1, per-class F1, confusion; the binary-set rule):
-``evaluate(scorer, read_labelled(path)) -> Metrics`` from ``inference.evaluation``.
+``evaluate(scorer, read_labelled(path)) -> Metrics`` from ``inference.evaluation`` (calibration:
+``expected_calibration_error``, ``reliability``); `sentimon eval` reports: ``inference.eval_report``; the behavioural
+suite: ``inference.behaviour.run_suite(scorer)``; every loaded scorer checks languages first: ``inference.language``.
 """
 
 from sentimon.inference.bundle import LABELS, BundleError, Manifest

@@ -2,9 +2,10 @@
 
 Input: JSONL objects ``{"id": ..., "text": "..."}`` or plain text lines (id = 1-based line number). The format is
 taken from the first non-blank line unless given. Output per line, same order: ``{"id", "label", "score",
-"probs": {"negative", "neutral", "positive"}}``, or ``{"id", "line", "error"}`` for a line that cannot be scored
-(invalid JSON or UTF-8, not an object, missing or non-string text, a blank JSONL line). Lines are processed in
-chunks so a large input never sits in memory whole.
+"probs": {"negative", "neutral", "positive"}, "lang"}`` (``lang`` while the language check is on, plus
+``"unsupported": true`` for a language the model does not read: ``inference.language``), or
+``{"id", "line", "error"}`` for a line that cannot be scored (invalid JSON or UTF-8, not an object, missing or
+non-string text, a blank JSONL line). Lines are processed in chunks so a large input never sits in memory whole.
 """
 
 from __future__ import annotations
@@ -51,12 +52,17 @@ def detect_format(first_line: bytes) -> Literal["jsonl", "text"]:
 
 
 def _record(rid: Any, pred) -> dict[str, Any]:
-    return {
+    out = {
         "id": rid,
         "label": pred.label,
         "score": round(pred.score, PROB_DIGITS),
         "probs": {k: round(v, PROB_DIGITS) for k, v in pred.probs.items()},
     }
+    if pred.lang is not None:  # the language check is on (inference.languages)
+        out["lang"] = pred.lang
+    if pred.unsupported:
+        out["unsupported"] = True
+    return out
 
 
 def score_lines(lines: Iterable[bytes], scorer: Scorer, fmt: Format = "auto", chunk_lines: int = 512) -> Iterator[dict]:

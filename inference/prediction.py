@@ -13,14 +13,24 @@ from sentimon.inference.bundle import LABELS
 
 @dataclass(frozen=True)
 class Prediction:
-    """One text's sentiment: ``label`` is the most probable class, ``score`` = P(positive) - P(negative)."""
+    """One text's sentiment: ``label`` is the most probable class, ``score`` = P(positive) - P(negative).
+
+    ``lang``: the language identified (ISO 639-1; None when the check is off); ``unsupported``: a language the
+    model does not read, so the probabilities are the fixed low-confidence neutral (``inference.language``)."""
 
     label: str
     score: float
     probs: dict[str, float] = field(hash=False)
+    lang: str | None = None
+    unsupported: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "score": self.score, "probs": dict(self.probs)}
+        out: dict[str, Any] = {"label": self.label, "score": self.score, "probs": dict(self.probs)}
+        if self.lang is not None:
+            out["lang"] = self.lang
+        if self.unsupported:
+            out["unsupported"] = True
+        return out
 
 
 def predictions_from_probs(probs: np.ndarray) -> list[Prediction]:

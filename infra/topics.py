@@ -13,13 +13,15 @@ class TopicSpec:
     name: str
     partitions: int
     retention_ms: int
+    max_message_bytes: int | None = None  # None: the broker's default (message.max.bytes)
 
 
 def pipeline_topics(settings: Settings) -> list[TopicSpec]:
     p = settings.topics.partitions
     return [
-        TopicSpec(settings.topics.social, p, settings.topics.raw_retention_ms),
-        TopicSpec(settings.topics.market, p, settings.topics.raw_retention_ms),
+        # The worker dead-letters anything over stream.max_message_bytes; this bounds what producers can push.
+        TopicSpec(settings.topics.social, p, settings.topics.raw_retention_ms, settings.topics.raw_max_message_bytes),
+        TopicSpec(settings.topics.market, p, settings.topics.raw_retention_ms, settings.topics.raw_max_message_bytes),
         TopicSpec(settings.topics.scored, p, settings.topics.scored_retention_ms),
         TopicSpec(settings.topics.dlq, 1, settings.topics.dlq_retention_ms),
         TopicSpec(settings.topics.alerts, 1, settings.topics.alerts_retention_ms),
@@ -46,6 +48,8 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> dict[str, str]:
         actions: dict[str, str] = {}
         for spec in specs:
             config = {"retention.ms": str(spec.retention_ms)}
+            if spec.max_message_bytes is not None:
+                config["max.message.bytes"] = str(spec.max_message_bytes)
             if spec.name not in existing:
                 try:
                     admin.create_topics(

@@ -15,11 +15,11 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sentimon.streams.errors import StreamsError
 from sentimon.streams.metrics import StreamMetrics
@@ -189,24 +189,70 @@ class Worker:
 
     exit: Callable[[int], Any] = os._exit
 
-    def run_batch(self, records: list[RawRecord]) -> tuple[BatchResult, list[bytes], list[bytes]]:
+    def run_batch(self, records: list[RawRecord]) -> BatchResult:
         """Executor side: process and serialize (JSON encoding stays off the event loop too).
 
-        An unexpected error stops the process at once (crash-only): raising instead would end the loop body
-        and ``take_events`` would then acknowledge the failed batch, losing it. Exiting without an ack is a
-        kill -9 as far as Kafka is concerned -- the tested, lossless path: the batch is re-delivered to the
-        restarted worker (or another one in the group). Bad input never gets here: it is dead-lettered.
+        ``Pipeline.process`` dead-letters bad data and isolates unexpected per-record failures, so only an
+        infrastructure fault gets here. That stops the process at once (crash-only): raising instead would end
+        the loop body and ``take_events`` would then acknowledge the failed batch, losing it. Exiting without an
+        ack is a kill -9 as far as Kafka is concerned -- the tested, lossless path: the batch is re-delivered to
+        the restarted worker (or another one in the group).
         """
         try:
-            result = self.pipeline.process(records)
-            scored = [json.dumps(ev.to_dict(), ensure_ascii=False).encode() for ev in result.events]
-            dead = [json.dumps(d.to_dict()).encode() for d in result.dead_letters]
+            return self.pipeline.process(records)
         except Exception:
             log.critical("batch of %d records failed; exiting without acknowledging it", len(records), exc_info=True)
             logging.shutdown()
             self.exit(EXIT_BATCH_FAILED)
             raise
-        return result, scored, dead
+
+
+T = TypeVar("T")
+
+
+async def run_to_completion(work: Awaitable[T]) -> tuple[T, bool]:
+    """Await ``work`` to its end even when the awaiting task is cancelled meanwhile (a worker told to stop):
+    returns its result and whether a cancellation arrived, which the caller re-raises once it is safe."""
+    future = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            return await asyncio.shield(future), cancelled
+        except asyncio.CancelledError:
+            if future.cancelled():  # the work itself was cancelled, not just this wait
+                raise
+            cancelled = True
+
+
+async def run_and_publish(
+    worker: Worker, publisher: Publisher, scored_topic: str, dlq_topic: str, records: list[RawRecord]
+) -> tuple[BatchResult, bool]:
+    """Process a batch in the executor, then publish its scored and dead-letter records (acks=all). Returns the
+    result and whether the worker was told to stop meanwhile, which the caller re-raises once done.
+
+    A batch once started is processed and published even when its task is cancelled (a stopping worker):
+    ``take_events`` acknowledges the batch whatever the loop body does, so stopping between the window update
+    and the publish would lose the batch's scored records and dead letters.
+    """
+    loop = asyncio.get_running_loop()
+    result, stopping = await run_to_completion(loop.run_in_executor(worker.executor, worker.run_batch, records))
+    # Delivered before take_events acks the source offsets; if Kafka refuses them past the producer's own
+    # retries, stop unacknowledged like run_batch does (dead letters must not vanish).
+    publishing = asyncio.gather(
+        publisher.send(
+            scored_topic,
+            [(ev.message_id.encode(), payload) for ev, payload in zip(result.events, result.scored, strict=True)],
+        ),
+        publisher.send(dlq_topic, [(None, payload) for payload in result.dead]),
+    )
+    try:
+        _, cancelled = await run_to_completion(publishing)
+    except Exception:
+        log.critical("publishing a batch's results failed; exiting without acknowledging it", exc_info=True)
+        logging.shutdown()
+        worker.exit(EXIT_BATCH_FAILED)
+        raise
+    return result, stopping or cancelled
 
 
 def build_app(
@@ -269,38 +315,25 @@ def build_app(
             )
             for e in events
         ]
-        loop = asyncio.get_running_loop()
-        task = loop.run_in_executor(worker.executor, worker.run_batch, records)
-        try:
-            result, scored, dead = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            # Shutting down mid-batch: finish it, so the acks take_events sends are true.
-            await task
-            raise
-        # Delivered (acks=all) before take_events acks the source offsets; if Kafka refuses them past the
-        # producer's own retries, stop unacknowledged like run_batch does (dead letters must not vanish).
-        try:
-            await asyncio.gather(
-                publisher.send(
-                    settings.topics.scored,
-                    [(ev.message_id.encode(), payload) for ev, payload in zip(result.events, scored, strict=True)],
-                ),
-                publisher.send(settings.topics.dlq, [(None, payload) for payload in dead]),
-            )
-        except Exception:
-            log.critical("publishing a batch's results failed; exiting without acknowledging it", exc_info=True)
-            logging.shutdown()
-            worker.exit(EXIT_BATCH_FAILED)
-            raise
+        _, stopping = await run_and_publish(worker, publisher, settings.topics.scored, settings.topics.dlq, records)
         _update_lag(app, worker, records)
+        if stopping:
+            raise asyncio.CancelledError
 
     def make_agent(topic_name: str):
         topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw")
 
         async def consume(stream):
             publisher.bind(app, asyncio.get_running_loop())
-            async for events in stream.take_events(settings.stream.max_batch, within=settings.stream.batch_within_s):
-                await handle(events)
+            batches = stream.take_events(settings.stream.max_batch, within=settings.stream.batch_within_s)
+            try:
+                async for events in batches:
+                    await handle(events)
+            except asyncio.CancelledError:
+                # handle finished and published the batch before letting the cancellation through: closing the
+                # generator runs take_events' ack of that batch now, before the consumer's final commit.
+                await batches.aclose()
+                raise
 
         consume.__name__ = f"consume_{topic_name.replace('.', '_').replace('-', '_')}"
         return app.agent(topic, name=f"sentimon.{topic_name}", concurrency=1)(consume)

@@ -2,12 +2,19 @@
 
 No Kafka here: records are plain ``RawRecord`` values, so any stage can be tested with a list. The Faust
 shell (``streams.app``) feeds batches in an executor thread and publishes what ``process`` returns.
+
+Data never stops the worker: what validation lets through is safe to encode and store, and a batch that still
+fails unexpectedly is re-run record by record, so only the records that fail on their own are dead-lettered
+(``processing_failed``). Only infrastructure faults (``is_infrastructure_error``) escape ``process``.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +23,16 @@ from typing import Any, Protocol
 from sentimon.core.parts import StreamSettings
 from sentimon.streams.entities import EntityExtractor
 from sentimon.streams.metrics import StreamMetrics
-from sentimon.streams.schema import SCORING_FAILED, Message, Rejection, parse_message
+from sentimon.streams.schema import (
+    DEFAULT_MAX_DEPTH,
+    NON_FINITE_SCORE,
+    PROCESSING_FAILED,
+    SCORING_FAILED,
+    UNSUPPORTED_LANGUAGE,
+    Message,
+    Rejection,
+    parse_message,
+)
 from sentimon.streams.windows import STATUS_NAMES, WindowStore
 
 log = logging.getLogger(__name__)
@@ -70,6 +86,10 @@ class ScoredEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """The scored topic's JSON record."""
+        return {**self._body(), "status": self.status, "timings": self.timings}
+
+    def _body(self) -> dict[str, Any]:
+        # Everything but the fields the window update sets, so the body is encoded before it (see encode_body).
         return {
             "id": self.message_id,
             "ts": self.ts_ms,
@@ -80,18 +100,27 @@ class ScoredEvent:
             "score": self.score,
             "probs": self.probs,
             "model": {"name": self.model, "version": self.model_version},
-            "status": self.status,
             "origin": {
                 "topic": self.topic,
                 "partition": self.partition,
                 "offset": self.offset,
                 "timestamp_ms": self.record_ts_ms,
             },  # fmt: skip
-            "timings": self.timings,
             "lang": self.lang,
             "meta": self.meta,
             **({"extra": self.extra} if self.extra else {}),
         }
+
+    def encode_body(self) -> bytes:
+        """The record without ``status`` and ``timings``, as strict JSON (no NaN) in UTF-8; raises on anything
+        that cannot be encoded. Done before the window update, so a record that cannot be written is never
+        counted."""
+        return json.dumps(self._body(), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+    def finish(self, body: bytes) -> bytes:
+        """``encode_body()``'s bytes completed with ``status`` and ``timings`` (plain strings and numbers)."""
+        tail = json.dumps({"status": self.status, "timings": self.timings}, allow_nan=False).encode()
+        return body[:-1] + b", " + tail[1:]
 
 
 @dataclass(frozen=True)
@@ -106,14 +135,31 @@ class DeadLetter:
     offset: int
     timestamp_ms: int | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, max_original_bytes: int = 64 * 1024) -> dict[str, Any]:
+        """The DLQ record. The original is kept up to ``max_original_bytes`` (base64), with its length and sha256,
+        so the dead letter of a record of any size fits under the broker's message limit."""
+        value = self.value
         return {
             "reason": self.reason,
-            "detail": self.detail,
-            "original_b64": base64.b64encode(self.value).decode("ascii") if self.value is not None else None,
+            "detail": _printable(self.detail)[:_MAX_DETAIL_CHARS],
+            "original_b64": base64.b64encode(value[:max_original_bytes]).decode("ascii") if value is not None else None,
+            "original_bytes": len(value) if value is not None else None,
+            "original_sha256": hashlib.sha256(value).hexdigest() if value is not None else None,
+            "original_truncated": value is not None and len(value) > max_original_bytes,
             "source": {"topic": self.topic, "partition": self.partition, "offset": self.offset},
             "record_timestamp_ms": self.timestamp_ms,
         }
+
+    def encode(self, max_original_bytes: int = 64 * 1024) -> bytes:
+        return json.dumps(self.to_dict(max_original_bytes)).encode("ascii")
+
+
+_MAX_DETAIL_CHARS = 500
+
+
+def _printable(text: str) -> str:
+    # A detail may quote the input: lone surrogates become escapes, so the dead letter itself always encodes.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # A hook runs after each batch's window update, in the worker's executor thread. It receives every valid
@@ -123,12 +169,37 @@ Hook = Callable[[list[ScoredEvent], WindowStore], None]
 
 @dataclass
 class BatchResult:
+    """``scored`` holds the JSON of each event (same order), ``dead`` that of each dead letter."""
+
     events: list[ScoredEvent]
     dead_letters: list[DeadLetter]
     inference_s: float = 0.0
     window_s: float = 0.0
     total_s: float = 0.0
     window_done_ms: int = 0
+    scored: list[bytes] = field(default_factory=list)
+    dead: list[bytes] = field(default_factory=list)
+
+    def extend(self, other: BatchResult) -> None:
+        self.events += other.events
+        self.dead_letters += other.dead_letters
+        self.scored += other.scored
+        self.dead += other.dead
+        self.inference_s += other.inference_s
+        self.window_s += other.window_s
+        self.window_done_ms = max(self.window_done_ms, other.window_done_ms)
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """A fault of the services the worker depends on, not of the data: the worker stops unacknowledged
+    (crash-only) and the batch is re-delivered, instead of dead-lettering good records."""
+    import redis
+
+    if isinstance(exc, redis.ResponseError):
+        return _is_redis_transient(exc)  # any other reply is about the command, i.e. the data
+    return isinstance(
+        exc, redis.ConnectionError | redis.TimeoutError | redis.AuthenticationError | OSError | MemoryError
+    )
 
 
 class Pipeline:
@@ -147,6 +218,9 @@ class Pipeline:
         max_message_bytes: int = 64 * 1024,
         max_entities: int = 32,
         max_future_ms: int = 5 * 60 * 1000,
+        max_json_depth: int = DEFAULT_MAX_DEPTH,
+        dlq_original_max_bytes: int = 64 * 1024,
+        dead_letter_unsupported: bool = False,
         hooks: Sequence[Hook] = (),
         metrics: StreamMetrics | None = None,
         clock: Callable[[], float] = time.time,
@@ -159,6 +233,9 @@ class Pipeline:
         self.max_message_bytes = max_message_bytes
         self.max_entities = max_entities
         self.max_future_ms = max_future_ms
+        self.max_json_depth = max_json_depth
+        self.dlq_original_max_bytes = dlq_original_max_bytes
+        self.dead_letter_unsupported = dead_letter_unsupported
         self.hooks = list(hooks)
         self.metrics = metrics
         self.clock = clock
@@ -176,6 +253,8 @@ class Pipeline:
             max_message_bytes=settings.max_message_bytes,
             max_entities=settings.max_entities,
             max_future_ms=settings.max_future_ms,
+            max_json_depth=settings.max_json_depth,
+            dlq_original_max_bytes=settings.dlq_original_max_bytes,
             **kwargs,
         )
 
@@ -194,6 +273,7 @@ class Pipeline:
                 max_bytes=self.max_message_bytes,
                 max_entities=self.max_entities,
                 max_future_ms=self.max_future_ms,
+                max_depth=self.max_json_depth,
             )
             if isinstance(parsed, Rejection):
                 bad.append(_dead(rec, parsed.reason, parsed.detail))
@@ -256,8 +336,36 @@ class Pipeline:
 
     # -- the batch
     def process(self, records: Sequence[RawRecord]) -> BatchResult:
-        """Run one micro-batch end to end. Never raises on bad input; retries Redis until it answers."""
+        """Run one micro-batch end to end. Never raises on data: bad records are dead-lettered, and a batch that
+        fails unexpectedly is re-run record by record (the window update dedupes by id, so records the failed
+        attempt applied are not counted twice). Redis outages are retried until Redis answers; other
+        infrastructure errors (``is_infrastructure_error``) propagate."""
         started = time.perf_counter()
+        try:
+            result = self._process(records)
+        except Exception as exc:
+            if is_infrastructure_error(exc):
+                raise
+            log.exception("batch of %d records failed; processing them one by one", len(records))
+            result = BatchResult([], [])
+            for rec in records:
+                result.extend(self._process_alone(rec))
+        result.total_s = time.perf_counter() - started
+        if self.metrics:
+            self._observe(self.metrics, records, result)
+        return result
+
+    def _process_alone(self, rec: RawRecord) -> BatchResult:
+        try:
+            return self._process([rec])
+        except Exception as exc:
+            if is_infrastructure_error(exc):
+                raise
+            log.warning("record %s[%d]@%d dead-lettered: %r", rec.topic, rec.partition, rec.offset, exc)
+            dead = _dead(rec, PROCESSING_FAILED, f"{type(exc).__name__}: {exc}")
+            return BatchResult([], [dead], dead=[dead.encode(self.dlq_original_max_bytes)])
+
+    def _process(self, records: Sequence[RawRecord]) -> BatchResult:
         started_ms = self.now_ms()
         good, dead = self.parse(records)
 
@@ -267,6 +375,7 @@ class Pipeline:
         inference_s = time.perf_counter() - t0
 
         events: list[ScoredEvent] = []
+        bodies: list[bytes] = []
         timings = {
             "batch_start_ms": started_ms,
             "inference_ms": round(inference_s * 1000, 3),
@@ -276,29 +385,47 @@ class Pipeline:
             if isinstance(pred, Exception):
                 dead.append(_dead(rec, SCORING_FAILED, f"{type(pred).__name__}: {pred}"[:300]))
                 continue
-            entities = msg.entities if msg.entities is not None else tuple(self.extractor.extract(msg.text))
-            events.append(
-                ScoredEvent(
-                    message_id=msg.id,
-                    ts_ms=msg.ts_ms,
-                    source=msg.source,
-                    entities=tuple(entities),
-                    text=msg.text,
-                    label=pred.label,
-                    score=float(pred.score),
-                    probs=dict(pred.probs),
-                    model=self.scorer.name,
-                    model_version=self.scorer.version,
-                    topic=rec.topic,
-                    partition=rec.partition,
-                    offset=rec.offset,
-                    record_ts_ms=rec.timestamp_ms,
-                    timings=timings,
-                    lang=msg.lang,
-                    meta=msg.meta,
-                    extra=msg.extra,
-                )
+            detected = getattr(pred, "lang", None)
+            if self.dead_letter_unsupported and getattr(pred, "unsupported", False):
+                dead.append(_dead(rec, UNSUPPORTED_LANGUAGE, f"language {detected} is not one the model reads"))
+                continue
+            score, probs = float(pred.score), {k: float(v) for k, v in pred.probs.items()}
+            if not (math.isfinite(score) and all(math.isfinite(p) for p in probs.values())):
+                # Redis refuses HINCRBYFLOAT NaN midway through the script; the model's output is the bad data.
+                dead.append(_dead(rec, NON_FINITE_SCORE, f"model {self.scorer.name} gave score {score}, probs {probs}"))
+                continue
+            if msg.entities is not None:
+                entities = msg.entities
+            else:
+                # A long text can name many cashtags: keep the first max_entities, as a message may list.
+                entities = tuple(self.extractor.extract(msg.text)[: self.max_entities])
+            event = ScoredEvent(
+                message_id=msg.id,
+                ts_ms=msg.ts_ms,
+                source=msg.source,
+                entities=tuple(entities),
+                text=msg.text,
+                label=pred.label,
+                score=score,
+                probs=probs,
+                model=self.scorer.name,
+                model_version=self.scorer.version,
+                topic=rec.topic,
+                partition=rec.partition,
+                offset=rec.offset,
+                record_ts_ms=rec.timestamp_ms,
+                timings=timings,
+                lang=detected or msg.lang,  # what the scorer identified, else what the producer declared
+                meta=msg.meta,
+                extra=msg.extra,
             )
+            try:
+                body = event.encode_body()
+            except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+                dead.append(_dead(rec, PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"))
+                continue
+            events.append(event)
+            bodies.append(body)
 
         t1 = time.perf_counter()
         events = self.apply(events) if events else []
@@ -306,11 +433,10 @@ class Pipeline:
         done_ms = self.now_ms()
         for ev in events:
             ev.timings = _final_timings(ev, done_ms)
+        scored = [ev.finish(body) for ev, body in zip(events, bodies, strict=True)]
+        encoded_dead = [d.encode(self.dlq_original_max_bytes) for d in dead]
         self.run_hooks(events)
-        result = BatchResult(events, dead, inference_s, window_s, time.perf_counter() - started, done_ms)
-        if self.metrics:
-            self._observe(self.metrics, records, result)
-        return result
+        return BatchResult(events, dead, inference_s, window_s, 0.0, done_ms, scored, encoded_dead)
 
     @staticmethod
     def _observe(m: StreamMetrics, records: Sequence[RawRecord], result: BatchResult) -> None:

@@ -33,14 +33,19 @@ def to_record(line: bytes, now_ms: int | None = None) -> OutgoingRecord | None:
         return None
     try:
         obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep for the parser
         obj = None
     if not isinstance(obj, dict):
         return OutgoingRecord(None, line, None, as_is=True)
     if now_ms is not None:
         obj["ts"] = now_ms
-    key = str(obj["id"]).encode() if obj.get("id") is not None else None
-    return OutgoingRecord(key, json.dumps(obj, ensure_ascii=False).encode(), _record_timestamp(obj.get("ts")))
+    try:
+        key = str(obj["id"]).encode() if obj.get("id") is not None else None
+        value = json.dumps(obj, ensure_ascii=False).encode()
+    except (UnicodeEncodeError, RecursionError):
+        # A lone surrogate escape ("\\ud800") parses but does not encode: the worker dead-letters the line.
+        return OutgoingRecord(None, line, None, as_is=True)
+    return OutgoingRecord(key, value, _record_timestamp(obj.get("ts")))
 
 
 def _record_timestamp(ts: Any) -> int | None:
@@ -48,7 +53,7 @@ def _record_timestamp(ts: Any) -> int | None:
     # gets the broker's timestamp.
     try:
         ts_ms = parse_ts(ts) if ts is not None else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return ts_ms if ts_ms is not None and ts_ms >= 0 else None  # Kafka rejects negative timestamps
 

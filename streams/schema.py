@@ -4,11 +4,17 @@ Wire format (JSON object, UTF-8): ``id`` (non-empty string), ``ts`` (ISO 8601 or
 absent the Kafka record timestamp is used), ``source`` (string), ``text`` (non-empty string), optional
 ``entities`` (list of strings), ``lang`` (string), ``meta`` (object). Other top-level keys are kept in
 ``Message.extra`` (e.g. a gold ``label`` for replay evaluation).
+
+A message that passes is safe to re-encode and store: every string (keys included) encodes as UTF-8 (JSON allows
+lone surrogates such as ``"\\ud800"``, UTF-8 does not), every number is finite (Python's json reads ``NaN`` and
+``Infinity``, which are not JSON, and ``1e400`` as infinity), nesting is bounded, and every field has a size limit.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,14 +31,27 @@ OVERSIZE = "oversize"
 INVALID_TS = "invalid_ts"
 FUTURE_TS = "future_ts"
 TOO_MANY_ENTITIES = "too_many_entities"
-SCORING_FAILED = "scoring_failed"  # set by the pipeline when the scorer fails on this one text
+LONE_SURROGATE = "lone_surrogate"  # a string (or key) with an unpaired \ud800-\udfff escape: not UTF-8
+NON_FINITE_NUMBER = "non_finite_number"  # NaN / Infinity literals, or a number too large for a float
+TOO_DEEP = "too_deep"
+FIELD_TOO_LONG = "field_too_long"
+# Set by the pipeline, not by parsing:
+SCORING_FAILED = "scoring_failed"  # the scorer failed on this one text
+NON_FINITE_SCORE = "non_finite_score"  # the model returned NaN or infinity for this text
+PROCESSING_FAILED = "processing_failed"  # an unexpected error isolated to this record (detail: the exception)
+UNSUPPORTED_LANGUAGE = "unsupported_language"  # with inference.unsupported_language = "dead_letter"
 REASONS = (
     INVALID_UTF8, INVALID_JSON, NOT_OBJECT, MISSING_TEXT, EMPTY_TEXT, MISSING_ID, WRONG_TYPE, OVERSIZE,
-    INVALID_TS, FUTURE_TS, TOO_MANY_ENTITIES, SCORING_FAILED,
+    INVALID_TS, FUTURE_TS, TOO_MANY_ENTITIES, LONE_SURROGATE, NON_FINITE_NUMBER, TOO_DEEP, FIELD_TOO_LONG,
+    SCORING_FAILED, NON_FINITE_SCORE, PROCESSING_FAILED, UNSUPPORTED_LANGUAGE,
 )  # fmt: skip
 
 MAX_ID_CHARS = 256
 MAX_ENTITY_CHARS = 64
+MAX_SOURCE_CHARS = 256
+MAX_LANG_CHARS = 64
+DEFAULT_MAX_DEPTH = 16
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Before 2000-01-01 an "epoch ms" value is almost surely epoch seconds sent by mistake.
 MIN_TS_MS = 946_684_800_000
 MAX_TS_MS = 253_402_300_799_999  # 9999-12-31: beyond it is not a time
@@ -93,6 +112,51 @@ def parse_ts(value: Any) -> int:
     return ts
 
 
+class _NonFinite(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> float:
+    raise _NonFinite(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(f"{text[:40]} does not fit a 64-bit float")
+    return value
+
+
+def _short(path: str) -> str:
+    return path if len(path) <= 80 else path[:77] + "..."
+
+
+def check_tree(obj: Any, max_depth: int = DEFAULT_MAX_DEPTH) -> Rejection | None:
+    """Every string and key of a parsed JSON value encodes as UTF-8, and containers nest at most ``max_depth``
+    deep (the top-level container is depth 1). Iterative, so hostile nesting cannot exhaust the stack."""
+    stack: list[tuple[Any, str, int]] = [(obj, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE.search(value):
+                return Rejection(LONE_SURROGATE, f"{_short(path) or 'the value'} holds a lone surrogate (not UTF-8)")
+        elif isinstance(value, dict | list):
+            if depth > max_depth:
+                return Rejection(
+                    TOO_DEEP, f"{_short(path)} nests deeper than {max_depth} (setting stream.max_json_depth)"
+                )
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if not key.isascii() and _SURROGATE.search(key):
+                        return Rejection(
+                            LONE_SURROGATE, f"a key in {_short(path) or 'the object'} holds a lone surrogate"
+                        )
+                    stack.append((item, f"{path}.{key}" if path else key, depth + 1))
+            else:
+                stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+    return None
+
+
 def parse_message(
     raw: bytes | None,
     *,
@@ -101,6 +165,7 @@ def parse_message(
     max_bytes: int = 64 * 1024,
     max_entities: int = 32,
     max_future_ms: int = 5 * 60 * 1000,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Message | Rejection:
     """Validate one record's value. Never raises: every problem becomes a ``Rejection``."""
     if raw is None:
@@ -112,11 +177,18 @@ def parse_message(
     except UnicodeDecodeError as exc:
         return Rejection(INVALID_UTF8, f"byte {exc.start}: {exc.reason}")
     try:
-        obj = json.loads(decoded)
-    except (ValueError, RecursionError) as exc:
+        obj = json.loads(decoded, parse_constant=_reject_constant, parse_float=_finite_float)
+    except _NonFinite as exc:
+        return Rejection(NON_FINITE_NUMBER, str(exc))
+    except RecursionError:
+        return Rejection(TOO_DEEP, f"nesting too deep to parse (limit {max_depth}, setting stream.max_json_depth)")
+    except ValueError as exc:
         return Rejection(INVALID_JSON, str(exc)[:200])
     if not isinstance(obj, dict):
         return Rejection(NOT_OBJECT, f"top-level JSON is {_type_name(obj)}, expected an object")
+    unsafe = check_tree(obj, max_depth)
+    if unsafe is not None:
+        return unsafe
 
     if "text" not in obj:
         return Rejection(MISSING_TEXT, "no 'text' field")
@@ -131,12 +203,17 @@ def parse_message(
     msg_id = obj["id"]
     if not isinstance(msg_id, str):
         return Rejection(WRONG_TYPE, f"'id' is {_type_name(msg_id)}, expected string")
-    if not msg_id or len(msg_id) > MAX_ID_CHARS:
-        return Rejection(MISSING_ID if not msg_id else WRONG_TYPE, f"'id' must be 1..{MAX_ID_CHARS} characters")
+    if not msg_id:
+        return Rejection(MISSING_ID, "'id' is empty")
+    if len(msg_id) > MAX_ID_CHARS:
+        return Rejection(FIELD_TOO_LONG, f"'id' has {len(msg_id)} characters > {MAX_ID_CHARS}")
 
-    for key in ("source", "lang"):
-        if obj.get(key) is not None and not isinstance(obj[key], str):
-            return Rejection(WRONG_TYPE, f"'{key}' is {_type_name(obj[key])}, expected string")
+    for key, limit in (("source", MAX_SOURCE_CHARS), ("lang", MAX_LANG_CHARS)):
+        value = obj.get(key)
+        if value is not None and not isinstance(value, str):
+            return Rejection(WRONG_TYPE, f"'{key}' is {_type_name(value)}, expected string")
+        if value is not None and len(value) > limit:
+            return Rejection(FIELD_TOO_LONG, f"'{key}' has {len(value)} characters > {limit}")
     meta = obj.get("meta")
     if meta is not None and not isinstance(meta, dict):
         return Rejection(WRONG_TYPE, f"'meta' is {_type_name(meta)}, expected object")
@@ -152,7 +229,7 @@ def parse_message(
                 TOO_MANY_ENTITIES, f"{len(cleaned)} entities > limit {max_entities} (setting stream.max_entities)"
             )
         if any(len(e) > MAX_ENTITY_CHARS for e in cleaned):
-            return Rejection(WRONG_TYPE, f"an entity is longer than {MAX_ENTITY_CHARS} characters")
+            return Rejection(FIELD_TOO_LONG, f"an entity is longer than {MAX_ENTITY_CHARS} characters")
         entities = tuple(dict.fromkeys(cleaned)) or None
 
     if obj.get("ts") is None:

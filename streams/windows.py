@@ -4,31 +4,43 @@ Layout under ``<prefix>``:
 - ``<prefix>:b:<entity>:<bucket_start_ms>``  hash: n, negative, neutral, positive, sum (TTL = retention)
 - ``<prefix>:h:<entity>:<rollup_start_ms>``  the same, per rollup period (1 h): a 7-day window reads 168 of
                                               these plus the minute buckets at its edges, not 10,080 buckets
-- ``<prefix>:entities``                       zset: entity -> latest event time seen (ms)
-- ``<prefix>:wm``                             the watermark: highest event time applied (ms)
+- ``<prefix>:entities``                       zset: entity -> latest event time seen (ms); pruned at retention
+- ``<prefix>:wms``                            hash: "<topic>:<partition>" -> that partition's watermark (ms)
+- ``<prefix>:wmat``                           hash: "<topic>:<partition>" -> wall clock of its last advance (ms)
 - ``<prefix>:seen:<bucket_start_ms>``         set of message ids applied for that bucket (dedup)
 - ``<prefix>:seenidx``                        zset of the dedup sets' bucket starts, for pruning
 
 A batch is applied by ONE Lua script, so it is atomic, and idempotent: an id already in its bucket's seen set
-is skipped. Events older than ``watermark - allowed_lateness`` are "late": counted, not applied. Seen sets are
-dropped once their whole bucket is behind ``watermark - allowed_lateness`` -- any re-delivery of those ids is
-late by then, so dedup memory covers only the lateness horizon, driven by event time (replays behave as live).
+is skipped. Each source partition has its own watermark (the highest event time applied from it); an event
+older than ITS partition's ``watermark - allowed_lateness`` is "late": counted, not applied. So a backlog
+consumed after an outage is judged against its own progress -- a fast topic, or a producer with an early
+clock on another partition, cannot make it late -- and live, backlog and replay count the same events. Seen
+sets are dropped once their whole bucket is behind the LOWEST partition watermark minus the lateness: any
+re-delivery of those ids is late for its own partition by then.
 
 Dedup is per (event-time bucket, id): a producer that re-sends an id with a different ``ts`` makes a new
-event. Keep ``stream.max_future_ms`` below the allowed lateness, or one early clock can make on-time events late.
+event. ``stream.max_future_ms`` must stay below the allowed lateness (the settings check it), or one early
+clock could make the on-time events of its own partition late.
 
 All keys of one prefix live on one Redis server (the script touches many entities); Redis Cluster is not
-supported -- use a single primary (with replicas / Sentinel) per prefix.
+supported -- use a single primary (with replicas / Sentinel) per prefix. Evicting any of these keys loses
+counts or double-counts re-deliveries: the server must run with ``maxmemory-policy noeviction``
+(``check_memory_policy`` says so at worker start).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from sentimon.core.parts import WindowSettings
 from sentimon.core.windows import WindowStats
+from sentimon.streams.errors import StreamsError
+
+log = logging.getLogger(__name__)
 
 LABELS = ("negative", "neutral", "positive")
 
@@ -42,20 +54,28 @@ local bucket_ms = tonumber(ARGV[2])
 local lateness = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
 local rollup_ms = tonumber(ARGV[5])
-local wm_key = prefix .. ':wm'
-local wm = tonumber(redis.call('GET', wm_key) or '-1')
-local horizon = wm - lateness
-local new_wm = wm
+local wall_ms = ARGV[6]
+local wms_key = prefix .. ':wms'
+local wmat_key = prefix .. ':wmat'
+local entities_key = prefix .. ':entities'
+-- Each source partition has its own watermark: a partition catching up on a backlog is judged against its
+-- own progress, never against a faster topic or a producer with an early clock on another partition.
+local wm = {}
+local advanced = {}
 local out = {}
-local i = 6
+local i = 7
 while i <= #ARGV do
   local id = ARGV[i]
   local ts = tonumber(ARGV[i + 1])
   local label = ARGV[i + 2]
   local score = ARGV[i + 3]
-  local n_ent = tonumber(ARGV[i + 4])
+  local src = ARGV[i + 4]
+  local n_ent = tonumber(ARGV[i + 5])
+  if wm[src] == nil then
+    wm[src] = tonumber(redis.call('HGET', wms_key, src) or '-1')
+  end
   local status
-  if wm >= 0 and ts < horizon then
+  if wm[src] >= 0 and ts < wm[src] - lateness then
     status = 2
   else
     local bucket = string.format('%d', ts - (ts % bucket_ms))
@@ -68,7 +88,7 @@ while i <= #ARGV do
       redis.call('ZADD', prefix .. ':seenidx', bucket, bucket)
       local rollup = string.format('%d', ts - (ts % rollup_ms))
       for j = 1, n_ent do
-        local entity = ARGV[i + 4 + j]
+        local entity = ARGV[i + 5 + j]
         local fine = prefix .. ':b:' .. entity .. ':' .. bucket
         local coarse = prefix .. ':h:' .. entity .. ':' .. rollup
         for _, key in ipairs({fine, coarse}) do
@@ -77,22 +97,45 @@ while i <= #ARGV do
           redis.call('HINCRBYFLOAT', key, 'sum', score)
           redis.call('PEXPIRE', key, ttl)
         end
-        local last = tonumber(redis.call('ZSCORE', prefix .. ':entities', entity) or '-1')
+        local last = tonumber(redis.call('ZSCORE', entities_key, entity) or '-1')
         if ts > last then
-          redis.call('ZADD', prefix .. ':entities', ts, entity)
+          redis.call('ZADD', entities_key, ts, entity)
         end
       end
-      if ts > new_wm then
-        new_wm = ts
+      if ts > wm[src] then
+        wm[src] = ts
+        advanced[src] = true
       end
     end
   end
   out[#out + 1] = status
-  i = i + 5 + n_ent
+  i = i + 6 + n_ent
 end
-if new_wm > wm then
-  redis.call('SET', wm_key, string.format('%d', new_wm))
-  local cutoff = new_wm - lateness - bucket_ms
+if next(advanced) ~= nil then
+  for src, _ in pairs(advanced) do
+    redis.call('HSET', wms_key, src, string.format('%d', wm[src]))
+    redis.call('HSET', wmat_key, src, wall_ms)
+  end
+  -- Partitions whose watermark is a whole retention behind the newest one hold nothing that still exists:
+  -- forget them, so the minimum below (and the hash) only covers partitions that matter.
+  local all = redis.call('HGETALL', wms_key)
+  local high = -1
+  for k = 2, #all, 2 do
+    high = math.max(high, tonumber(all[k]))
+  end
+  local low = high
+  for k = 1, #all, 2 do
+    local w = tonumber(all[k + 1])
+    if w < high - ttl then
+      redis.call('HDEL', wms_key, all[k])
+      redis.call('HDEL', wmat_key, all[k])
+    else
+      low = math.min(low, w)
+    end
+  end
+  -- A re-delivery is applied only when it is within the lateness of ITS partition's watermark, so dedup sets
+  -- are needed back to the lowest partition watermark minus the lateness, no further.
+  local cutoff = low - lateness - bucket_ms
   local old = redis.call('ZRANGEBYSCORE', prefix .. ':seenidx', '-inf', '(' .. string.format('%d', cutoff + 1))
   for _, b in ipairs(old) do
     redis.call('DEL', prefix .. ':seen:' .. b)
@@ -100,9 +143,12 @@ if new_wm > wm then
   if #old > 0 then
     redis.call('ZREMRANGEBYSCORE', prefix .. ':seenidx', '-inf', string.format('%d', cutoff))
   end
+  -- Entities whose last mention is older than the retention have no bucket left.
+  redis.call('ZREMRANGEBYSCORE', entities_key, '-inf', '(' .. string.format('%d', high - ttl))
 end
-redis.call('PEXPIRE', wm_key, ttl)
-redis.call('PEXPIRE', prefix .. ':entities', ttl)
+redis.call('PEXPIRE', wms_key, ttl)
+redis.call('PEXPIRE', wmat_key, ttl)
+redis.call('PEXPIRE', entities_key, ttl)
 redis.call('PEXPIRE', prefix .. ':seenidx', ttl)
 return out
 """
@@ -122,6 +168,13 @@ class WindowEvent(Protocol):
     def label(self) -> str: ...
     @property
     def score(self) -> float: ...
+
+    # Optional: ``topic`` and ``partition`` name the source whose watermark judges the event (events without
+    # them share one source, "-:0").
+
+
+class MemoryPolicyError(StreamsError):
+    """Redis may evict the windows' keys (``maxmemory-policy`` is not ``noeviction``)."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +219,7 @@ def _merge(entity: str, window_ms: int, rows: Iterable[list]) -> WindowStats:
 class WindowStore:
     """Idempotent event-time windows over a ``redis.Redis`` client (decode_responses either way).
 
-    Read API for consumers (alerts, CLI): ``stats``, ``series``, ``entities``, ``watermark``.
+    Read API for consumers (alerts, CLI): ``stats``, ``series``, ``entities``, ``watermark``, ``settled_ms``.
     """
 
     _FIELDS = ("n", "negative", "neutral", "positive", "sum")
@@ -179,6 +232,8 @@ class WindowStore:
         allowed_lateness_ms: int = 600_000,
         retention_ms: int = 8 * 24 * 3600 * 1000,
         rollup_ms: int = 3_600_000,
+        idle_partition_ms: int = 300_000,
+        clock: Callable[[], float] = time.time,
     ):
         if bucket_ms <= 0 or allowed_lateness_ms < 0 or retention_ms <= 0:
             raise ValueError("bucket_ms and retention_ms must be > 0, allowed_lateness_ms >= 0")
@@ -189,9 +244,12 @@ class WindowStore:
         self.prefix = prefix
         self.bucket_ms = bucket_ms
         self.allowed_lateness_ms = allowed_lateness_ms
+        self.idle_partition_ms = idle_partition_ms
+        self.clock = clock
         # Dedup sets must outlive the lateness horizon; buckets must outlive the longest window read.
         self.retention_ms = max(retention_ms, allowed_lateness_ms + 2 * bucket_ms)
         self._script = redis_client.register_script(_APPLY_LUA)
+        self._policy_checked = False
 
     @classmethod
     def from_settings(cls, redis_client, settings: WindowSettings) -> WindowStore:
@@ -201,19 +259,50 @@ class WindowStore:
             bucket_ms=settings.bucket_ms,
             allowed_lateness_ms=settings.allowed_lateness_ms,
             retention_ms=settings.retention_ms,
+            idle_partition_ms=settings.idle_partition_ms,
         )
+
+    def check_memory_policy(self) -> str | None:
+        """Raise ``MemoryPolicyError`` when Redis has a memory limit and may evict keys; return a warning when
+        it may once a limit is set, None when it is safe (or the server does not let us ask)."""
+        import redis
+
+        try:
+            config = self.redis.config_get("maxmemory*")
+        except redis.ResponseError:  # managed Redis services often disable CONFIG: we cannot tell
+            return None
+        config = {_text(k): _text(v) for k, v in config.items()}
+        policy = config.get("maxmemory-policy", "noeviction")
+        if policy == "noeviction":
+            return None
+        fix = (
+            f"Redis maxmemory-policy is {policy!r}: it may evict window buckets and dedup sets (lost or "
+            "double counts). Set it to noeviction (redis.conf `maxmemory-policy noeviction`, or "
+            "`redis-cli CONFIG SET maxmemory-policy noeviction`) and size maxmemory for the retention"
+        )
+        if int(config.get("maxmemory", "0") or 0) > 0:
+            raise MemoryPolicyError(fix)
+        return fix + " (no maxmemory is set now, so nothing is evicted yet)"
 
     # -- writes
     def apply_detailed(self, events: Sequence[WindowEvent]) -> ApplyResult:
         """Apply a batch atomically; return each event's status (applied, duplicate or late)."""
         if not events:
             return ApplyResult([])
-        args: list = [self.prefix, self.bucket_ms, self.allowed_lateness_ms, self.retention_ms, self.rollup_ms]
+        if not self._policy_checked:
+            # Once per store, before its first write: the worker, replays and benchmarks all write here.
+            warning = self.check_memory_policy()
+            if warning:
+                log.warning("%s", warning)
+            self._policy_checked = True
+        args: list = [self.prefix, self.bucket_ms, self.allowed_lateness_ms, self.retention_ms, self.rollup_ms,
+                      int(self.clock() * 1000)]  # fmt: skip
         for ev in events:
             if ev.label not in LABELS:
                 raise ValueError(f"label {ev.label!r} is not one of {LABELS}")
             entities = list(dict.fromkeys(ev.entities))
-            args += [ev.message_id, int(ev.ts_ms), ev.label, repr(float(ev.score)), len(entities), *entities]
+            source = f"{getattr(ev, 'topic', None) or '-'}:{int(getattr(ev, 'partition', 0) or 0)}"
+            args += [ev.message_id, int(ev.ts_ms), ev.label, repr(float(ev.score)), source, len(entities), *entities]
         statuses = self._script(keys=[], args=args)
         return ApplyResult([int(s) for s in statuses])
 
@@ -294,10 +383,36 @@ class WindowStore:
         names = self.redis.zrangebyscore(f"{self.prefix}:entities", low, "+inf")
         return sorted(n.decode() if isinstance(n, bytes) else n for n in names)
 
+    def watermarks(self) -> dict[str, tuple[int, int]]:
+        """``"topic:partition"`` -> (its watermark, wall-clock ms of its last advance)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(f"{self.prefix}:wms")
+        pipe.hgetall(f"{self.prefix}:wmat")
+        wms, wmat = pipe.execute()
+        at = {_text(k): int(v) for k, v in wmat.items()}
+        return {_text(k): (int(v), at.get(_text(k), 0)) for k, v in wms.items()}
+
     def watermark(self) -> int | None:
-        """Highest event time applied (ms), or None before the first event."""
-        raw = self.redis.get(f"{self.prefix}:wm")
-        return int(raw) if raw is not None else None
+        """Event time up to which every active source partition has progressed (ms), None before any event.
+
+        The lowest watermark of the partitions that advanced within ``idle_partition_ms`` (wall clock), so a
+        partition catching up on a backlog holds it back while an idle one does not; with none active, the
+        highest. Silence is judged here: no mentions before this time means none will come (but late ones).
+        """
+        marks = self.watermarks()
+        if not marks:
+            return None
+        now = int(self.clock() * 1000)
+        active = [wm for wm, at in marks.values() if now - at <= self.idle_partition_ms]
+        return min(active) if active else max(wm for wm, _ in marks.values())
+
+    def settled_ms(self) -> int | None:
+        """Buckets starting before this never change again (every partition's watermark minus the lateness:
+        later events for them are late wherever they come from); None before any event."""
+        marks = self.watermarks()
+        if not marks:
+            return None
+        return min(wm for wm, _ in marks.values()) - self.allowed_lateness_ms
 
     def top(self, window_ms: int, end_ms: int, limit: int = 10) -> list[WindowStats]:
         """Entities with the most mentions in the window, most first."""
@@ -305,3 +420,7 @@ class WindowStore:
         rows = [r for r in rows if r.count]
         rows.sort(key=lambda r: (-r.count, r.entity))
         return rows[:limit]
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -97,7 +97,14 @@ def run_worker(
     store = WindowStore.from_settings(client, settings.windows)
     publisher = Publisher()
     all_hooks = [*(hooks or []), *load_hooks(settings.stream.hooks, settings, registry, publisher.publish)]
-    pipeline = Pipeline.from_settings(settings.stream, scorer, store, hooks=all_hooks, metrics=metrics)
+    pipeline = Pipeline.from_settings(
+        settings.stream,
+        scorer,
+        store,
+        hooks=all_hooks,
+        metrics=metrics,
+        dead_letter_unsupported=settings.inference.unsupported_language == "dead_letter",
+    )
     executor = ThreadPoolExecutor(settings.worker.threads, thread_name_prefix="sentimon")
     app = build_app(settings, pipeline, executor, metrics, publisher, ready_file)
     log.warning(

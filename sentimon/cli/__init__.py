@@ -61,13 +61,19 @@ EXAMPLES: dict[str, str] = {
     "entities": "sentimon entities --search air",
     "score": "echo 'Shares fell 12% after the miss.' | sentimon score",
     "bench": "sentimon bench --accuracy-only",
+    "eval": "sentimon eval --data test.csv --model default --compare vader --report eval-report",
     "compress": "sentimon compress --recipe tiny --work-dir /tmp/tiny",
     "models list": "sentimon models list --json",
     "models show": "sentimon models show default",
+    "models register": "sentimon models register models/default --why 'retrained on December data'",
+    "models promote": "sentimon models promote default@3f2a9c1b7d4e --why 'passed the canary'",
+    "models rollback": "sentimon models rollback default --why 'negative share doubled after the promotion'",
+    "models history": "sentimon models history default --json",
     "alerts list": "sentimon alerts list --state firing --entity TSLA",
     "alerts check": "sentimon alerts check alerts/rules/stock.yaml",
     "replay": "sentimon replay --topic sentimon.raw.social --from 2026-12-01 --model static --compare default",
     "demo": "sentimon demo",
+    "console": "sentimon console --port 8088",
 }
 
 

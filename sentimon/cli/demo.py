@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -12,7 +14,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from sentimon.cli.common import console, settings_of
+from sentimon.cli.common import console, settings_of, time_option
 
 if TYPE_CHECKING:
     from sentimon.replay.demo_run import DemoResult, DemoView
@@ -23,10 +25,12 @@ STEPS = 5
 def demo(
     ctx: typer.Context,
     minutes: int = typer.Option(390, min=10, help="Length of the planted trading session in event-time minutes."),
-    lead_in: int = typer.Option(0, min=0, help="Minutes of quieter overnight chatter before the open. Volume "
-                                "spikes are judged against a one-day baseline, so without it the NVDA spike is "
-                                "missed; with it the open itself is a volume spike against the quiet night."),
-    duration: float = typer.Option(90.0, min=5, help="Wall seconds to play the whole timeline in."),
+    history: int = typer.Option(1440, min=0, help="Minutes of history before the open (the day before: a session "
+                                "and a quiet night), sent as fast as the worker takes it. Volume spikes are judged "
+                                "against a one-day baseline: with less, the NVDA spike cannot be judged."),
+    date: str = typer.Option(None, help="Session date, YYYY-MM-DD (default: the most recent Tuesday-Friday "
+                             "session that has ended, so its records are inside the topics' retention)."),
+    duration: float = typer.Option(90.0, min=5, help="Wall seconds to play the session in."),
     model: str = typer.Option(None, help="Model (default: setting `inference.model`, the shipped student)."),
     live: bool = typer.Option(True, help="Live terminal table (--no-live for plain output)."),
     seed: int = typer.Option(7, help="Timeline seed."),
@@ -37,8 +41,10 @@ def demo(
     against what was planted."""
     from sentimon.replay.demo_run import DemoOptions, run_demo
 
-    options = DemoOptions(minutes=minutes, lead_in_min=lead_in, duration_s=duration, model=model, seed=seed,
-                          out_dir=out)  # fmt: skip
+    if date is not None:
+        time_option(date, "--date")  # a bad date fails before the stack starts
+    options = DemoOptions(minutes=minutes, history_min=history, date=date, duration_s=duration, model=model,
+                          seed=seed, out_dir=out)  # fmt: skip
     with _Screen(live) as screen:
         result = run_demo(settings_of(ctx), options, screen)
     if not live:
@@ -108,15 +114,31 @@ def _print_summary(result: DemoResult) -> None:
         console.print(f"    [yellow]missed[/] {missed['entity']}/{missed['kind']}")
     for alert in report.false_alerts[:8]:
         console.print(f"    [yellow]not planted[/] {alert['rule']} on {alert['entity']} at {alert['started_at']}")
-    last_ts = str(result.last_ts_ms) if result.last_ts_ms is not None else "now"
     console.print("\n  where to look next:")
-    console.print(f"    alerts:  SENTIMON_STACK__DATABASE_URL={settings.stack.database} sentimon alerts list")
-    console.print(f"    windows: SENTIMON_WINDOWS__PREFIX={settings.windows.prefix} sentimon windows TSLA --window 1h "
-                  f"--end {last_ts}")
-    console.print(f"    replay:  sentimon replay --topic {settings.topics.social} --model static --compare default "
-                  f"--episodes {result.out_dir / 'episodes.json'}")  # fmt: skip
+    for name, command in next_steps(result):
+        # One line each, never wrapped at the terminal's width, so it can be copied (and a test can run it).
+        console.print(f"    {name + ':':<9}{command}", markup=False, highlight=False, soft_wrap=True)
     console.print("    metrics: the worker serves Prometheus metrics on 127.0.0.1:<metrics port> while it runs")
     console.print("    stop the stack: sentimon down")
+    console.print(f"  the demo's records stay on its topics for {settings.topics.raw_retention_ms / 86_400_000:g} days "
+                  "(topic retention); replay them before that")  # fmt: skip
+
+
+def next_steps(result: DemoResult) -> list[tuple[str, str]]:
+    """The commands that look into what the demo left behind: its alert history, its windows (TSLA over the
+    hour its sell-off ended), and a replay of its topic comparing two models (its report beside the demo's)."""
+    settings, spec = result.settings, result.spec
+    tsla = next((ep for ep in spec.episodes if ep.entity == "TSLA"), None)
+    end_ms = tsla.end_ms if tsla else (result.last_ts_ms or spec.end_ms)
+    end = datetime.fromtimestamp(end_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [
+        ("alerts", f"SENTIMON_STACK__DATABASE_URL={shlex.quote(settings.stack.database)} sentimon alerts list"),
+        ("windows", f"SENTIMON_WINDOWS__PREFIX={shlex.quote(settings.windows.prefix)} sentimon windows TSLA "
+                    f"--window 1h --end {end}"),
+        ("replay", f"sentimon replay --topic {settings.topics.social} --model static --compare default "
+                   f"--episodes {shlex.quote(str(result.out_dir / 'episodes.json'))} "
+                   f"--report {shlex.quote(str(result.out_dir / 'replay' / 'report.json'))}"),
+    ]  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

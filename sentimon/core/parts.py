@@ -51,6 +51,10 @@ class StackSettings(Part):
         None, description="an existing Kafka (host:port,...); unset = the local stack's, and `up` launches none"
     )
     redis_url: str | None = Field(None, description="an existing Redis; unset = the local stack's")
+    redis_connect_timeout_s: float = Field(5.0, gt=0, description="every Redis client: connect timeout")
+    redis_timeout_s: float = Field(
+        10.0, gt=0, description="every Redis client: reply timeout (a black-holed Redis raises, then is retried)"
+    )
     database_url: str | None = Field(
         None, description="alert history, a SQLAlchemy URL (sqlite:///... works); unset = the local PostgreSQL"
     )
@@ -62,6 +66,9 @@ class StackSettings(Part):
     kafka_controller_port: int = Field(19093, ge=1, le=65535, description="local KRaft controller")
     kafka_heap: str = Field("512m", description="local broker JVM heap (512m, 1g)")
     redis_port: int = Field(16379, ge=1, le=65535, description="local Redis")
+    redis_appendfsync: Literal["always", "everysec"] = Field(
+        "always", description="local Redis AOF fsync: always = a kill -9 of Redis loses no acknowledged window update"
+    )
     postgres_port: int = Field(15432, ge=1, le=65535, description="local PostgreSQL")
     startup_timeout_s: float = Field(60.0, gt=0, description="how long `sentimon up` waits for each service")
 
@@ -108,6 +115,9 @@ class TopicSettings(Part):
     scored_retention_ms: int = Field(_WEEK_MS, ge=-1, description="scored topic's retention; -1 = keep forever")
     dlq_retention_ms: int = Field(_MONTH_MS, ge=-1, description="dead-letter topic's retention; -1 = keep forever")
     alerts_retention_ms: int = Field(_MONTH_MS, ge=-1, description="alerts topic's retention; -1 = keep forever")
+    raw_max_message_bytes: int = Field(
+        1024 * 1024, ge=1024, description="raw topics' max.message.bytes: the largest record the broker takes"
+    )
 
     @property
     def names(self) -> dict[str, str]:
@@ -151,6 +161,34 @@ class InferenceSettings(Part):
     threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="cascade: escalate when the fast margin is below this; unset = cascade.json's"
     )
+    # Language identification (inference.language): a model that reads English must not give confident labels
+    # to text it cannot read.
+    languages: list[str] = Field(
+        ["en"], description="ISO 639-1 codes the model reads (env: JSON list); empty = no language check"
+    )
+    unsupported_language: Literal["neutral", "dead_letter"] = Field(
+        "neutral",
+        description='other languages: "neutral" = scored low-confidence neutral; "dead_letter" = the worker '
+        "dead-letters them (reason unsupported_language)",
+    )
+    language_confidence: float = Field(
+        0.9, ge=0.0, le=1.0, description="identifier confidence needed to call a text another language"
+    )
+    language_min_letters: int = Field(
+        12, ge=0, description="texts with fewer letters (URLs, @, $ and # tokens aside) count as languages[0]"
+    )
+    # The model registry (inference.registry): `sentimon models register` copies bundles here, and `model` may be
+    # a reference NAME@VERSION, NAME@champion or NAME@candidate.
+    registry_dir: Path = Field(
+        default_factory=lambda: _default_state_dir() / "registry",
+        description="registered model versions, one immutable content-hashed folder each (default: <state>/registry)",
+    )
+    registry_database: str | None = Field(
+        None, description="the registry's aliases and history, a SQLAlchemy URL; unset = stack.database"
+    )
+    registry_prefix: str = Field(
+        "sentimon:registry", description="Redis keys and channel that mirror the aliases for workers to follow"
+    )
 
 
 class MetricsSettings(Part):
@@ -193,6 +231,12 @@ class StreamSettings(Part):
     max_message_bytes: int = Field(64 * 1024, ge=64, description="larger records go to the DLQ as oversize")
     max_entities: int = Field(32, ge=1, description="more entities in one message go to the DLQ")
     max_future_ms: int = Field(5 * 60 * 1000, ge=0, description="reject event times this far ahead of the clock")
+    max_json_depth: int = Field(16, ge=2, le=500, description="deeper JSON nesting goes to the DLQ as too_deep")
+    # le: the base64 of this much plus the record's other fields stays under the broker's 1 MiB default.
+    dlq_original_max_bytes: int = Field(
+        64 * 1024, ge=0, le=512 * 1024,
+        description="a dead letter keeps at most this much of the original (plus its sha256 and length)",
+    )  # fmt: skip
     watchlist: Path | None = Field(
         None, description="entity -> aliases YAML; unset = the sample streams/watchlist.yaml"
     )
@@ -211,6 +255,10 @@ class WindowSettings(Part):
     bucket_ms: int = Field(60_000, ge=1000, description="bucket width")
     allowed_lateness_ms: int = Field(10 * 60 * 1000, ge=0, description="older events count as late, not applied")
     retention_ms: int = Field(8 * 24 * 3600 * 1000, ge=60_000, description="bucket TTL: covers a 7 d baseline")
+    idle_partition_ms: int = Field(
+        300_000, ge=0, description="a source partition with no new events this long (wall clock) no longer holds "
+        "back the watermark silence is judged at"
+    )
 
 
 class AlertSettings(Part):
@@ -239,6 +287,57 @@ class AlertSettings(Part):
         30.0, gt=0, description="timer: silence check and deferred evaluations (wall clock)"
     )
     eval_interval_ms: int = Field(
-        10_000, ge=0, description="evaluate an entity at most this often (event time); 0 = on every batch"
+        10_000, ge=0, description="an entity is evaluated at the event-time boundaries this far apart, rounded up "
+        "to whole window buckets (0 = every bucket)"
+    )
+    max_tracked_entities: int = Field(
+        100_000, ge=1, description="entities a worker remembers its evaluation progress for (LRU)"
     )
     lease_s: float = Field(90.0, gt=0, description="a worker silent this long has its undelivered alerts taken over")
+
+
+class ConsoleSettings(Part):
+    """`sentimon console`: the live web board over the windows, the alert history and the worker's metrics."""
+
+    flat_prefix: ClassVar[str] = "console_"
+
+    host: str = Field("127.0.0.1", description="bind address; anything but loopback requires an access token")
+    port: int = Field(8088, ge=1, le=65535, description="HTTP port of the board")
+    token: str | None = Field(
+        None, description="access token (?token= once, then a cookie); unset off loopback = a random one, printed"
+    )
+    public_url: str | None = Field(
+        None, description="the board's address as users reach it, for links in alert payloads; unset = http://host:port"
+    )
+    refresh_s: float = Field(2.0, gt=0, description="how often the page polls for fresh data")
+    board_limit: int = Field(50, ge=1, description="entities on the board and in its /metrics (top-N by 24 h mentions)")
+    examples_lookback: int = Field(
+        5000, ge=0, description="scored records per partition read back at start for example posts"
+    )
+
+    def base_url(self) -> str:
+        """``public_url``, else the address the console binds (loopback by default)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def entity_url(self, entity: str, at_ms: int | None = None, range_name: str = "6h") -> str:
+        """The console's page of ``entity`` around ``at_ms`` (an alert's start): the link alert payloads carry.
+        Here, below every layer, so that the alerts package can build it without importing the console."""
+        from urllib.parse import quote, urlencode
+
+        query = {"range": range_name, **({"at": str(at_ms)} if at_ms is not None else {})}
+        return f"{self.base_url()}/entity/{quote(entity, safe='')}?{urlencode(query)}"
+
+
+def check_lateness(stream: StreamSettings, windows: WindowSettings) -> None:
+    """An event may be ``max_future_ms`` ahead of the clock and still be applied, moving its partition's
+    watermark that far ahead; on-time events of that partition are then late unless the lateness covers it."""
+    if stream.max_future_ms >= windows.allowed_lateness_ms:
+        raise ValueError(
+            f"stream.max_future_ms ({stream.max_future_ms}) must be below windows.allowed_lateness_ms "
+            f"({windows.allowed_lateness_ms}): one message with an early clock would make on-time ones late; "
+            "lower the first (SENTIMON_STREAM__MAX_FUTURE_MS) or raise the second "
+            "(SENTIMON_WINDOWS__ALLOWED_LATENESS_MS)"
+        )

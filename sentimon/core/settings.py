@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, cast, get_origin
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,6 +29,7 @@ from pydantic_settings import (
 from sentimon.core.errors import UserError
 from sentimon.core.parts import (
     AlertSettings,
+    ConsoleSettings,
     InferenceSettings,
     MetricsSettings,
     Part,
@@ -37,6 +38,7 @@ from sentimon.core.parts import (
     TopicSettings,
     WindowSettings,
     WorkerSettings,
+    check_lateness,
 )
 
 DEFAULT_CONFIG_FILE = "sentimon.toml"
@@ -135,6 +137,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings, description=StreamSettings.__doc__)
     windows: WindowSettings = Field(default_factory=WindowSettings, description=WindowSettings.__doc__)
     alerts: AlertSettings = Field(default_factory=AlertSettings, description=AlertSettings.__doc__)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings, description=ConsoleSettings.__doc__)
 
     @classmethod
     def settings_customise_sources(
@@ -152,10 +155,21 @@ class Settings(BaseSettings):
             _FlatToml(settings_cls),
         )
 
+    @model_validator(mode="after")
+    def _across_parts(self) -> Settings:
+        check_lateness(self.stream, self.windows)
+        if self.inference.registry_database is None:
+            # The loader sees only the inference part; it finds the registry's aliases in the stack's database.
+            inference = self.inference.model_copy(update={"registry_database": self.stack.database})
+            object.__setattr__(self, "inference", inference)  # the settings are frozen once built
+        return self
+
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with some values changed: parts as dicts (``windows={"prefix": "x"}``, merged into
         the current part) or flat names (``window_prefix="x"``)."""
         values = self.model_dump()
+        if values["inference"]["registry_database"] == self.stack.database:
+            values["inference"]["registry_database"] = None  # derived from the stack: follow a changed database
         for part, value in _nest(changes).items():
             values[part] = {**values[part], **value} if isinstance(value, dict) and part in values else value
         try:

@@ -13,26 +13,36 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from sentimon.core.pacing import Pacer
 from sentimon.replay.corpus import demo_pool
 from sentimon.replay.demo import DemoWorker, demo_settings
-from sentimon.replay.timeline import DetectionReport, TimelineSpec, generate, score_detection, trading_day
+from sentimon.replay.timeline import (
+    DAY_MIN,
+    SESSION_MIN,
+    DetectionReport,
+    TimelineSpec,
+    generate,
+    score_detection,
+    trading_day,
+)
 
 HOUR_MS = 3_600_000  # the window the live view shows
 PROGRESS_EVERY = 50  # messages between live views while playing
 CATCH_UP_MIN_S = 60.0  # the worker gets at least this long (or the play's duration) to finish after the last send
+HISTORY_MIN_RATE = 20.0  # msg/s the worker is given at least to take in the history (a busy two-core host)
 ALERTS_READ_LIMIT = 1000
 
 
 @dataclass(frozen=True)
 class DemoOptions:
-    minutes: int = 390  # the trading session, event time
-    lead_in_min: int = 0  # quieter overnight chatter before the open
-    duration_s: float = 90.0  # wall seconds to play the whole timeline in
+    minutes: int = SESSION_MIN  # the trading session, event time
+    history_min: int = DAY_MIN  # the day before the open (sent as fast as the worker takes it, not paced)
+    date: str | None = None  # the session's date (ISO); None: the most recent session that has ended
+    duration_s: float = 90.0  # wall seconds to play the session in
     model: str | None = None  # None: the settings' model
     seed: int = 7
     out_dir: Path | None = None  # None: <state_dir>/demo/<run id>
@@ -66,6 +76,7 @@ class DemoResult:
     detection: DetectionReport
     final: DemoView
     last_ts_ms: int | None
+    spec: TimelineSpec  # what was played: the session's open, the planted episodes
 
 
 class DemoScreen(Protocol):
@@ -89,9 +100,14 @@ def run_demo(settings, options: DemoOptions, screen: DemoScreen) -> DemoResult:
     screen.step(1, "local stack")
     _start_stack(settings, screen.detail)
     screen.step(2, "planted trading day (held-out tweets, synthetic times and entities)")
-    spec = trading_day(minutes=options.minutes, seed=options.seed, lead_in_min=options.lead_in_min)
+    spec = trading_day(date=options.date, minutes=options.minutes, seed=options.seed,
+                       history_min=options.history_min)  # fmt: skip
     messages = _write_timeline(settings, spec, out)
-    screen.detail(f"{len(messages):,} messages for {', '.join(e.name for e in spec.entities)} -> "
+    open_ms = spec.session_start_ms if spec.session_start_ms is not None else spec.start_ms
+    history = [m for m in messages if m["ts"] < open_ms]
+    session = messages[len(history) :]
+    screen.detail(f"session {_iso(open_ms)} to {_iso(spec.end_ms)} after {options.history_min} min of history: "
+                  f"{len(messages):,} messages for {', '.join(e.name for e in spec.entities)} -> "
                   f"{out / 'timeline.jsonl'}")  # fmt: skip
     screen.step(3, f"worker (model {settings.inference.model}, "
                    f"metrics http://{settings.metrics.host}:{settings.metrics.port}/metrics)")  # fmt: skip
@@ -107,10 +123,17 @@ def run_demo(settings, options: DemoOptions, screen: DemoScreen) -> DemoResult:
                 screen.show(watch.view(now_ms, sent))
 
         worker.wait_ready()
-        screen.step(4, f"playing {options.lead_in_min + options.minutes} minutes of event time "
-                       f"in ~{options.duration_s:.0f} s")  # fmt: skip
         started = time.monotonic()
-        _send_paced(settings, messages, (spec.end_ms - spec.start_ms) / 1000 / options.duration_s, show)
+        screen.step(4, f"playing the {options.minutes}-minute session in ~{options.duration_s:.0f} s"
+                       + (f", after {options.history_min} min of history" if history else ""))  # fmt: skip
+        if history:
+            # The rules' baselines need the day before (see ``trading_day``); nobody wants to watch it.
+            _send_paced(settings, history, None, lambda sent, ts: None)  # views while it waits, not per send
+            worker.wait_done(settings.topics.social, timeout_s=max(CATCH_UP_MIN_S, len(history) / HISTORY_MIN_RATE),
+                             on_wait=lambda: show(open_ms, len(history)))  # fmt: skip
+            screen.detail(f"history: {len(history):,} messages, taken in {time.monotonic() - started:.0f} s")
+        speed = (spec.end_ms - open_ms) / 1000 / options.duration_s
+        _send_paced(settings, session, speed, lambda sent, ts: show(ts, len(history) + sent))
         worker.wait_done(settings.topics.social, timeout_s=max(CATCH_UP_MIN_S, options.duration_s),
                          on_wait=lambda: show(spec.end_ms, n))  # fmt: skip
         elapsed_s = time.monotonic() - started
@@ -122,20 +145,20 @@ def run_demo(settings, options: DemoOptions, screen: DemoScreen) -> DemoResult:
     summary = {"alerts": alerts, "detection": asdict(detection), "messages": n, "seconds": elapsed_s}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     last_ts_ms = messages[-1]["ts"] if messages else None
-    return DemoResult(settings, out, n, elapsed_s, alerts, detection, final, last_ts_ms)
+    return DemoResult(settings, out, n, elapsed_s, alerts, detection, final, last_ts_ms, spec)
 
 
 def pace(
     messages: list[dict],
     send: Callable[[dict], None],
-    speed: float,
+    speed: float | None,
     *,
     on_progress: Callable[[int, int], None] = lambda sent, ts: None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> float:
-    """Send ``messages`` (sorted by ts) so event time runs ``speed`` times faster than wall time; returns the
-    wall seconds spent."""
+    """Send ``messages`` (sorted by ts) so event time runs ``speed`` times faster than wall time (None: as fast
+    as possible); returns the wall seconds spent."""
     pacer = Pacer(clock, sleep)
     for i, message in enumerate(messages, 1):
         pacer.at_event_time(message["ts"], speed)
@@ -160,7 +183,9 @@ def _write_timeline(settings, spec: TimelineSpec, out: Path) -> list[dict]:
     return messages
 
 
-def _send_paced(settings, messages: list[dict], speed: float, on_progress: Callable[[int, int], None]) -> None:
+def _send_paced(
+    settings, messages: list[dict], speed: float | None, on_progress: Callable[[int, int], None]
+) -> None:
     """The timeline onto the raw social topic, keyed by id and stamped with its event time."""
     from kafka import KafkaProducer
 
@@ -215,3 +240,7 @@ class _Watch:
 
 def _ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -37,11 +37,13 @@ class ReplayOutcome:
 
 
 class TopicReplay:
-    """Opening reads the range's size, so a wrong topic fails before any model loads; ``run`` does the rest."""
+    """Opening reads the range's size, so a wrong topic or an empty range fails before any model loads; ``run``
+    does the rest."""
 
     def __init__(self, settings, request: ReplayRequest):
         self.settings, self.request = settings, request
         self.source = TopicRange(settings.stack.kafka_servers, request.topic, request.start_ms, request.end_ms)
+        self.source.require_records()
 
     @property
     def total(self) -> int:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from sentimon.replay.errors import EmptyRangeError
 from sentimon.streams.errors import StreamsError
 from sentimon.streams.pipeline import RawRecord
 
 IDLE_POLLS_BEFORE_GIVING_UP = 30  # 30 empty one-second polls below the end offset: the broker has nothing more
+TAIL_RECORDS = 100  # records read at a partition's end for its latest timestamp (CreateTime need not grow)
+PROBE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,9 @@ class TopicRange:
             stops = self._lookup(probe, tps, to_ms, ends, ends)
         finally:
             probe.close()
+        self.from_ms, self.to_ms = from_ms, to_ms
         self.ranges = [PartitionRange(tp.partition, starts[tp], stops[tp]) for tp in tps]
+        self.held = [PartitionRange(tp.partition, begins[tp], ends[tp]) for tp in tps]
 
     @staticmethod
     def _lookup(consumer, tps, ts_ms, default, ends) -> dict:
@@ -55,6 +61,46 @@ class TopicRange:
     @property
     def total(self) -> int:
         return sum(r.size for r in self.ranges)
+
+    def require_records(self) -> None:
+        """Raise EmptyRangeError, naming what the topic does hold, when the range has no records.
+
+        Raw topics keep a week: a range older than that (or a demo played more than a week ago) is gone, and a
+        replay of it would otherwise "succeed" with 0 records and an empty report.
+        """
+        if self.total:
+            return
+        wanted = _describe_range(self.from_ms, self.to_ms)
+        span = self.available_span()
+        if span is None:
+            raise EmptyRangeError(
+                f"no records to replay: the topic {self.topic!r} is empty (records older than its retention are "
+                f"deleted; raw topics keep 7 days by default); produce to it or re-run `sentimon demo`"
+            )
+        raise EmptyRangeError(
+            f"no records on {self.topic!r} {wanted}; the topic holds records from {_iso(span[0])} to "
+            f"{_iso(span[1])} (older ones are deleted by its retention): pick --from/--to inside that span"
+        )
+
+    def available_span(self) -> tuple[int, int] | None:
+        """(earliest, latest) record timestamp on the whole topic; None when it holds no records."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        held = [r for r in self.held if r.size]
+        if not held:
+            return None
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                 client_id="sentimon-replay")  # fmt: skip
+        try:
+            stamps: list[int] = []
+            for r in held:
+                tp = TopicPartition(self.topic, r.partition)
+                consumer.assign([tp])
+                for start, end in ((r.start, r.start + 1), (max(r.start, r.end - TAIL_RECORDS), r.end)):
+                    stamps += _timestamps(consumer, tp, start, end)
+        finally:
+            consumer.close()
+        return (min(stamps), max(stamps)) if stamps else None
 
     def __iter__(self) -> Iterator[RawRecord]:
         streams = [self._partition(r) for r in self.ranges if r.size]
@@ -82,3 +128,29 @@ class TopicRange:
                     yield RawRecord(record.value, self.topic, r.partition, record.offset, record.timestamp)
         finally:
             consumer.close()
+
+
+def _timestamps(consumer, tp, start: int, end: int) -> list[int]:
+    """Timestamps of the records at offsets [start, end) of an assigned partition (fewer if gaps or a timeout)."""
+    import time
+
+    consumer.seek(tp, start)
+    stamps: list[int] = []
+    deadline = time.monotonic() + PROBE_TIMEOUT_S
+    while consumer.position(tp) < end and time.monotonic() < deadline:
+        for record in consumer.poll(timeout_ms=500).get(tp, []):
+            if record.offset < end:
+                stamps.append(record.timestamp)
+    return stamps
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _describe_range(from_ms: int | None, to_ms: int | None) -> str:
+    if from_ms is not None and to_ms is not None:
+        return f"from {_iso(from_ms)} to {_iso(to_ms)}"
+    if from_ms is not None:
+        return f"from {_iso(from_ms)} on"
+    return f"before {_iso(to_ms)}" if to_ms is not None else "at all"

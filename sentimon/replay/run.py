@@ -52,25 +52,32 @@ class ModelRun:
 
 def build_runs(settings, models: list[str], namespace: str, out_dir: Path) -> list[ModelRun]:
     """One isolated ModelRun per model (same namespace, a sub-namespace each); close each ``run.alerts``."""
-    import redis
-
     from sentimon import inference
-    from sentimon.alerts import AlertService, History
-    from sentimon.streams.windows import WindowStore
 
     runs: list[ModelRun] = []
     for model in models:
-        ns_settings = namespaced(settings, namespace, model, out_dir)
-        client = redis.Redis.from_url(settings.stack.redis)
-        store = WindowStore.from_settings(client, ns_settings.windows)
-        history = History(ns_settings.stack.database)
-        service = AlertService.from_settings(ns_settings, redis_client=client, history=history)
         scorer = inference.load(model, settings.inference)
         name = scorer.name
         if any(r.name == name for r in runs):
             name = f"{name} ({model})"
-        runs.append(ModelRun(name, ns_settings, Pipeline.from_settings(ns_settings.stream, scorer, store), service))
+        runs.append(build_run(settings, model, scorer, namespace, out_dir, name=name))
     return runs
+
+
+def build_run(settings, model: str, scorer, namespace: str, out_dir: Path, name: str | None = None) -> ModelRun:
+    """One isolated ModelRun around a loaded ``scorer`` (``model`` names its namespace); close ``run.alerts``."""
+    import redis
+
+    from sentimon.alerts import AlertService, History
+    from sentimon.streams.windows import WindowStore
+
+    ns_settings = namespaced(settings, namespace, model, out_dir)
+    client = redis.Redis.from_url(settings.stack.redis)
+    store = WindowStore.from_settings(client, ns_settings.windows)
+    history = History(ns_settings.stack.database)
+    service = AlertService.from_settings(ns_settings, redis_client=client, history=history)
+    pipeline = Pipeline.from_settings(ns_settings.stream, scorer, store)
+    return ModelRun(name or scorer.name, ns_settings, pipeline, service)
 
 
 @dataclass

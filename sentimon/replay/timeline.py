@@ -6,12 +6,17 @@ measured. Pure and seeded: the same spec and pool give the same messages.
 from __future__ import annotations
 
 import random
+import time
+import zoneinfo
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 LABELS = ("negative", "neutral", "positive")
 MINUTE_MS = 60_000
+DAY_MIN = 24 * 60
+SESSION_MIN = 390  # NYSE regular session, 09:30-16:00 New York time
+EXCHANGE_TZ = zoneinfo.ZoneInfo("America/New_York")
 
 EpisodeKind = Literal["negative_shift", "volume_spike"]
 
@@ -46,7 +51,10 @@ class TimelineSpec:
     shift_mix: dict[str, float] = field(default_factory=lambda: {"negative": 0.75, "neutral": 0.2, "positive": 0.05})
     spike_factor: float = 6.0
     seed: int = 7
-    session_start_ms: int | None = None  # before it (overnight), rates are scaled by quiet_factor
+    session_start_ms: int | None = None  # the played day's open: what comes before it is history
+    # Trading sessions [start, end): outside them, tickers' chatter is scaled by quiet_factor (nights). Brands
+    # and topics are talked about round the clock, so opinion entities keep their rate.
+    sessions: tuple[tuple[int, int], ...] = ()
     quiet_factor: float = 0.2
 
     def __post_init__(self) -> None:
@@ -65,16 +73,47 @@ class TimelineSpec:
         return self.start_ms + self.duration_min * MINUTE_MS
 
 
-def trading_day(date: str = "2026-11-24", minutes: int = 390, seed: int = 7, lead_in_min: int = 0) -> TimelineSpec:
-    """A US trading session (14:30-21:00 UTC) for five tickers plus a brand crisis.
+def last_session_date(now_ms: int | None = None, minutes: int = SESSION_MIN) -> date:
+    """The most recent Tuesday-Friday whose session (of ``minutes``) has ended by ``now_ms`` (default: now).
+
+    Recent, so its records sit well inside the raw topics' one-week retention (a fixed date is deleted by
+    Kafka as soon as it is a week old) and a replay finds them; ended, because the worker rejects events from
+    the future. Mondays are skipped so that the day before, the history, is a trading day too.
+    """
+    now = datetime.fromtimestamp((now_ms if now_ms is not None else time.time() * 1000) / 1000, UTC)
+    day = now.astimezone(EXCHANGE_TZ).date()
+    while True:
+        if day.weekday() in (1, 2, 3, 4) and _open_ms(day) + minutes * MINUTE_MS <= now.timestamp() * 1000:
+            return day
+        day -= timedelta(days=1)
+
+
+def _open_ms(day: date) -> int:
+    local = datetime(day.year, day.month, day.day, 9, 30, tzinfo=EXCHANGE_TZ)
+    return int(local.timestamp() * 1000)
+
+
+def trading_day(
+    date: str | None = None, minutes: int = SESSION_MIN, seed: int = 7, history_min: int = DAY_MIN
+) -> TimelineSpec:
+    """A US trading session (09:30 New York time) for five tickers plus a brand crisis, after ``history_min``
+    minutes of history.
 
     Planted: a sustained negative shift on TSLA, a volume spike on NVDA, and a brand crisis (volume spike with a
-    negative shift) for 'acme air'. AAPL, MSFT and AMZN are controls. ``minutes`` shortens the day: episodes
-    keep their relative positions. ``lead_in_min`` of quieter overnight chatter before the open give rules with
-    a one-day baseline the history they need (volume spikes are only judged against a baseline that is covered).
+    negative shift) for 'acme air'. AAPL, MSFT and AMZN are controls. ``date`` (ISO) defaults to the most
+    recent session that has ended. ``minutes`` shortens the day: episodes keep their relative positions.
+
+    The history is the day before, shaped like it: the previous session at the usual rates, a quiet night.
+    Rules judge volume against a one-day baseline; without the history there is no baseline (a spike cannot be
+    judged), and with only the night before the open, the open itself looks like a spike.
     """
-    open_ms = int(datetime.fromisoformat(f"{date}T14:30:00").replace(tzinfo=UTC).timestamp() * 1000)
-    start = open_ms - lead_in_min * MINUTE_MS
+    day = datetime.fromisoformat(date).date() if date else last_session_date(minutes=minutes)
+    open_ms = _open_ms(day)
+    start = open_ms - history_min * MINUTE_MS
+    sessions = tuple(
+        (open_ms - d * DAY_MIN * MINUTE_MS, open_ms - d * DAY_MIN * MINUTE_MS + minutes * MINUTE_MS)
+        for d in range(history_min // DAY_MIN + 1)
+    )
     at = lambda fraction: open_ms + int(minutes * fraction) * MINUTE_MS  # noqa: E731
     tickers = [("AAPL", 3.0), ("TSLA", 3.0), ("NVDA", 2.5), ("MSFT", 2.0), ("AMZN", 2.0)]
     entities = tuple(EntityProfile(t, "stock", r, f"${t}", "demo/market") for t, r in tickers) + (
@@ -86,7 +125,8 @@ def trading_day(date: str = "2026-11-24", minutes: int = 390, seed: int = 7, lea
         Episode("acme air", "negative_shift", at(0.70), at(0.85)),
         Episode("acme air", "volume_spike", at(0.70), at(0.85)),
     )
-    return TimelineSpec(start, lead_in_min + minutes, entities, episodes, seed=seed, session_start_ms=open_ms)
+    return TimelineSpec(start, history_min + minutes, entities, episodes, seed=seed, session_start_ms=open_ms,
+                        sessions=sessions)  # fmt: skip
 
 
 def generate(spec: TimelineSpec, pool: dict[str, list[str]]) -> list[dict]:
@@ -102,7 +142,7 @@ def generate(spec: TimelineSpec, pool: dict[str, list[str]]) -> list[dict]:
             t0 = spec.start_ms + minute * MINUTE_MS
             active = {ep.kind for ep in episodes if ep.start_ms <= t0 < ep.end_ms}
             rate = entity.rate_per_min * (spec.spike_factor if "volume_spike" in active else 1.0)
-            if spec.session_start_ms is not None and t0 < spec.session_start_ms:
+            if entity.kind == "stock" and spec.sessions and not any(a <= t0 < b for a, b in spec.sessions):
                 rate *= spec.quiet_factor
             mix = spec.shift_mix if "negative_shift" in active else spec.base_mix
             for _ in range(_poisson(rng, rate)):

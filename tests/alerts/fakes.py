@@ -64,5 +64,5 @@ class FakeWindows:
     def series(self, entity: str, start_ms: int, end_ms: int) -> list[BucketStats]:
         return [BucketStats(b, self._merge(entity, self.bucket_ms, [b])) for b in self._starts(start_ms, end_ms)]
 
-    def entities(self) -> list[str]:
-        return sorted({e for e, _ in self.buckets})
+    def entities(self, since_ms: int | None = None) -> list[str]:
+        return sorted({e for e, b in self.buckets if since_ms is None or b + self.bucket_ms > since_ms})

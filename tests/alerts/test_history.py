@@ -34,7 +34,7 @@ def test_migrations_match_the_orm_model_and_run_once(history, tmp_path):
     history.migrate()  # idempotent
     with history.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        assert ctx.get_current_revision() == "0001"
+        assert ctx.get_current_revision() == "0002"
         assert compare_metadata(ctx, Base.metadata) == []
     tables = {r[0] for r in sqlite3.connect(tmp_path / "alerts.db").execute("SELECT name FROM sqlite_master")}
     assert {"sentimon_alerts", VERSION_TABLE} <= tables and "alembic_version" not in tables

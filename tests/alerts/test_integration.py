@@ -213,7 +213,8 @@ def test_hook_failure_is_logged_and_counted_never_raised(stack_settings, unique,
     settings = stack_settings.replace(alerts={"rules": [rules], "prefix": f"{unique}:alerts"})
     svc = AlertService.from_settings(settings, history=History(f"sqlite:///{tmp_path / 'h.db'}"), sinks=[],
                        metrics=AlertMetrics.create(registry))  # fmt: skip
-    svc(burst_batches(1)[0], BrokenStore())  # must not raise
+    for batch in burst_batches(2):  # the second batch crosses a minute boundary: AAPL and MSFT are evaluated
+        svc(batch, BrokenStore())  # must not raise
     svc.close()
     assert registry.get_sample_value("sentimon_alert_errors_total", {"stage": "evaluate"}) == 1
     assert "alert evaluation failed" in caplog.text
@@ -250,30 +251,33 @@ def test_silence_timer_fires_at_the_watermark_for_a_quiet_busy_entity(stack_sett
     svc.close()
     client.close()
     assert [(p["entity"], p["kind"], p["rule"]) for p in delivered] == [("BUSY", "firing", "sil/quiet")]
-    assert delivered[0]["at"] == "2026-01-01T02:29:00.000Z"  # the watermark, not the wall clock
+    # The last boundary before the watermark (02:29:00), over complete buckets -- not the wall clock.
+    assert delivered[0]["at"] == "2026-01-01T02:28:59.999Z"
 
 
-def test_throttled_entities_are_evaluated_by_the_timer(stack_settings, unique, tmp_path):
+def test_entities_that_went_quiet_are_evaluated_by_the_timer_up_to_the_watermark(stack_settings, unique, tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES.replace("for: 2m", "for: 0s"))
-    settings = stack_settings.replace(
-        alerts={"rules": [rules], "prefix": f"{unique}:alerts", "eval_interval_ms": 60_000}
-    )
+    settings = stack_settings.replace(alerts={"rules": [rules], "prefix": f"{unique}:alerts"})
     client = redis.Redis.from_url(stack_settings.stack.redis)
     store = WindowStore(client, prefix=unique)
     svc = AlertService.from_settings(
         settings, redis_client=client, history=History(f"sqlite:///{tmp_path / 'h.db'}"), sinks=[]
     )
     calm = [scored(i, "AAPL", "neutral", T0 + i) for i in range(20)]
-    store.apply(calm)
-    assert svc.on_batch(calm, store) == []
     burst = [scored(100 + i, "AAPL", "negative", T0 + 5_000 + i) for i in range(40)]
-    store.apply(burst)
-    assert svc.on_batch(burst, store) == []  # 5 s of event time after the last evaluation: deferred
-    fired = svc.check_silence(store)  # the timer: deferred entities first, at the watermark
+    for batch in (calm, burst):
+        store.apply(batch)
+        assert svc.on_batch(batch, store) == []  # still inside the first minute: no boundary crossed yet
+    assert svc.check_silence(store) == []  # the watermark has not passed the minute either
+    # Another entity's event moves the watermark past the minute; AAPL itself stays quiet.
+    other = [scored(500, "MSFT", "neutral", T0 + MIN + 1)]
+    store.apply(other)
+    assert svc.on_batch(other, store) == []
+    fired = svc.check_silence(store)  # the timer catches AAPL up to the last boundary before the watermark
     svc.close()
     client.close()
-    assert [(p["entity"], p["kind"], p["at"]) for p in fired] == [("AAPL", "firing", "2026-01-01T00:00:05.039Z")]
+    assert [(p["entity"], p["kind"], p["at"]) for p in fired] == [("AAPL", "firing", "2026-01-01T00:00:59.999Z")]
 
 
 def test_notifications_of_a_worker_that_died_before_delivering_are_recovered_once(stack_settings, unique):

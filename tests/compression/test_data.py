@@ -9,16 +9,20 @@ import pytest
 from sentimon.compression import CompressionError
 from sentimon.compression.data import (
     DROP,
+    FINANCE_TWEETS,
+    FINANCE_TWEETS_SHA256,
     LABEL_INDEX,
     Example,
     balanced_cap,
     dedupe,
+    finance_group,
     in_test,
     load_source,
     map_label,
     prepare,
     rows_to_examples,
     split,
+    split_dev,
 )
 from sentimon.compression.recipe import DataConfig
 from sentimon.compression.workspace import Workspace
@@ -128,14 +132,26 @@ def test_bad_files_are_reported_with_the_place(tmp_path: Path):
 def test_prepare_returns_disjoint_splits_and_summary(tmp_path: Path):
     cfg = DataConfig(**fixture_sources())
     data = prepare(cfg, tmp_path, seed=13)
-    assert set(data.tests) == {"tiny", "tiny_binary"} and data.summary["tests"]["tiny_binary"]["binary"]
+    assert set(data.tests) == {"tiny", "tiny_binary", "finance_tweets", "plain_facts"}
+    assert data.summary["tests"]["tiny_binary"]["binary"] and data.summary["tests"]["plain_facts"]["check"]
+    assert set(data.dev) == {"tiny", "tiny_binary", "finance_tweets"}
     test_groups = {e.group for t in data.tests.values() for e in t}
-    assert not {e.group for e in data.train} & test_groups
-    assert not {e.text for e in data.transfer} & set(data.test_texts())
+    dev_groups = {e.group for e in data.dev_examples()}
+    train_groups = {e.group for e in data.train}
+    assert not train_groups & test_groups and not train_groups & dev_groups and not dev_groups & test_groups
+    held_out = set(data.test_texts()) | {e.text for e in data.dev_examples()}
+    assert not {e.text for e in data.transfer} & held_out
     assert data.summary["train"] == len(data.train) and data.summary["transfer"] == len(data.transfer)
     assert all(e.label is None for e in data.transfer) and data.distill == data.train + data.transfer
-    assert {f["name"] for f in data.summary["files"]} == {str(DATA / n) for n in ("tiny.csv", "tiny_binary.jsonl",
+    assert {f["name"] for f in data.summary["files"]} >= {str(DATA / n) for n in ("tiny.csv", "tiny_binary.jsonl",
                                                                                "tiny_transfer.csv")}  # fmt: skip
+    assert {f["sha256"] for f in data.summary["files"] if f["name"].startswith("finance_tweets:")} == {
+        FINANCE_TWEETS_SHA256
+    }
+    # a source's own max_train wins over the per-source cap
+    assert data.summary["sources"]["finance_tweets"]["train"] == 400
+    assert len(data.tests["plain_facts"]) == data.summary["sources"]["plain_facts"]["test"] > 0
+    assert {e.label for e in data.tests["plain_facts"]} == {LABEL_INDEX["neutral"]}
     # same seed, same split
     assert prepare(cfg, tmp_path, seed=13).summary["sources"] == data.summary["sources"]
 
@@ -155,3 +171,42 @@ def test_prepare_fails_on_a_source_too_small_to_split(tmp_path: Path):
     cfg = DataConfig(sources=[{"kind": "file", "path": str(tiny)}])
     with pytest.raises(CompressionError, match="too few rows"):
         prepare(cfg, tmp_path, seed=13)
+
+
+def test_finance_group_puts_templated_headlines_together():
+    a = finance_group("$AAPL - Apple rises 3% after earnings beat https://t.co/abc")
+    b = finance_group("$MSFT - Apple rises 12.5% after earnings beat  https://t.co/xyz")
+    assert a == b == "apple rises after earnings beat"
+    assert finance_group("Apple falls after earnings miss") != a
+    assert finance_group("$TSLA 100%") == "$tsla 100%"  # nothing left: the normalized text is its own group
+
+
+def test_finance_tweets_source_maps_labels_and_groups(tmp_path: Path):
+    src = load_source({"kind": "finance_tweets"}, tmp_path)
+    assert src.files[0]["sha256"] == FINANCE_TWEETS_SHA256 and src.files[0]["rows"] == 9543
+    counts = Counter(e.label for e in src.examples)
+    # README: 1,442 bearish / 1,923 bullish / 6,178 neutral before deduplication
+    assert counts[LABEL_INDEX["negative"]] <= 1442 and counts[LABEL_INDEX["positive"]] <= 1923
+    assert counts[LABEL_INDEX["neutral"]] > 6000 and sum(src.dropped.values()) == 9543 - len(src.examples)
+    assert all(e.group == finance_group(e.text) for e in src.examples)
+    assert any(e.label == LABEL_INDEX["negative"] and "cut" in e.text.lower() for e in src.examples)
+
+
+def test_finance_tweets_refuses_a_changed_vendored_file(tmp_path: Path, monkeypatch):
+    changed = tmp_path / "sent_train.csv"
+    changed.write_bytes(FINANCE_TWEETS.read_bytes() + b"extra row,1\n")
+    monkeypatch.setattr("sentimon.compression.data.FINANCE_TWEETS", changed)
+    with pytest.raises(CompressionError, match="missing or changed"):
+        load_source({"kind": "finance_tweets"}, tmp_path)
+    # an explicit path is the user's own file: read it, record its digest
+    own = load_source({"kind": "finance_tweets", "path": str(changed)}, tmp_path)
+    assert own.files[0]["sha256"] != FINANCE_TWEETS_SHA256
+
+
+def test_dev_split_is_grouped_seeded_and_independent_of_the_test_split():
+    examples = [Example(f"text {i}", i % 3, f"g{i // 2}") for i in range(400)]
+    train, test = split(examples, 13, 0.2)
+    rest, dev = split_dev(train, 13, 0.25)
+    assert {e.group for e in rest}.isdisjoint({e.group for e in dev}) and len(rest) + len(dev) == len(train)
+    assert 0.15 < len(dev) / len(train) < 0.35
+    assert split_dev(train, 13, 0.25) == (rest, dev) and split_dev(train, 13, 0.0) == (train, [])

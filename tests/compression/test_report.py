@@ -11,7 +11,7 @@ import yaml
 
 from sentimon.compression import pipeline
 from sentimon.compression.recipe import RECIPES_DIR, recipe_from_dict
-from sentimon.compression.report import rewrite_shipped, shipped_results, write_report
+from sentimon.compression.report import mean_metric, rewrite_shipped, shipped_results, targets, write_report
 from sentimon.inference import load
 from sentimon.inference.bundle import CARD_FILE, MODEL_FILE, TOKENIZER_FILE, read_manifest, sha256_file
 
@@ -68,3 +68,43 @@ def test_rescoring_reprepares_test_splits_left_by_another_data_section(tmp_path:
     assert ran == ["data"]
     marker = json.loads((tmp_path / "cache" / "compress" / recipe.name / "data" / "DONE.json").read_text())
     assert marker["fingerprint"] == reseeded.fingerprint("data")  # stamped: the next re-scoring reuses it
+
+
+def _entry(finance_f1: float, finance_neg: float, facts_neg: float) -> dict:
+    return {
+        "texts_per_s": 100.0,
+        "size_bytes": 1,
+        "metrics": {
+            "finance_tweets": {"accuracy": 0.9, "macro_f1": finance_f1, "ece": 0.05, "neutral_n": 600.0,
+                               "neutral_as_negative": finance_neg},
+            "plain_facts": {"accuracy": 0.5, "macro_f1": 0.2, "ece": 0.3, "neutral_n": 40.0,
+                            "neutral_as_negative": facts_neg, "single_class": 1.0},
+        },
+    }  # fmt: skip
+
+
+def test_finance_and_neutral_targets_read_the_shipped_candidate() -> None:
+    results = {"vader": _entry(0.45, 0.2, 0.3), "pruned_int8": _entry(0.81, 0.05, 0.25),
+               "student_int8": _entry(0.79, 0.5, 0.5)}  # fmt: skip
+    checked = {what: (met, detail) for what, met, detail in targets(results, "pruned_int8")}
+    finance = next(v for k, v in checked.items() if "finance tweets" in k and "pruned_int8" in k)
+    assert finance == (True, "0.810")
+    neutral = next(v for k, v in checked.items() if "neutral texts negative" in k)
+    # pooled over 600 neutral finance tweets and 40 plain facts: (30 + 10) / 640
+    assert neutral == (True, f"{40 / 640:.1%} of 640")
+    assert not next(met for what, met, _ in targets(results, "student_int8") if "finance tweets" in what)
+    # an all-neutral check split stays out of the macro-F1 means
+    assert mean_metric(results["pruned_int8"], "macro_f1") == 0.81
+
+
+def test_report_has_the_neutral_and_calibration_table(tmp_path: Path) -> None:
+    results = {"vader": _entry(0.45, 0.2, 0.3), "student_int8": _entry(0.81, 0.05, 0.0)}
+    fit = {"temperature": 1.7, "dev_texts": 9, "ece_before": 0.1, "ece_after": 0.02, "nll_before": 0.9,
+           "nll_after": 0.8}  # fmt: skip
+    header = {"recipe": "r", "date": "d", "machine": "m", "command": "c", "batch": 1, "threads": 1, "texts": 1,
+              "calibration": {"teacher": fit, "student": None}, "note": "One bundle on the union."}  # fmt: skip
+    md, _ = write_report(results, tmp_path, header)
+    text = md.read_text()
+    assert "One bundle on the union." in text and "## Neutral text and calibration" in text
+    assert "- teacher: T = 1.700 on 9 dev texts, ECE 0.1000 -> 0.0200" in text and "- student:" not in text
+    assert f"| student int8 | {30 / 640:.3f} (n=640) | 0.050 / 0.050 | 0.000 / 0.300 |" in text

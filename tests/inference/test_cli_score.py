@@ -18,7 +18,7 @@ from .conftest import TINY
 
 MAIN = [sys.executable, "-c", "from sentimon.cli import main; main()"]
 
-GOOD = {"id", "label", "score", "probs"}
+GOOD = {"id", "label", "score", "probs", "lang"}
 
 
 def run(args: list[str], stdin: bytes, tmp_path=None):

@@ -27,7 +27,10 @@ def test_a_set_without_neutral_gold_is_scored_negative_vs_positive():
     assert (m.binary, m.accuracy, m.binary_accuracy, m.macro_f1) == (True, 1.0, 1.0, 1.0)
     assert set(m.f1) == {"negative", "positive"} and m.confusion[1] == [0, 0, 0]
     assert m.flat() == {"n": 4.0, "accuracy": 1.0, "macro_f1": 1.0, "binary_accuracy": 1.0, "f1_negative": 1.0,
-                        "f1_positive": 1.0}  # fmt: skip
+                        "f1_positive": 1.0, "ece": m.ece}  # fmt: skip
+    three = metrics(PROBS, [0, 1, 2, 2]).flat()  # gold neutral rows: how many are called negative
+    assert (three["neutral_n"], three["neutral_as_negative"]) == (1.0, 0.0)
+    assert metrics(PROBS[[0]], [1]).flat()["neutral_as_negative"] == 1.0
 
 
 def test_bad_inputs_say_what_is_wrong():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,8 +25,8 @@ def history(stack_settings, unique, make_topic):
     """A planted two-hour timeline on its own topic, with Kafka timestamps = event times."""
     from kafka import KafkaProducer
 
-    topic = make_topic(f"{unique}.raw", partitions=3)
-    spec = trading_day(minutes=120, seed=11)
+    topic = make_topic(f"{unique}.raw", partitions=3, retention_ms=7 * 24 * 3_600_000)  # the raw topics' week
+    spec = trading_day(minutes=120, seed=11, history_min=0)
     messages = generate(spec, POOL)
     producer = KafkaProducer(bootstrap_servers=stack_settings.stack.kafka_servers)
     for m in messages:
@@ -55,6 +57,76 @@ def test_unknown_topic_is_a_clear_error(stack_settings, unique) -> None:
 
     with pytest.raises(StreamsError, match="does not exist"):
         TopicRange(stack_settings.stack.kafka_servers, f"{unique}.nope")
+
+
+def test_a_range_without_records_names_what_the_topic_holds(stack_settings, history) -> None:
+    from sentimon.replay.errors import EmptyRangeError
+
+    topic, spec, messages = history
+    servers = stack_settings.stack.kafka_servers
+    TopicRange(servers, topic).require_records()  # records in range: no error
+    week_before = messages[0]["ts"] - 7 * 24 * 3_600_000
+    with pytest.raises(EmptyRangeError) as caught:
+        TopicRange(servers, topic, week_before, week_before + 3_600_000).require_records()
+    message = str(caught.value)
+    assert topic in message and "\n" not in message
+    assert _iso(min(m["ts"] for m in messages)) in message and _iso(max(m["ts"] for m in messages)) in message
+    with pytest.raises(EmptyRangeError, match="holds records from"):
+        TopicRange(servers, topic, messages[-1]["ts"] + 1).require_records()
+
+
+def test_an_empty_topic_says_so(stack_settings, unique, make_topic) -> None:
+    from sentimon.replay.errors import EmptyRangeError
+
+    with pytest.raises(EmptyRangeError, match="is empty"):
+        TopicRange(stack_settings.stack.kafka_servers, make_topic(f"{unique}.empty")).require_records()
+
+
+def test_records_deleted_by_the_broker_leave_an_empty_topic(stack_settings, unique, make_topic) -> None:
+    """What retention does to a week-old demo: the log start moves past every record (here by DeleteRecords)."""
+    from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
+
+    from sentimon.replay.errors import EmptyRangeError
+
+    topic = make_topic(f"{unique}.deleted")
+    servers = stack_settings.stack.kafka_servers
+    producer = KafkaProducer(bootstrap_servers=servers)
+    for i in range(5):
+        producer.send(topic, json.dumps({"text": f"old {i}"}).encode(), timestamp_ms=1_700_000_000_000 + i)
+    producer.flush()
+    producer.close()
+    admin = KafkaAdminClient(bootstrap_servers=servers)
+    try:
+        admin.delete_records({TopicPartition(topic, 0): 5})
+    finally:
+        admin.close()
+    source = TopicRange(servers, topic)
+    assert source.held[0].start == source.held[0].end == 5
+    with pytest.raises(EmptyRangeError, match="is empty"):
+        source.require_records()
+
+
+def test_replay_cli_of_an_empty_range_fails_in_one_line(stack_settings, history, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    topic, spec, messages = history
+    env = {**os.environ, "SENTIMON_KAFKA_BOOTSTRAP": stack_settings.stack.kafka_servers,
+           "SENTIMON_REDIS_URL": stack_settings.stack.redis, "SENTIMON_STATE_DIR": str(stack_settings.stack.state_dir)}
+    result = subprocess.run(
+        [sys.executable, "-m", "sentimon", "replay", "--topic", topic, "--model", "vader", "--from", "2020-01-01",
+         "--to", "2020-01-02", "--report", str(tmp_path / "r.json")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: no records on"), result.stderr
+    assert _iso(messages[0]["ts"]) in lines[0]
+    assert not (tmp_path / "r.json").exists()  # no empty report
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def test_replay_accuracy_isolation_and_comparison(stack_settings, unique, history, tmp_path: Path) -> None:

@@ -1,14 +1,21 @@
+import time
+from datetime import UTC, datetime
+
 import pytest
 
+from sentimon.alerts.evaluate import evaluate
+from sentimon.alerts.schema import load_rulesets
 from sentimon.replay.timeline import (
     MINUTE_MS,
     EntityProfile,
     Episode,
     TimelineSpec,
     generate,
+    last_session_date,
     score_detection,
     trading_day,
 )
+from tests.alerts.fakes import FakeWindows
 
 POOL = {
     "negative": [f"awful thing {i}" for i in range(20)],
@@ -87,11 +94,74 @@ def test_detection_scoring() -> None:
     assert score_detection([], eps).precision is None
 
 
-def test_lead_in_is_quiet_history_before_the_open() -> None:
-    spec = trading_day(minutes=60, lead_in_min=120)
-    assert spec.duration_min == 180 and spec.session_start_ms == spec.start_ms + 120 * MINUTE_MS
-    assert all(ep.start_ms >= spec.session_start_ms for ep in spec.episodes)
+def test_history_is_the_day_before_shaped_like_a_trading_day() -> None:
+    spec = trading_day(date="2026-12-03", minutes=390)  # a Thursday; New York is on EST (UTC-5)
+    assert spec.session_start_ms == _utc("2026-12-03T14:30") and spec.start_ms == _utc("2026-12-02T14:30")
     messages = generate(spec, POOL)
-    before = sum(m["ts"] < spec.session_start_ms for m in messages) / 120
-    after = sum(m["ts"] >= spec.session_start_ms for m in messages) / 60
-    assert before < 0.5 * after
+
+    def rate(entity: str, start: str, end: str) -> float:
+        a, b = _utc(start), _utc(end)
+        return sum(m["entities"] == [entity] and a <= m["ts"] < b for m in messages) / ((b - a) / MINUTE_MS)
+
+    yesterday, night, today = rate("AAPL", *_DAY_BEFORE), rate("AAPL", *_NIGHT), rate("AAPL", *_MORNING)
+    assert yesterday == pytest.approx(today, rel=0.15) and night < 0.4 * today  # a session, then a quiet night
+    # Brands are talked about round the clock: no market hours for 'acme air'.
+    assert rate("acme air", *_NIGHT) == pytest.approx(rate("acme air", *_MORNING), rel=0.2)
+    assert all(ep.start_ms >= spec.session_start_ms for ep in spec.episodes)
+
+
+_DAY_BEFORE = ("2026-12-02T14:30", "2026-12-02T21:00")
+_NIGHT = ("2026-12-02T22:00", "2026-12-03T13:00")
+_MORNING = ("2026-12-03T14:30", "2026-12-03T17:00")  # before TSLA's episode
+
+
+def _utc(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def test_sessions_open_at_half_past_nine_in_new_york_summer_and_winter() -> None:
+    assert trading_day(date="2026-07-15", history_min=0).start_ms == _utc("2026-07-15T13:30")  # EDT
+    assert trading_day(date="2026-01-15", history_min=0).start_ms == _utc("2026-01-15T14:30")  # EST
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        ("2026-12-04T16:57", "2026-12-03"),  # Friday before the close: Thursday's session
+        ("2026-12-04T21:00", "2026-12-04"),  # Friday at the close
+        ("2026-12-05T12:00", "2026-12-04"),  # Saturday
+        ("2026-12-07T23:00", "2026-12-04"),  # Monday evening: Monday's day before is a Sunday, so Friday
+        ("2026-12-08T21:30", "2026-12-08"),  # Tuesday after the close
+    ],
+)
+def test_last_session_date_is_the_most_recent_ended_tuesday_to_friday(now: str, expected: str) -> None:
+    assert last_session_date(_utc(now)).isoformat() == expected
+
+
+def test_the_default_day_is_recent_and_over() -> None:
+    """Played records must be younger than the raw topics' week of retention, and never in the future."""
+    spec = trading_day()
+    now_ms = time.time() * 1000
+    assert spec.end_ms <= now_ms and now_ms - spec.start_ms < 6 * 24 * 60 * MINUTE_MS
+
+
+def test_volume_spike_rule_catches_the_spike_and_not_the_open() -> None:
+    """The shipped stock rule over the planted day's counts (volume does not depend on the model): the open
+    after the day before is normal; only NVDA's spike breaches, and only while it lasts."""
+    spec = trading_day(date="2026-12-03")
+    reader = FakeWindows()
+    for m in generate(spec, POOL):
+        reader.add(m["entities"][0], m["ts"], m["label"], 0.0)
+    stock = next(rs for rs in load_rulesets() if rs.name == "stock")
+    rule = next(r for r in stock.rules if r.name == "volume-spike")
+    spike = next(ep for ep in spec.episodes if ep.kind == "volume_spike" and ep.entity == "NVDA")
+    breaches = {
+        (ticker, t)
+        for ticker in ("AAPL", "TSLA", "NVDA", "MSFT", "AMZN")
+        for t in range(spec.session_start_ms, spec.end_ms, 5 * MINUTE_MS)
+        if evaluate(rule, reader, ticker, t, stock.calendar).condition == "breach"
+    }
+    assert breaches, "the NVDA spike must breach"
+    assert {ticker for ticker, _ in breaches} == {"NVDA"}
+    assert all(spike.start_ms < t <= spike.end_ms + 60 * MINUTE_MS for _, t in breaches)
+    assert min(t for _, t in breaches) - spike.start_ms <= 15 * MINUTE_MS

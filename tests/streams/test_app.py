@@ -36,18 +36,48 @@ def worker_with(store) -> tuple[Worker, list[int]]:
     return Worker(pipeline, ThreadPoolExecutor(1), StreamMetrics(CollectorRegistry()), exit=fake_exit), codes
 
 
-def test_unexpected_batch_error_exits_instead_of_acknowledging():
-    worker, codes = worker_with(MemoryStore(failures=1, error=ValueError("label 'angry' is not one of ...")))
+def test_infrastructure_error_exits_instead_of_acknowledging():
+    # Redis outages are retried inside the pipeline; what escapes it (here: out of memory) is not about the data.
+    worker, codes = worker_with(MemoryStore(failures=1, error=MemoryError()))
     with pytest.raises(Exited):
         worker.run_batch([RawRecord(b'{"id": "a", "text": "good"}', "raw")])
     assert codes == [EXIT_BATCH_FAILED]
 
 
+def test_unexpected_data_error_is_dead_lettered_not_a_crash():
+    worker, codes = worker_with(MemoryStore(failures=1, error=ValueError("label 'angry' is not one of ...")))
+    result = worker.run_batch([RawRecord(b'{"id": "a", "text": "good"}', "raw")])
+    # The batch failed once; re-run alone the record went through (the store's failure was transient).
+    assert codes == [] and [e.message_id for e in result.events] == ["a"] and result.dead == []
+
+
 def test_batch_serializes_scored_and_dead_letters():
     worker, codes = worker_with(MemoryStore())
-    result, scored, dead = worker.run_batch([RawRecord(b'{"id": "a", "text": "good"}', "raw"), RawRecord(b"x", "raw")])
-    assert codes == [] and len(scored) == 1 and len(dead) == 1
-    assert b'"status": "applied"' in scored[0] and b'"reason": "invalid_json"' in dead[0]
+    result = worker.run_batch([RawRecord(b'{"id": "a", "text": "good"}', "raw"), RawRecord(b"x", "raw")])
+    assert codes == [] and len(result.scored) == 1 and len(result.dead) == 1
+    assert json.loads(result.scored[0]) == result.events[0].to_dict()
+    assert b'"status": "applied"' in result.scored[0] and b'"reason": "invalid_json"' in result.dead[0]
+
+
+def test_run_to_completion_finishes_the_work_and_reports_the_cancellation():
+    from sentimon.streams.app import run_to_completion
+
+    async def main():
+        done = asyncio.Event()
+
+        async def work():
+            await asyncio.sleep(0.2)
+            done.set()
+            return 42
+
+        task = asyncio.ensure_future(run_to_completion(work()))
+        await asyncio.sleep(0.05)
+        task.cancel()  # twice, as a stopping worker may
+        await asyncio.sleep(0.01)
+        task.cancel()
+        return await task, done.is_set()
+
+    assert asyncio.run(main()) == ((42, True), True)
 
 
 class FakeProducer:
@@ -65,6 +95,33 @@ class FakeProducer:
         else:
             ack.set_result(None)
         return ack
+
+
+class SlowStore(MemoryStore):
+    def apply_detailed(self, events):
+        time.sleep(0.3)
+        return super().apply_detailed(events)
+
+
+def test_a_batch_cancelled_midway_is_finished_and_published_before_the_cancellation():
+    from sentimon.streams.app import run_and_publish
+
+    worker, codes = worker_with(SlowStore())
+    producer = FakeProducer()
+    publisher = Publisher()
+    records = [RawRecord(b'{"id": "a", "text": "good"}', "raw"), RawRecord(b"\xff", "raw", 0, 1)]
+
+    async def main():
+        publisher.bind(SimpleNamespace(producer=producer), asyncio.get_running_loop())
+        task = asyncio.ensure_future(run_and_publish(worker, publisher, "scored", "dlq", records))
+        await asyncio.sleep(0.1)  # inside the window update
+        task.cancel()
+        return await task
+
+    result, stopping = asyncio.run(main())
+    assert stopping and codes == []
+    assert [(topic, key) for topic, key, *_ in producer.sent] == [("scored", b"a"), ("dlq", None)]
+    assert producer.sent[0][2] == result.scored[0] and producer.sent[1][2] == result.dead[0]
 
 
 def publish_from_a_hook_thread(producer: FakeProducer) -> tuple[int, BaseException | None]:

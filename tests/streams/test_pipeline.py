@@ -149,9 +149,9 @@ def test_redis_outage_is_retried_until_it_answers():
     assert value(m, "sentimon_redis_errors_total") == 3
 
 
-def test_non_transient_store_error_propagates():
-    p, _, _ = make(store=MemoryStore(failures=1, error=ValueError("bad label")))
-    with pytest.raises(ValueError):
+def test_infrastructure_error_propagates():
+    p, _, _ = make(store=MemoryStore(failures=1, error=MemoryError()))
+    with pytest.raises(MemoryError):
         p.process([rec({"id": "a", "text": "good"})])
 
 

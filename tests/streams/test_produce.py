@@ -66,3 +66,10 @@ def test_produce_lines_keeps_ts_when_asked() -> None:
     sent: list[OutgoingRecord] = []
     produce_lines([b'{"id": "a", "ts": 1700000000000, "text": "x"}'], sent.append, keep_ts=True)
     assert json.loads(sent[0].value)["ts"] == 1_700_000_000_000 and sent[0].timestamp_ms == 1_700_000_000_000
+
+
+def test_lines_that_parse_but_cannot_be_re_encoded_are_sent_as_is() -> None:
+    for line in (b'{"id": "a", "text": "x", "meta": {"k": "\\ud800"}}', b'{"id": "\\udfff", "text": "x"}',
+                 b'{"a": ' * 5000 + b"1" + b"}" * 5000):  # fmt: skip
+        record = to_record(line, now_ms=1_800_000_000_000)
+        assert record is not None and record.as_is and record.value == line

@@ -29,7 +29,7 @@ BAD_CORPUS = [
     (b"not json at all", schema.INVALID_JSON),
     (b'{"id": "a", "text": "x"', schema.INVALID_JSON),
     (b"[" * 100_000 + b"]" * 100_000, schema.OVERSIZE),
-    (b"[" * 5000 + b"]" * 5000, schema.INVALID_JSON),  # nesting too deep for the parser
+    (b"[" * 5000 + b"]" * 5000, schema.TOO_DEEP),  # nesting too deep for the parser
     (b"", schema.INVALID_JSON),
     (b'["a", "b"]', schema.NOT_OBJECT),
     (b'"just a string"', schema.NOT_OBJECT),
@@ -43,10 +43,10 @@ BAD_CORPUS = [
     (js({"text": "hello"}), schema.MISSING_ID),
     (js({"id": "", "text": "hello"}), schema.MISSING_ID),
     (js({"id": 7, "text": "hello"}), schema.WRONG_TYPE),
-    (js({"id": "a" * 300, "text": "hello"}), schema.WRONG_TYPE),
+    (js({"id": "a" * 300, "text": "hello"}), schema.FIELD_TOO_LONG),
     (js({"id": "a", "text": "hello", "entities": "AAPL"}), schema.WRONG_TYPE),
     (js({"id": "a", "text": "hello", "entities": [1, 2]}), schema.WRONG_TYPE),
-    (js({"id": "a", "text": "hello", "entities": ["x" * 65]}), schema.WRONG_TYPE),
+    (js({"id": "a", "text": "hello", "entities": ["x" * 65]}), schema.FIELD_TOO_LONG),
     (js({"id": "a", "text": "hello", "entities": [f"E{i}" for i in range(40)]}), schema.TOO_MANY_ENTITIES),
     (js({"id": "a", "text": "hello", "source": 3}), schema.WRONG_TYPE),
     (js({"id": "a", "text": "hello", "lang": {"x": 1}}), schema.WRONG_TYPE),
@@ -56,7 +56,7 @@ BAD_CORPUS = [
     (js({"id": "a", "text": "hello", "ts": 1_700_000_000}), schema.INVALID_TS),  # seconds, not ms
     (js({"id": "a", "text": "hello", "ts": [1]}), schema.INVALID_TS),
     (js({"id": "a", "text": "hello", "ts": 1e300}), schema.INVALID_TS),
-    (b'{"id": "a", "text": "hello", "ts": NaN}', schema.INVALID_TS),
+    (b'{"id": "a", "text": "hello", "ts": NaN}', schema.NON_FINITE_NUMBER),
     (js({"id": "a", "text": "hello", "ts": NOW + 3_600_000}), schema.FUTURE_TS),
     (b"x" * 70_000, schema.OVERSIZE),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import hashlib
 import json
 import subprocess
 import sys
@@ -45,9 +46,13 @@ def test_exact_counts_dead_letters_scored_topic_metrics_and_cli(stream_env, stor
     assert alpha.positive == n // 2 and alpha.negative == n // 2
     assert hour_count(store, "AAPL") == 20 and hour_count(store, "TSLA") == 20
 
-    # Every bad record is dead-lettered once, with its reason and its original bytes.
-    got = sorted((json.loads(r.value)["reason"], base64.b64decode(json.loads(r.value)["original_b64"])) for r in dlq)
-    assert got == sorted((reason, raw) for raw, reason in corpus)
+    # Every bad record is dead-lettered once, with its reason and its original bytes (the first 64 KiB of them,
+    # and the hash and length of the whole).
+    letters = [json.loads(r.value) for r in dlq]
+    got = sorted((d["reason"], base64.b64decode(d["original_b64"]), d["original_sha256"], d["original_bytes"])
+                 for d in letters)  # fmt: skip
+    want = [(reason, raw[: 64 * 1024], hashlib.sha256(raw).hexdigest(), len(raw)) for raw, reason in corpus]
+    assert got == sorted(want)
     assert all(json.loads(r.value)["source"]["topic"] == stream_env.topics["social"] for r in dlq)
 
     scored = read_topic(bootstrap, stream_env.topics["scored"], n + 50 + 20)
