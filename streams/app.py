@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -185,7 +185,6 @@ class Worker:
     pipeline: Pipeline
     executor: ThreadPoolExecutor
     metrics: StreamMetrics
-    lag: dict[tuple[str, int], int] = field(default_factory=dict)
 
     exit: Callable[[int], Any] = os._exit
 
@@ -347,24 +346,8 @@ def build_app(
 def _update_lag(app, worker: Worker, records: list[RawRecord]) -> None:
     from faust.types import TP
 
-    last: dict[tuple[str, int], int] = {}
-    for rec in records:
-        last[(rec.topic, rec.partition)] = max(last.get((rec.topic, rec.partition), -1), rec.offset)
-    for (topic, partition), offset in last.items():
-        try:
-            high = app.consumer.highwater(TP(topic, partition))
-        except Exception:  # consumer mid-rebalance: keep the previous value
-            continue
-        if high is not None:
-            worker.lag[(topic, partition)] = max(int(high) - offset - 1, 0)
     try:
-        assigned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
-        for gone in set(worker.lag) - assigned:  # revoked by a rebalance: another worker reports it now
-            del worker.lag[gone]
-    except Exception:
-        pass
-    per_topic: dict[str, int] = {topic: 0 for topic, _ in last}
-    for (topic, _), lag in worker.lag.items():
-        per_topic[topic] = per_topic.get(topic, 0) + lag
-    for topic, lag in per_topic.items():
-        worker.metrics.consumer_lag.labels(topic=topic).set(lag)
+        assigned: set[tuple[str, int]] | None = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+    except Exception:  # consumer mid-rebalance: keep every partition's previous value
+        assigned = None
+    worker.metrics.observe_positions(records, lambda t, p: app.consumer.highwater(TP(t, p)), assigned)

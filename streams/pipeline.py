@@ -242,7 +242,7 @@ class Pipeline:
         self.sleep = sleep
         self.retry_backoff_s = retry_backoff_s
         if metrics is not None:
-            metrics.set_model(scorer.name, scorer.version)
+            metrics.set_scorer(scorer)
 
     @classmethod
     def from_settings(cls, settings: StreamSettings, scorer: ScorerLike, store: WindowStore, **kwargs: Any) -> Pipeline:

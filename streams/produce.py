@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sentimon.core.pacing import Pacer
-from sentimon.streams.schema import parse_ts
+from sentimon.core.parts import StreamSettings
+from sentimon.streams.schema import Rejection, parse_message, parse_ts
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,28 @@ class ProduceResult:
     sent: int
     as_is: int  # lines that were not JSON objects, sent unchanged
     elapsed_s: float
+    blank: int = 0  # empty lines: nothing to send
+    rejected: Counter[str] = field(default_factory=Counter)  # reason -> lines the worker will dead-letter
+
+    @property
+    def valid(self) -> int:
+        return self.sent - sum(self.rejected.values())
+
+
+Check = Callable[[bytes, int], "Rejection | None"]
+
+
+def worker_check(settings: StreamSettings) -> Check:
+    """The worker's validation of one record value (same limits, same reasons), for producers to report what the
+    worker will dead-letter."""
+
+    def check(value: bytes, now_ms: int) -> Rejection | None:
+        parsed = parse_message(value, fallback_ts_ms=now_ms, now_ms=now_ms, max_bytes=settings.max_message_bytes,
+                               max_entities=settings.max_entities, max_future_ms=settings.max_future_ms,
+                               max_depth=settings.max_json_depth)  # fmt: skip
+        return parsed if isinstance(parsed, Rejection) else None
+
+    return check
 
 
 def produce_lines(
@@ -72,16 +96,25 @@ def produce_lines(
     keep_ts: bool = False,
     clock: Callable[[], float] = time.time,
     pacer: Pacer | None = None,
+    check: Check | None = None,
 ) -> ProduceResult:
     """Turn each line into its record and hand it to ``send``, at most ``rate`` records per second (0: as fast as
-    possible); each object's ``ts`` is the send time unless ``keep_ts``."""
+    possible); each object's ``ts`` is the send time unless ``keep_ts``. With ``check`` (see ``worker_check``),
+    count the records the worker will dead-letter by reason; they are sent all the same, so the dead-letter
+    topic keeps them with their reason."""
     pacer = pacer or Pacer()
-    sent = as_is = 0
+    sent = as_is = blank = 0
+    rejected: Counter[str] = Counter()
     for line in lines:
         pacer.at_rate(sent, rate)
-        record = to_record(line, None if keep_ts else int(clock() * 1000))
+        now_ms = int(clock() * 1000)
+        record = to_record(line, None if keep_ts else now_ms)
         if record is None:
+            blank += 1
             continue
         send(record)
         sent, as_is = sent + 1, as_is + record.as_is
-    return ProduceResult(sent, as_is, pacer.elapsed_s())
+        rejection = check(record.value, now_ms) if check is not None else None
+        if rejection is not None:
+            rejected[rejection.reason] += 1
+    return ProduceResult(sent, as_is, pacer.elapsed_s(), blank, rejected)

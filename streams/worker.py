@@ -88,7 +88,7 @@ def run_worker(
     registry = CollectorRegistry()
     metrics = StreamMetrics(registry)
     try:
-        server = serve(registry, settings.metrics.port)
+        server = serve(registry, settings.metrics.port, settings.metrics.host)
     except OSError as exc:
         raise StreamsError(
             f"metrics port 127.0.0.1:{settings.metrics.port} is unavailable ({exc}); "

@@ -17,7 +17,7 @@ from sentimon.core.settings import Settings, setting_name
 out = Console(soft_wrap=True)
 if not out.is_terminal:  # a pipe or a file: rich would cut tables at 80 columns
     out = Console(soft_wrap=True, width=240)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def settings_of(ctx: typer.Context) -> Settings:

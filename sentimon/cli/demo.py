@@ -25,11 +25,18 @@ STEPS = 5
 def demo(
     ctx: typer.Context,
     minutes: int = typer.Option(390, min=10, help="Length of the planted trading session in event-time minutes."),
-    history: int = typer.Option(1440, min=0, help="Minutes of history before the open (the day before: a session "
-                                "and a quiet night), sent as fast as the worker takes it. Volume spikes are judged "
-                                "against a one-day baseline: with less, the NVDA spike cannot be judged."),
-    date: str = typer.Option(None, help="Session date, YYYY-MM-DD (default: the most recent Tuesday-Friday "
-                             "session that has ended, so its records are inside the topics' retention)."),
+    history: int = typer.Option(
+        1440,
+        min=0,
+        help="Minutes of history before the open (the day before: a session "
+        "and a quiet night), sent as fast as the worker takes it. Volume spikes are judged "
+        "against a one-day baseline: with less, the NVDA spike cannot be judged.",
+    ),
+    date: str = typer.Option(
+        None,
+        help="Session date, YYYY-MM-DD (default: the most recent Tuesday-Friday "
+        "session that has ended, so its records are inside the topics' retention).",
+    ),
     duration: float = typer.Option(90.0, min=5, help="Wall seconds to play the session in."),
     model: str = typer.Option(None, help="Model (default: setting `inference.model`, the shipped student)."),
     live: bool = typer.Option(True, help="Live terminal table (--no-live for plain output)."),
@@ -103,11 +110,16 @@ def _table(view: DemoView) -> Table:
 
 
 def _print_summary(result: DemoResult) -> None:
+    from sentimon.replay.demo_run import session_alerts
+
     report, settings, n, elapsed = result.detection, result.settings, result.messages, result.elapsed_s
     pct = lambda x: "-" if x is None else f"{x:.0%}"  # noqa: E731
     console.print(f"  {n:,} messages scored and windowed in {elapsed:.1f} s ({n / elapsed:,.0f} msg/s end to end)")
-    console.print(f"  alerts: {len(result.alerts)} episodes; vs planted: precision {pct(report.precision)}, "
+    scored = len(session_alerts(result.alerts, result.spec))
+    console.print(f"  alerts: {scored} episodes in the session; vs planted: precision {pct(report.precision)}, "
                   f"recall {pct(report.recall)}")  # fmt: skip
+    if len(result.alerts) > scored:
+        console.print(f"    {len(result.alerts) - scored} more during the history before the open (not scored)")
     for key, delay in report.delays_s.items():
         console.print(f"    detected {key.split('@')[0]} after {delay / 60:.1f} min of event time")
     for missed in report.missed:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from sentimon.cli.common import console, settings_of
+from sentimon.cli.common import console, fail, settings_of
+
+if TYPE_CHECKING:
+    from sentimon.inference.jsonl import ScoreCounts
 
 
 def score(
@@ -20,39 +27,146 @@ def score(
     fmt: str = typer.Option("auto", "--format", help="auto (from the first line), jsonl or text."),
     chunk_lines: int = typer.Option(512, "--chunk-lines", min=1, help="Lines scored per model call."),
 ) -> None:
-    """Score texts: one output line per input line, same order; bad lines get an error record."""
+    """Score texts: one output line per input line, same order; a line the worker would dead-letter (bad JSON or
+    UTF-8, half an emoji, empty or over-long text) gets an error record with the worker's reason code."""
     from sentimon import inference
-    from sentimon.inference.jsonl import Format, write_scores
+    from sentimon.inference.jsonl import Format, read_lines, write_scores
 
     if fmt not in ("auto", "jsonl", "text"):
         raise typer.BadParameter("must be auto, jsonl or text", param_hint="--format")
     settings = settings_of(ctx)
-    scorer = inference.load(model, settings.inference)
-    src = sys.stdin.buffer if input == "-" else _open_input(Path(input))
-    dst = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
-    started = time.monotonic()
+    max_bytes = settings.stream.max_message_bytes  # the worker's limit: what it would dead-letter, score refuses
+    # Every check a user can fail runs before the model loads (seconds) and before --output is truncated.
+    src = _stdin() if input == "-" else _open_input(Path(input))
     try:
-        counts = write_scores(src, dst, scorer, cast(Format, fmt), chunk_lines)
+        _check_output(output, input)
+        _refuse_binary(src, input)
+        scorer = inference.load(model, settings.inference)
+        dst = sys.stdout if output == "-" else _open_output(Path(output))
+        started = time.monotonic()
+        try:
+            with _progress() as progress:
+                lines = read_lines(src, max_bytes)
+                counts = write_scores(
+                    lines, dst, scorer, cast(Format, fmt), chunk_lines, max_bytes=max_bytes, progress=progress
+                )
+        except BrokenPipeError:
+            # `score | head`: the reader has what it wanted; not an error, and no traceback.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+        finally:
+            if dst is not sys.stdout:
+                dst.close()
     finally:
-        if src is not sys.stdin.buffer:
+        if input != "-":
             src.close()
-        if dst is not sys.stdout:
-            dst.close()
     took = time.monotonic() - started
     console.print(
-        f"{scorer.name} {scorer.version}: scored {counts.scored} line(s), {counts.errors} error record(s) "
-        f"in {took:.2f} s",
+        f"{scorer.name} {scorer.version}: scored {counts.scored} line(s), {counts.errors} error record(s)"
+        f"{_by_reason(counts.reasons)} in {took:.2f} s",
         highlight=False,
+        soft_wrap=True,
     )
+    verdict = _verdict(counts)
+    if verdict:
+        raise fail(verdict, code=1)
+
+
+# More lines than this share not UTF-8: the input is not a text file (a binary without NUL bytes in its head,
+# or a legacy encoding); its error records say where, the exit code says the command did not do its job.
+MAX_INVALID_UTF8_SHARE = 0.5
+
+
+def _verdict(counts: ScoreCounts) -> str | None:
+    """Why the run failed as a whole, or None: nothing scored, or mostly undecodable input."""
+    from sentimon.inference.jsonl import INVALID_UTF8
+
+    if counts.lines and not counts.scored:
+        return f"none of the {counts.lines} line(s) could be scored:{_by_reason(counts.reasons)[1:]}"
+    invalid = counts.reasons.get(INVALID_UTF8, 0)
+    if counts.lines and invalid / counts.lines > MAX_INVALID_UTF8_SHARE:
+        return (
+            f"{invalid} of {counts.lines} lines are not UTF-8: is the input a text file? "
+            "Convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        )
+    return None
+
+
+def _by_reason(reasons: dict[str, int]) -> str:
+    return " (" + ", ".join(f"{reason} {n}" for reason, n in reasons.items()) + ")" if reasons else ""
+
+
+def _stdin() -> io.BufferedIOBase:
+    stream = sys.stdin.buffer
+    # peek() (the binary sniff) needs a buffered reader; a test runner's stdin may be a plain BytesIO.
+    return stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
 
 
 def _open_input(path: Path):
     from sentimon.inference.options import InferenceError
 
+    if path.is_dir():
+        raise InferenceError(f"--input {path} is a directory; give a JSONL or text file, or '-' for stdin")
     try:
         return open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InferenceError(f"cannot read --input {path}: {exc.strerror}") from None
+
+
+def _check_output(output: str, input: str) -> None:
+    from sentimon.inference.options import InferenceError
+
+    if output == "-":
+        return
+    path = Path(output)
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise InferenceError(f"--output directory {parent} {what}; create it (mkdir -p {parent}) or pick another path")
+    if path.is_dir():
+        raise InferenceError(f"--output {path} is a directory; name a file in it, e.g. {path / 'scores.jsonl'}")
+    if input != "-" and path.exists() and path.resolve() == Path(input).resolve():
+        raise InferenceError(f"--output {path} is the --input file: writing would erase it; pick another path")
+
+
+def _open_output(path: Path):
+    from sentimon.inference.options import InferenceError
+
+    try:
+        return open(path, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise InferenceError(f"cannot write --output {path}: {exc.strerror}") from None
+
+
+def _refuse_binary(src, input: str) -> None:
+    from sentimon.inference.jsonl import BINARY_SNIFF_BYTES, looks_binary
+    from sentimon.inference.options import InferenceError
+
+    # peek() reads ahead without consuming, so scoring still starts at byte 0.
+    offset = looks_binary(src.peek(BINARY_SNIFF_BYTES)[:BINARY_SNIFF_BYTES])
+    if offset is not None:
+        name = "stdin" if input == "-" else f"--input {input}"
+        raise InferenceError(
+            f"{name} looks binary (a NUL byte at offset {offset}): score reads UTF-8 JSONL or text lines "
+            "(UTF-16 text: convert it with iconv -f utf-16 -t utf-8)"
+        )
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[ScoreCounts], None] | None]:
+    """A live line count on stderr while it is a terminal; nothing in pipes, files and logs."""
+    if not console.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
+        task = bar.add_task("scoring", total=None)
+
+        def update(counts: ScoreCounts) -> None:
+            bar.update(task, description=f"scored {counts.scored} line(s), {counts.errors} error record(s)")
+
+        yield update
 
 
 def bench(

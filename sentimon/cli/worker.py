@@ -58,7 +58,7 @@ def produce(
     from kafka.errors import KafkaError
 
     from sentimon.infra import require_topics
-    from sentimon.streams.produce import OutgoingRecord, produce_lines
+    from sentimon.streams.produce import OutgoingRecord, produce_lines, worker_check
 
     settings = settings_of(ctx)
     topic = topic or settings.topics.social
@@ -75,7 +75,7 @@ def produce(
         producer.send(topic, key=record.key, value=record.value, timestamp_ms=record.timestamp_ms)
 
     try:
-        result = produce_lines(stream, send, rate, keep_ts)
+        result = produce_lines(stream, send, rate, keep_ts, check=worker_check(settings.stream))
         producer.flush()
     finally:
         producer.close()
@@ -83,6 +83,15 @@ def produce(
             stream.close()
     extra = f" ({result.as_is} not JSON objects, sent as-is)" if result.as_is else ""
     typer.echo(f"sent {result.sent} messages to {topic} in {result.elapsed_s:.1f} s{extra}")
+    if result.blank:
+        console.print(f"skipped {result.blank} blank line{'s' if result.blank != 1 else ''}")
+    if result.rejected:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in result.rejected.most_common())
+        console.print(f"the worker will dead-letter {sum(result.rejected.values())} of them: {reasons}")
+    if result.sent and not result.valid:
+        raise UserError(f"none of the {result.sent} lines is a valid message (see the reasons above)")
+    if not result.sent:
+        raise UserError(f"{'standard input' if str(file) == '-' else file} has no lines to send")
 
 
 def _watchlist(settings) -> dict[str, list[str]]:

@@ -141,11 +141,19 @@ def run_demo(settings, options: DemoOptions, screen: DemoScreen) -> DemoResult:
         if screen.live:
             screen.show(final)
         alerts = watch.alerts()
-    detection = score_detection(alerts, list(spec.episodes))
-    summary = {"alerts": alerts, "detection": asdict(detection), "messages": n, "seconds": elapsed_s}
+    detection = score_detection(session_alerts(alerts, spec), list(spec.episodes))
+    summary = {"alerts": alerts, "detection": asdict(detection), "messages": n, "seconds": elapsed_s,
+               "session_start_ms": open_ms}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     last_ts_ms = messages[-1]["ts"] if messages else None
     return DemoResult(settings, out, n, elapsed_s, alerts, detection, final, last_ts_ms, spec)
+
+
+def session_alerts(alerts: list[dict], spec: TimelineSpec) -> list[dict]:
+    """The alerts the played session is scored on: those started at or after its open. The history before it
+    only gives the rules their baselines; its alerts are shown, not scored."""
+    open_ms = spec.session_start_ms if spec.session_start_ms is not None else spec.start_ms
+    return [a for a in alerts if a["started_at_ms"] >= open_ms]
 
 
 def pace(
@@ -183,9 +191,7 @@ def _write_timeline(settings, spec: TimelineSpec, out: Path) -> list[dict]:
     return messages
 
 
-def _send_paced(
-    settings, messages: list[dict], speed: float | None, on_progress: Callable[[int, int], None]
-) -> None:
+def _send_paced(settings, messages: list[dict], speed: float | None, on_progress: Callable[[int, int], None]) -> None:
     """The timeline onto the raw social topic, keyed by id and stamped with its event time."""
     from kafka import KafkaProducer
 

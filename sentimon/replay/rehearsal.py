@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sentimon.inference import Prediction
 from sentimon.replay.corpus import demo_pool
+from sentimon.replay.demo_run import session_alerts
 from sentimon.replay.report import firing_alerts
 from sentimon.replay.run import build_run, replay
 from sentimon.replay.timeline import DAY_MIN, SESSION_MIN, DetectionReport, generate, score_detection, trading_day
@@ -52,7 +53,8 @@ class Rehearsal:
     model: str
     seed: int
     messages: int
-    alerts: list[dict]
+    alerts: list[dict]  # all firing alerts, history included
+    session_alerts: int  # those the detection scores
     detection: DetectionReport
 
 
@@ -74,7 +76,9 @@ def rehearse(settings, models: list[str], seed: int, minutes: int, history_min: 
         finally:
             run.alerts.close()
         alerts = firing_alerts(run)
-        results.append(Rehearsal(model, seed, len(messages), alerts, score_detection(alerts, list(spec.episodes))))
+        in_session = session_alerts(alerts, spec)
+        scored = score_detection(in_session, list(spec.episodes))
+        results.append(Rehearsal(model, seed, len(messages), alerts, len(in_session), scored))
     return results
 
 
@@ -84,12 +88,16 @@ def _when(ms: int) -> str:
 
 def markdown(results: list[Rehearsal]) -> str:
     pct = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
-    lines = ["| model | seed | messages | alerts | precision | recall | missed | not planted |", "|---|---:|---:|---:|---:|---:|---|---|"]
+    lines = [
+        "| model | seed | messages | alerts (history) | precision | recall | missed | not planted (session) |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
     for r in results:
         d = r.detection
         missed = ", ".join(f"{m['entity']}/{m['kind']}" for m in d.missed) or "-"
         false = ", ".join(f"{a['rule']} {a['entity']} {_when(a['started_at_ms'])}" for a in d.false_alerts) or "-"
-        lines.append(f"| {r.model} | {r.seed} | {r.messages:,} | {len(r.alerts)} | {pct(d.precision)} | "
+        history = len(r.alerts) - r.session_alerts
+        lines.append(f"| {r.model} | {r.seed} | {r.messages:,} | {r.session_alerts} ({history}) | {pct(d.precision)} | "
                      f"{pct(d.recall)} | {missed} | {false} |")  # fmt: skip
     return "\n".join(lines)
 

@@ -120,7 +120,7 @@ def trading_day(
         EntityProfile("acme air", "opinion", 2.0, "Acme Air", "demo/social"),
     )
     episodes = (
-        Episode("TSLA", "negative_shift", at(0.30), at(0.45)),
+        Episode("TSLA", "negative_shift", at(0.30), at(0.50)),
         Episode("NVDA", "volume_spike", at(0.55), at(0.62)),
         Episode("acme air", "negative_shift", at(0.70), at(0.85)),
         Episode("acme air", "volume_spike", at(0.70), at(0.85)),

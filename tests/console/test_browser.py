@@ -83,12 +83,13 @@ def test_board_entity_page_alerts_and_status_in_a_real_browser(seeded, browser) 
         assert len(listed) == 1 and alerted in listed[0].text
         listed[0].find_element(By.TAG_NAME, "summary").click()
         assert '"direction": "up"' in listed[0].find_element(By.TAG_NAME, "pre").text
+        browser.save_screenshot(str(out / "console-alerts.png"))
         browser.get(url.rstrip("/") + f"/alerts?entity={calm}")
         wait(browser, lambda d: "no alerts match" in d.find_element(By.ID, "alerts").text)
-        browser.save_screenshot(str(out / "console-alerts.png"))
 
         browser.get(url.rstrip("/") + "/status")
         wait(browser, lambda d: "no worker metrics at" in d.find_element(By.ID, "main").text)
         assert "windows watermark" in browser.find_element(By.ID, "status-cards").text
+        browser.save_screenshot(str(out / "console-status.png"))
     finally:
         stop()

@@ -43,20 +43,23 @@ def test_jsonl_contract_with_bad_lines():
     assert len(out) == len(lines) + 1
     assert set(out[0]) == GOOD and out[0]["id"] == "a" and out[0]["label"] == "positive"
     assert set(out[0]["probs"]) == {"negative", "neutral", "positive"}
-    assert out[1] == {"id": None, "line": 2, "error": out[1]["error"]} and "invalid JSON" in out[1]["error"]
-    assert out[2] == {"id": 7, "line": 3, "error": "missing 'text' field"}
-    assert out[3]["line"] == 4 and "must be a string" in out[3]["error"]
-    assert out[4]["line"] == 5 and "empty line" in out[4]["error"]
-    assert out[5]["line"] == 6 and "JSON object" in out[5]["error"]
+    assert out[1] == {"id": None, "line": 2, "error": out[1]["error"], "reason": "invalid_json"}
+    assert "invalid JSON" in out[1]["error"]
+    assert out[2] == {"id": 7, "line": 3, "error": "missing 'text' field", "reason": "missing_text"}
+    assert out[3]["line"] == 4 and "must be a string" in out[3]["error"] and out[3]["reason"] == "wrong_type"
+    assert out[4]["line"] == 5 and "empty line" in out[4]["error"] and out[4]["reason"] == "empty_text"
+    assert out[5]["line"] == 6 and "JSON object" in out[5]["error"] and out[5]["reason"] == "not_object"
     assert out[6]["id"] == 7 and out[6]["label"] == "negative"  # no id: the line number
-    assert set(out[7]) == GOOD and out[7]["id"] == "z"
-    assert out[8]["line"] == 9 and "UTF-8" in out[8]["error"]
+    # Empty text: the worker dead-letters it, so score does not make up a sentiment for it.
+    assert out[7] == {"id": "z", "line": 8, "error": "'text' is empty or whitespace", "reason": "empty_text"}
+    assert out[8]["line"] == 9 and "UTF-8" in out[8]["error"] and out[8]["reason"] == "invalid_utf8"
 
 
 def test_plain_text_lines_get_line_numbers():
     out = run(["-m", "vader"], b"I love it\n\nterrible, awful day\n")
     assert [r["id"] for r in out] == [1, 2, 3]
-    assert [r["label"] for r in out] == ["positive", "neutral", "negative"]
+    assert [r.get("label") for r in out] == ["positive", None, "negative"]
+    assert out[1] == {"id": 2, "line": 2, "error": "blank line: no text to score", "reason": "empty_text"}
 
 
 def test_files_in_and_out(tmp_path):
@@ -71,37 +74,18 @@ def test_files_in_and_out(tmp_path):
 
 def test_missing_input_and_model_are_one_line_errors(tmp_path):
     # Through the real entry point: a UserError becomes one "error:" line and exit code 2, no traceback.
+    (tmp_path / "in.txt").write_text("fine\n")
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from sentimon.cli import main; main()",
-            "score",
-            "-m",
-            str(tmp_path / "nope"),
-            "-i",
-            str(tmp_path / "x"),
-        ],
-        capture_output=True,
-        text=True,
+        [*MAIN, "score", "-m", str(tmp_path / "nope"), "-i", str(tmp_path / "in.txt")], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "error:" in proc.stderr and str(tmp_path / "nope") in proc.stderr
+    # The input is checked before the model loads: a missing file is named even with a bad model.
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from sentimon.cli import main; main()",
-            "score",
-            "-m",
-            "vader",
-            "-i",
-            str(tmp_path / "x"),
-        ],
-        capture_output=True,
-        text=True,
+        [*MAIN, "score", "-m", str(tmp_path / "nope"), "-i", str(tmp_path / "x")], capture_output=True, text=True
     )
-    assert proc.returncode == 2 and "cannot read --input" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == f"error: cannot read --input {tmp_path / 'x'}: No such file or directory\n"
 
 
 class CountingScorer(Scorer):

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +47,9 @@ def test_pace_keeps_event_time_proportional_to_wall_time() -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_demo_end_to_end_shortened(stack_settings, tmp_path: Path) -> None:
+def test_demo_end_to_end_and_where_to_look_next(stack_settings, tmp_path: Path) -> None:
+    """A shortened demo (two-hour session after an hour of history, VADER: fast and fixed), then every command
+    its summary suggests, run as printed against the demo's stack and namespace."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")},
         "SENTIMON_STATE_DIR": str(stack_settings.stack.state_dir),
@@ -53,15 +58,57 @@ def test_demo_end_to_end_shortened(stack_settings, tmp_path: Path) -> None:
         "SENTIMON_REDIS_PORT": str(stack_settings.stack.redis_port),
         "SENTIMON_POSTGRES_PORT": str(stack_settings.stack.postgres_port),
     }
-    model = "default" if (Path(__file__).resolve().parents[2] / "models" / "default").is_dir() else "vader"
+    out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "sentimon", "demo", "--minutes", "60", "--lead-in", "0", "--duration", "15", "--no-live",
-         "--model", model, "--out", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=400,
+        [sys.executable, "-m", "sentimon", "demo", "--minutes", "120", "--history", "60", "--duration", "15",
+         "--no-live", "--model", "vader", "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "summary" in result.stdout + result.stderr
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    timeline = (tmp_path / "timeline.jsonl").read_text().splitlines()
-    assert summary["messages"] == len(timeline) > 300
-    assert 0.0 <= summary["detection"]["recall"] <= 1.0
+    printed = result.stdout + result.stderr
+    assert result.returncode == 0, printed[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    timeline = [json.loads(line) for line in (out / "timeline.jsonl").read_text().splitlines()]
+    assert summary["messages"] == len(timeline) > 1000
+    assert any(m["ts"] < summary["session_start_ms"] for m in timeline), "the history is played too"
+    assert summary["alerts"], "VADER catches the planted TSLA sell-off and the brand crisis"
+    assert 0.0 < summary["detection"]["recall"] <= 1.0
+
+    steps = _where_to_look_next(printed)
+    assert set(steps) == {"alerts", "windows", "replay"}, printed[-2000:]
+    ran = {name: _run_printed(command, env, cwd=tmp_path) for name, command in steps.items()}
+    for name, done in ran.items():
+        assert done.returncode == 0, (name, done.stdout[-2000:], done.stderr[-2000:])
+
+    listed = ran["alerts"].stdout
+    for alert in summary["alerts"]:
+        assert alert["rule"] in listed and alert["entity"] in listed
+
+    windows = re.search(r"TSLA\b[^:]*: (\d+) mentions, negative (\d+)", ran["windows"].stdout)
+    assert windows and int(windows[1]) > 0 and int(windows[2]) > 0, ran["windows"].stdout
+
+    report = json.loads((out / "replay" / "report.json").read_text())
+    assert report["records"] == len(timeline)
+    assert len(report["models"]) == 2  # --model static --compare default
+    assert all(m["scored"] == len(timeline) and "detection" in m for m in report["models"].values())
+    assert "Label agreement" in (out / "replay" / "report.md").read_text()
+
+
+def _where_to_look_next(printed: str) -> dict[str, str]:
+    """``name: command`` lines after "where to look next:" (each printed on one line, never wrapped)."""
+    tail = printed.split("where to look next:", 1)[1]
+    steps = {}
+    for line in tail.splitlines():
+        match = re.fullmatch(r"\s+(alerts|windows|replay):\s+(.+)", line)
+        if match:
+            steps[match[1]] = match[2]
+    return steps
+
+
+def _run_printed(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    """A printed ``[VAR=value ...] sentimon ...`` line, run as a shell would, with this interpreter's sentimon."""
+    words = shlex.split(command)
+    assignments = dict(w.split("=", 1) for w in itertools.takewhile(lambda w: "=" in w and w[0] != "-", words))
+    argv = words[len(assignments) :]
+    assert argv[0] == "sentimon", command
+    return subprocess.run([sys.executable, "-m", "sentimon", *argv[1:]], env={**env, **assignments}, cwd=cwd,
+                          capture_output=True, text=True, timeout=400)  # fmt: skip

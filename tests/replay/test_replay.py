@@ -111,8 +111,12 @@ def test_replay_cli_of_an_empty_range_fails_in_one_line(stack_settings, history,
     import sys
 
     topic, spec, messages = history
-    env = {**os.environ, "SENTIMON_KAFKA_BOOTSTRAP": stack_settings.stack.kafka_servers,
-           "SENTIMON_REDIS_URL": stack_settings.stack.redis, "SENTIMON_STATE_DIR": str(stack_settings.stack.state_dir)}
+    env = {
+        **os.environ,
+        "SENTIMON_KAFKA_BOOTSTRAP": stack_settings.stack.kafka_servers,
+        "SENTIMON_REDIS_URL": stack_settings.stack.redis,
+        "SENTIMON_STATE_DIR": str(stack_settings.stack.state_dir),
+    }
     result = subprocess.run(
         [sys.executable, "-m", "sentimon", "replay", "--topic", topic, "--model", "vader", "--from", "2020-01-01",
          "--to", "2020-01-02", "--report", str(tmp_path / "r.json")],

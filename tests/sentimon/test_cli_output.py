@@ -151,3 +151,21 @@ def test_window_flags_are_checked_against_retention_and_end(windows_env):
 
 def test_main_module_runs():
     assert subprocess.run([sys.executable, "-m", "sentimon", "--help"], capture_output=True).returncode == 0
+
+
+@pytest.mark.integration
+def test_produce_reports_what_the_worker_will_dead_letter(stack_settings, unique, make_topic):
+    topic = make_topic(f"{unique}.raw", 1)
+    env = base_env(SENTIMON_KAFKA_BOOTSTRAP=stack_settings.stack.kafka_servers)
+    lines = b'{"id":"1","text":"hi"}\n\n{"id":"2","text":"\\ud83d"}\n{"id":"3","text":""}\nnot json\n'
+    result = sentimon("produce", "--file", "-", "--topic", topic, env=env, stdin=lines)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().startswith(f"sent 4 messages to {topic}")
+    err = result.stderr.decode()
+    assert "skipped 1 blank line" in err
+    assert "the worker will dead-letter 3 of them: " in err
+    assert all(f"1 {reason}" in err for reason in ("lone_surrogate", "empty_text", "invalid_json"))
+    all_bad = sentimon("produce", "--file", "-", "--topic", topic, env=env, stdin=b"nope\n")
+    assert all_bad.returncode == 2 and b"none of the 1 lines is a valid message" in all_bad.stderr
+    empty = sentimon("produce", "--file", "-", "--topic", topic, env=env, stdin=b"")
+    assert empty.returncode == 2 and b"standard input has no lines to send" in empty.stderr

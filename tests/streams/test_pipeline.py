@@ -112,7 +112,7 @@ def test_batch_scores_extracts_applies_and_dead_letters():
     assert value(m, "sentimon_batch_size_messages_sum") == 4
     assert value(m, "sentimon_ingest_to_window_seconds_count") == 4
     assert value(m, "sentimon_ingest_to_window_seconds_sum") == pytest.approx(4 * 0.02)
-    assert value(m, "sentimon_model_info", name="fake", version="0") == 1
+    assert value(m, "sentimon_model_info", name="fake", version="0", tier="unknown") == 1
     assert result.events[0].timings["ingest_to_window_ms"] == 20
     assert result.events[0].timings["window_done_ms"] == NOW_S * 1000
     payload = result.events[0].to_dict()
