@@ -101,7 +101,9 @@ def _parse(raw: bytes | Oversize, line_no: int, fmt: str, max_bytes: int | None)
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return _Parsed(line_no, reason=INVALID_UTF8, error=f"line is not valid UTF-8 ({exc.reason} at byte {exc.start})")
+        return _Parsed(
+            line_no, reason=INVALID_UTF8, error=f"line is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        )
     if fmt == "text":
         if not line.strip():
             return _Parsed(line_no, reason=EMPTY_TEXT, error="blank line: no text to score")
@@ -119,7 +121,7 @@ def _parse(raw: bytes | Oversize, line_no: int, fmt: str, max_bytes: int | None)
     if not isinstance(record, dict):
         return _Parsed(None, reason=NOT_OBJECT, error=f"expected a JSON object, got {type(record).__name__}")
     rid = record.get("id", line_no)
-    if not _encodes(record):
+    if "\\u" in line and not _encodes(record):  # only a \u escape can smuggle a surrogate into decoded UTF-8
         return _Parsed(rid, reason=LONE_SURROGATE, error="a string holds a lone surrogate (half an emoji): not UTF-8")
     if "text" not in record:
         return _Parsed(rid, reason=MISSING_TEXT, error="missing 'text' field")

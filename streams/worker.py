@@ -65,6 +65,35 @@ def connect_redis(settings):
     return client
 
 
+# At --loglevel info the worker tells what it does (start, model, signals, stop) without Faust's and aiokafka's
+# service-by-service start-up chatter; --loglevel debug shows everything.
+LIBRARY_LOGGERS = ("faust", "mode", "aiokafka", "kafka")
+
+
+def quiet_libraries(loglevel: str) -> None:
+    level = logging.getLevelName(loglevel.upper())
+    logging.getLogger("sentimon").setLevel(level)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING) if isinstance(level, int) else logging.WARNING)
+
+
+def _faust_worker_class():
+    import faust
+
+    class FaustWorker(faust.Worker):
+        """Faust's worker, saying which signal stops it (the batch in flight is finished and committed first)."""
+
+        def _on_sigterm(self) -> None:
+            log.info("SIGTERM: finishing the batch in flight, committing, then stopping")
+            super()._on_sigterm()
+
+        def _on_sigint(self) -> None:
+            log.info("SIGINT: finishing the batch in flight, committing, then stopping")
+            super()._on_sigint()
+
+    return FaustWorker
+
+
 def run_worker(
     settings, hooks: list[Hook] | None = None, loglevel: str = "info", ready_file: Path | None = None
 ) -> None:
@@ -72,7 +101,6 @@ def run_worker(
 
     ``ready_file`` exists while the worker holds a partition assignment (``streams.app.ReadyFile``).
     """
-    import faust
     from prometheus_client import CollectorRegistry
 
     from sentimon import inference
@@ -107,13 +135,15 @@ def run_worker(
     )
     executor = ThreadPoolExecutor(settings.worker.threads, thread_name_prefix="sentimon")
     app = build_app(settings, pipeline, executor, metrics, publisher, ready_file)
-    log.warning(
-        "worker %s: model %s %s, metrics on http://127.0.0.1:%d/metrics",
-        settings.worker.id, scorer.name, scorer.version, settings.metrics.port,
+    quiet_libraries(loglevel)
+    log.info(
+        "worker %s: model %s %s, metrics on http://%s:%d/metrics",
+        settings.worker.id, scorer.name, scorer.version, settings.metrics.host, settings.metrics.port,
     )  # fmt: skip
     try:
-        faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+        _faust_worker_class()(app, loglevel=loglevel, quiet=True).execute_from_commandline()
     finally:
+        log.info("worker %s stopped", settings.worker.id)
         # The hooks were closed by the app's shutdown, while its producer still ran.
         executor.shutdown(wait=True)
         server.shutdown()

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, BinaryIO, cast
 
 import typer
 
@@ -63,7 +63,7 @@ def score(
     took = time.monotonic() - started
     console.print(
         f"{scorer.name} {scorer.version}: scored {counts.scored} line(s), {counts.errors} error record(s)"
-        f"{_by_reason(counts.reasons)} in {took:.2f} s",
+        f"{f' ({_by_reason(counts.reasons)})' if counts.reasons else ''} in {took:.2f} s",
         highlight=False,
         soft_wrap=True,
     )
@@ -82,7 +82,10 @@ def _verdict(counts: ScoreCounts) -> str | None:
     from sentimon.inference.jsonl import INVALID_UTF8
 
     if counts.lines and not counts.scored:
-        return f"none of the {counts.lines} line(s) could be scored:{_by_reason(counts.reasons)[1:]}"
+        return (
+            f"none of the {counts.lines} line(s) could be scored: {_by_reason(counts.reasons)}; "
+            "each line's error record says why"
+        )
     invalid = counts.reasons.get(INVALID_UTF8, 0)
     if counts.lines and invalid / counts.lines > MAX_INVALID_UTF8_SHARE:
         return (
@@ -93,16 +96,16 @@ def _verdict(counts: ScoreCounts) -> str | None:
 
 
 def _by_reason(reasons: dict[str, int]) -> str:
-    return " (" + ", ".join(f"{reason} {n}" for reason, n in reasons.items()) + ")" if reasons else ""
+    return ", ".join(f"{reason} {n}" for reason, n in reasons.items())
 
 
-def _stdin() -> io.BufferedIOBase:
+def _stdin() -> BinaryIO:
     stream = sys.stdin.buffer
     # peek() (the binary sniff) needs a buffered reader; a test runner's stdin may be a plain BytesIO.
-    return stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
+    return stream if hasattr(stream, "peek") else io.BufferedReader(cast(io.RawIOBase, stream))
 
 
-def _open_input(path: Path):
+def _open_input(path: Path) -> BinaryIO:
     from sentimon.inference.options import InferenceError
 
     if path.is_dir():

@@ -28,7 +28,7 @@ def _store(settings):
 def worker(
     ctx: typer.Context,
     model: str = typer.Option(None, help="Model name or bundle path (default: setting `inference.model`)."),
-    loglevel: str = typer.Option("warning", help="Faust log level: debug, info, warning, error."),
+    loglevel: str = typer.Option("info", help="Log level: debug (with Faust's own), info, warning, error."),
     ready_file: Path = typer.Option(None, help="File that exists while the worker holds partitions (readiness)."),
 ) -> None:
     """Run a streaming worker: raw topics -> scorer -> Redis windows, scored and dead-letter topics.

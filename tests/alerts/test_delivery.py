@@ -164,3 +164,23 @@ def test_a_receiver_down_for_a_while_gets_the_alert_once_it_is_back(stack_settin
     dispatcher.close()
     receiver.close()
     client.close()
+
+
+def test_closing_flushes_queued_webhooks_and_acknowledges_their_claims(stack_settings, unique):
+    rs = parse_ruleset({**RULESET, "name": "r" + unique[-8:]})
+    receiver = Receiver(fail_first=2)  # the first POSTs fail: still being retried when the worker stops
+    client = redis.Redis.from_url(stack_settings.stack.redis)
+    states = RedisStates(client, unique)
+    dispatcher = Dispatcher(None, [WebhookSink(receiver.url, timeout_s=2, attempts=5, backoff_s=0.2)])
+    engine = AlertEngine([rs], states, dispatcher)
+    for i, obs in enumerate([Observation("AAPL", T0, "breach", 0.8, 0.2, 30),
+                             Observation("MSFT", T0, "breach", 0.8, 0.2, 30)]):  # fmt: skip
+        note = states.apply(rs.rules[0], f"{rs.name}/neg", obs)
+        assert note is not None, i
+        engine._send(rs.rules[0], note)
+    assert client.llen(f"{unique}:claimed:{states.owner}") == 2  # queued, not confirmed yet
+    dispatcher.close(timeout_s=20)  # what the worker does on SIGTERM
+    assert sorted(k.split("|")[1] for k in receiver.keys()) == ["AAPL", "MSFT"]
+    assert client.llen(f"{unique}:claimed:{states.owner}") == 0
+    receiver.close()
+    client.close()

@@ -112,7 +112,8 @@ def test_the_limit_is_the_workers_setting():
     text_101 = json.dumps({"id": "b", "text": "x" * 78})
     assert (len(text_100), len(text_101)) == (100, 101)
     worker = [schema.parse_message(t.encode(), fallback_ts_ms=0, now_ms=0, max_bytes=100) for t in (text_100, text_101)]
-    assert isinstance(worker[0], schema.Message) and worker[1] == schema.Rejection(schema.OVERSIZE, worker[1].detail)
+    assert isinstance(worker[0], schema.Message)
+    assert isinstance(worker[1], schema.Rejection) and worker[1].reason == schema.OVERSIZE
     proc = score("-m", "vader", stdin=f"{text_100}\r\n{text_101}\n".encode(), SENTIMON_STREAM__MAX_MESSAGE_BYTES="100")
     out = records(proc)
     assert "label" in out[0] and out[1]["reason"] == "oversize" and "limit 100" in out[1]["error"]
@@ -215,7 +216,8 @@ def test_mostly_undecodable_input_exits_non_zero():
     assert proc.returncode == 1
     assert len(records(proc)) == 4  # every line still has its record
     assert stderr_lines(proc)[-1] == (
-        "error: 3 of 4 lines are not UTF-8: is the input a text file? Convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        "error: 3 of 4 lines are not UTF-8: is the input a text file? "
+        "Convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
     )
 
 
@@ -226,7 +228,8 @@ def test_a_file_where_every_line_is_bad_exits_non_zero_with_counts():
     summary, verdict = stderr_lines(proc)[-2:]
     assert "scored 0 line(s), 5 error record(s)" in summary
     assert verdict == (
-        "error: none of the 5 line(s) could be scored: empty_text 1, invalid_json 1, lone_surrogate 1, missing_text 2"
+        "error: none of the 5 line(s) could be scored: empty_text 1, invalid_json 1, lone_surrogate 1, missing_text 2; "
+        "each line's error record says why"
     )
 
 
@@ -254,7 +257,8 @@ def test_output_paths_are_checked_before_the_model_loads(tmp_path):
         f"(mkdir -p {missing}) or pick another path",
         str(src / "x.jsonl"): f"error: --output directory {src} is not a directory; create it (mkdir -p {src}) or "
         "pick another path",
-        str(tmp_path): f"error: --output {tmp_path} is a directory; name a file in it, e.g. {tmp_path / 'scores.jsonl'}",
+        str(tmp_path): f"error: --output {tmp_path} is a directory; name a file in it, "
+        f"e.g. {tmp_path / 'scores.jsonl'}",
         str(src): f"error: --output {src} is the --input file: writing would erase it; pick another path",
     }
     for output, message in cases.items():
@@ -264,11 +268,14 @@ def test_output_paths_are_checked_before_the_model_loads(tmp_path):
     proc = score("-m", "vader", "-i", str(tmp_path / "nothing.jsonl"), "-o", str(missing / "x.jsonl"))
     assert stderr_lines(proc) == [f"error: cannot read --input {tmp_path / 'nothing.jsonl'}: No such file or directory"]
     proc = score("-m", "vader", "-i", str(tmp_path))
-    assert stderr_lines(proc) == [f"error: --input {tmp_path} is a directory; give a JSONL or text file, or '-' for stdin"]
+    assert stderr_lines(proc) == [
+        f"error: --input {tmp_path} is a directory; give a JSONL or text file, or '-' for stdin"
+    ]
 
 
 def test_a_closed_pipe_ends_quietly():
     reader = subprocess.Popen(["head", "-n", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert reader.stdin is not None
     proc = subprocess.run(
         [sys.executable, "-m", "sentimon", "score", "-m", "vader", "--chunk-lines", "64"],
         input=b"good\n" * 200_000,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -182,3 +183,18 @@ def test_worker_refuses_unreachable_redis(stack_settings, unique, make_topic):
     )
     result = sentimon("worker", env=env)
     assert result.returncode == 2 and b"Redis" in result.stderr and b"unreachable" in result.stderr
+
+
+@pytest.mark.integration
+def test_worker_logs_start_and_signal_at_info_without_escape_codes(stream_env):
+    worker = stream_env.start_worker()
+    worker.wait_ready()
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.proc.wait(timeout=60) == 0
+    log = worker.log.read_bytes()
+    assert b"\x1b[" not in log  # a log file, not a terminal: no colour codes
+    text = log.decode()
+    assert "INFO sentimon.streams.worker: worker " in text and "model vader" in text
+    assert "SIGTERM: finishing the batch in flight, committing, then stopping" in text
+    assert any(line.rstrip().endswith("-group stopped") for line in text.splitlines())
+    assert "[^--Consumer]: Starting" not in text  # Faust's own start-up chatter only at --loglevel debug
