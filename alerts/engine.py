@@ -93,11 +93,8 @@ class AlertEngine:
         return delivered
 
     def _idle(self, rule_id: str, entity: str, rule: Rule, now_ms: int) -> bool:
-        """The stored state has nothing in flight: no state, inactive, or resolved past its cooldown."""
-        state = self.states.get(rule_id, entity)
-        if state.phase == "inactive":
-            return True
-        return state.phase == "resolved" and (state.resolved_ms or 0) + rule.cooldown_ms <= now_ms
+        """The stored state (none counts as inactive) has nothing in flight."""
+        return self.states.get(rule_id, entity).idle(rule, now_ms)
 
     def _send(self, rule: Rule, note: Notification) -> dict:
         examples = self.examples.recent(note.entity) if self.examples else []

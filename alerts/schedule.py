@@ -15,7 +15,7 @@ A boundary ``b`` is evaluated at event time ``b - 1``: the window then holds the
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from cachetools import LRUCache
@@ -64,8 +64,9 @@ class EvaluationSchedule:
         start = max(done + self.step_ms, end - self.floor(self.horizon_ms))
         return range(start, end + 1, self.step_ms)
 
-    def crossed(self, events: Iterable[Any], watched=lambda entity: True, until_ms: int | None = None
-                ) -> dict[int, list[str]]:  # fmt: skip
+    def crossed(
+        self, events: Iterable[Any], watched: Callable[[str], bool] = lambda entity: True, until_ms: int | None = None
+    ) -> dict[int, list[str]]:
         """Boundary -> entities (ascending boundaries) due after this batch: those whose events crossed a
         boundary that the watermark ``until_ms`` (None: no limit) has passed too -- in this batch or before."""
         spans: dict[str, tuple[int, int]] = {}
@@ -84,12 +85,12 @@ class EvaluationSchedule:
                 self._marks[entity] = (done, max(reached, self.floor(hi)))
                 if self.floor(hi) > done:
                     self._waiting.add(entity)
-            limit = until_ms if until_ms is not None else max((hi for _, hi in spans.values()), default=0)
             for entity in list(self._waiting):
                 if entity not in self._marks:  # forgotten by the LRU
                     self._waiting.discard(entity)
                     continue
-                until = limit if until_ms is not None else spans.get(entity, (0, 0))[1]
+                # Without a watermark (a plain reader), as far as this batch's own events for the entity went.
+                until = until_ms if until_ms is not None else spans.get(entity, (0, 0))[1]
                 for b in self._points(entity, min(self._marks[entity][1], self.floor(until))):
                     due.setdefault(b, []).append(entity)
         return dict(sorted(due.items()))

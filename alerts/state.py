@@ -30,6 +30,13 @@ class AlertState:
     value: float | None = None
     baseline: float | None = None
 
+    def idle(self, rule: RuleBase, now_ms: int) -> bool:
+        """Nothing in flight at event time ``now_ms``: inactive, or resolved with its cooldown over. An idle
+        state need not be stored -- a non-breaching observation leaves it as it is."""
+        if self.phase == "inactive":
+            return True
+        return self.phase == "resolved" and (self.resolved_ms or 0) + rule.cooldown_ms <= now_ms
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 

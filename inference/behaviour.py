@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sentimon.core.yamlfile import YamlFileError, load_yaml
 from sentimon.inference.bundle import LABELS
 from sentimon.inference.options import InferenceError
 from sentimon.inference.prediction import Prediction, Scorer
@@ -85,11 +85,10 @@ class Suite(BaseModel):
 
 def load_suite(path: Path = SUITE_FILE) -> Suite:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        suite = Suite.model_validate(raw)
-    except OSError as exc:
-        raise InferenceError(f"behaviour suite {path}: {exc.strerror}") from None
-    except (yaml.YAMLError, ValidationError) as exc:
+        suite = Suite.model_validate(load_yaml(path, "behaviour suite"))
+    except YamlFileError as exc:
+        raise InferenceError(str(exc)) from None
+    except ValidationError as exc:
         raise InferenceError(f"behaviour suite {path} is not valid: {exc}") from None
     for test in suite.tests:
         for template in test.templates:

@@ -20,31 +20,27 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any, Literal
 
+from sentimon.core.reasons import (
+    EMPTY_TEXT,
+    INVALID_JSON,
+    INVALID_UTF8,
+    LONE_SURROGATE,
+    MISSING_TEXT,
+    NON_FINITE_NUMBER,
+    NON_FINITE_SCORE,
+    NOT_OBJECT,
+    OVERSIZE,
+    SCORING_FAILED,
+    TOO_DEEP,
+    WRONG_TYPE,
+)
 from sentimon.inference.prediction import Prediction, Scorer
 
 Format = Literal["auto", "jsonl", "text"]
 PROB_DIGITS = 6  # output precision: far below any model's calibration error, keeps lines short
 BINARY_SNIFF_BYTES = 8192  # how much of the input `looks_binary` reads: the heuristic git and grep use
 
-# The worker's dead-letter reason codes (sentimon.streams.schema): the same input gets the same code from
-# `score` and from the stream. inference sits below streams in the layers and cannot import them, so they are
-# repeated here and tests/inference/test_score_edge_cases.py checks each one against the worker's.
-INVALID_UTF8 = "invalid_utf8"
-INVALID_JSON = "invalid_json"
-NOT_OBJECT = "not_object"
-MISSING_TEXT = "missing_text"
-EMPTY_TEXT = "empty_text"
-WRONG_TYPE = "wrong_type"
-OVERSIZE = "oversize"
-LONE_SURROGATE = "lone_surrogate"
-NON_FINITE_NUMBER = "non_finite_number"
-TOO_DEEP = "too_deep"
-SCORING_FAILED = "scoring_failed"
-NON_FINITE_SCORE = "non_finite_score"
-REASONS = (
-    INVALID_UTF8, INVALID_JSON, NOT_OBJECT, MISSING_TEXT, EMPTY_TEXT, WRONG_TYPE, OVERSIZE, LONE_SURROGATE,
-    NON_FINITE_NUMBER, TOO_DEEP, SCORING_FAILED, NON_FINITE_SCORE,
-)  # fmt: skip
+# fmt: skip
 
 
 @dataclass(frozen=True)

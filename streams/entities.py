@@ -16,8 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import yaml
-
+from sentimon.core.yamlfile import YamlFileError, load_yaml
 from sentimon.streams.errors import StreamsError
 
 DEFAULT_WATCHLIST = Path(__file__).with_name("watchlist.yaml")
@@ -77,11 +76,9 @@ def load_watchlist(path: Path | str) -> dict[str, list[str]]:
     """Read and validate a watchlist YAML file; raise WatchlistError naming the problem."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WatchlistError(f"watchlist {path} does not exist (setting stream.watchlist)") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise WatchlistError(f"watchlist {path} is not valid YAML: {exc}") from None
+        data = load_yaml(path, "watchlist")
+    except YamlFileError as exc:
+        raise WatchlistError(f"{exc} (setting stream.watchlist)") from None
     if data is None:
         return {}
     if isinstance(data, dict) and set(data) == {"entities"}:

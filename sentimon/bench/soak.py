@@ -218,6 +218,7 @@ class Soak:
         end = t0 + args.minutes * 60
         next_kill, next_report = t0 + args.kill_every_s, t0
         rss: list[tuple[float, float]] = []
+        self.lags: list[int] = []
         print(f"{'t_s':>6} {'lag':>7} {'rss_mb':>7} {'sent':>8} {'counted':>8} {'kills':>5} {'crashes':>7}")
         while time.monotonic() < end:
             assert self.proc is not None
@@ -237,17 +238,20 @@ class Soak:
                 t = time.monotonic() - t0
                 mb = rss_mb(self.proc.pid)
                 rss.append((t, mb))
-                counted = sum(self.counted(started_ms).values())
+                total = sum(self.counted(started_ms).values())
                 lag = self.lag()
+                if lag is not None:
+                    self.lags.append(lag)
                 kills, crashes = self.restarts["killed"], self.restarts["crashed"]
                 print(f"{t:6.0f} {'?' if lag is None else lag:>7} {mb:7.0f} {sum(self.sent.values()):8d} "
-                      f"{counted:8d} {kills:5d} {crashes:7d}", flush=True)  # fmt: skip
+                      f"{total:8d} {kills:5d} {crashes:7d}", flush=True)  # fmt: skip
                 next_report += args.report_s
             time.sleep(0.5)
         stop.set()
         producer.join(60)
         deadline = time.monotonic() + args.drain_s  # the backlog drains; alerts left by a kill are taken over
         while time.monotonic() < deadline:
+            assert self.proc is not None
             if self.proc.poll() is not None:
                 self.restarts["crashed"] += 1
                 self.start_worker()
@@ -270,7 +274,13 @@ class Soak:
 
         dead = [json.loads(r.value) for r in read(self.topics["dlq"])]
         dead_sources = {(d["source"]["partition"], d["source"]["offset"]) for d in dead}
-        alerts = Counter(json.loads(r.value).get("notification_id") for r in read(self.topics["alerts"]))
+        records = [json.loads(r.value) for r in read(self.topics["alerts"])]
+        alerts = Counter(r.get("notification_id") for r in records)
+        from sentimon.alerts.history import History
+
+        history = History(self.settings.stack.database)
+        rows = [r for r in history.list(limit=10_000) if r["rule"].startswith("soak/")]
+        history.close()
         lost = sum(max(0, self.sent[e] - counted[e]) for e in ENTITIES)
         double = sum(max(0, counted[e] - self.sent[e]) for e in ENTITIES)
         return {
@@ -283,6 +293,7 @@ class Soak:
             "hostile_sent": self.hostile_sent,
             "dead_lettered": len(dead_sources),
             "dlq_reasons": dict(Counter(d["reason"] for d in dead)),
+            "lag_max": max(self.lags, default=None),
             "kills": self.restarts["killed"],
             "crashes": self.restarts["crashed"],
             "rss_mb_start": rss[0][1] if rss else None,
@@ -293,6 +304,9 @@ class Soak:
             "webhook_distinct": len(self.receiver.keys),
             "kafka_alert_records": sum(alerts.values()),
             "kafka_alert_distinct": len(alerts),
+            "alert_kinds": dict(Counter(r["kind"] for r in records)),
+            "history_episodes": len(rows),
+            "history_undelivered": sum(r["delivered_at"] is None for r in rows),
         }
 
     def close(self) -> None:

@@ -26,8 +26,14 @@ def _ms(iso: str | None) -> int | None:
 
 def firing_alerts(run: ModelRun) -> list[dict]:
     return [
-        {"rule": n["rule"], "entity": n["entity"], "severity": n.get("severity"), "summary": n.get("summary"),
-         "started_at": n["started_at"], "started_at_ms": _ms(n["started_at"])}  # fmt: skip
+        {
+            "rule": n["rule"],
+            "entity": n["entity"],
+            "severity": n.get("severity"),
+            "summary": n.get("summary"),
+            "started_at": n["started_at"],
+            "started_at_ms": _ms(n["started_at"]),
+        }  # fmt: skip
         for n in run.notifications
         if n.get("kind") == "firing"
     ]
@@ -58,8 +64,13 @@ def agreement(a: ModelRun, b: ModelRun, examples: int = 10) -> dict[str, Any]:
         "rate": (1 - len(differ) / len(common)) if common else None,
         "confusion": Counter(f"{a.events[m].label}->{b.events[m].label}" for m in differ).most_common(),
         "disagreements": [
-            {"id": m, "text": a.events[m].text[:280], a.name: a.events[m].label, b.name: b.events[m].label,
-             "gold": a.events[m].extra.get("label")}  # fmt: skip
+            {
+                "id": m,
+                "text": a.events[m].text[:280],
+                a.name: a.events[m].label,
+                b.name: b.events[m].label,
+                "gold": a.events[m].extra.get("label"),
+            }  # fmt: skip
             for m in differ[:examples]
         ],
     }

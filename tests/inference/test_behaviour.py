@@ -105,8 +105,11 @@ def test_bad_suites_are_clear_errors(tmp_path):
                    'templates: ["{nope} x"]}\n')  # fmt: skip
     with pytest.raises(InferenceError, match=r"unknown filler\(s\) \['nope'\]"):
         load_suite(bad)
-    with pytest.raises(InferenceError, match="suite.yaml: No such file"):
+    with pytest.raises(InferenceError, match="behaviour suite .*suite.yaml does not exist"):
         load_suite(tmp_path / "missing" / "suite.yaml")
+    bad.write_text("version: '1'\ntests: [\n")
+    with pytest.raises(InferenceError, match=r"suite.yaml:3:1: behaviour suite is not valid YAML"):
+        load_suite(bad)
 
 
 def test_the_shipped_suite_runs_on_the_tiny_bundle():
