@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any, Literal
 
+from sentimon.core import strictjson
 from sentimon.core.reasons import (
     EMPTY_TEXT,
     INVALID_JSON,
@@ -60,21 +61,6 @@ class _Parsed:
     error: str | None = None
 
 
-class _NonFinite(ValueError):
-    pass
-
-
-def _reject_constant(name: str) -> float:
-    raise _NonFinite(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NonFinite(f"{text[:40]} does not fit a 64-bit float")
-    return value
-
-
 def _encodes(obj: Any) -> bool:
     # JSON allows lone surrogates ("\ud83d", half an emoji); UTF-8 and the tokenizers do not. Dumping the whole
     # object checks every string and key in C, and the output line is dumped from it anyway.
@@ -107,8 +93,8 @@ def _parse(raw: bytes | Oversize, line_no: int, fmt: str, max_bytes: int | None)
     if not line.strip():
         return _Parsed(None, reason=EMPTY_TEXT, error="empty line (expected a JSON object with a 'text' field)")
     try:
-        record = json.loads(line, parse_constant=_reject_constant, parse_float=_finite_float)
-    except _NonFinite as exc:
+        record = strictjson.loads(line)
+    except strictjson.NonFiniteNumber as exc:
         return _Parsed(None, reason=NON_FINITE_NUMBER, error=str(exc))
     except RecursionError:
         return _Parsed(None, reason=TOO_DEEP, error="invalid JSON: nested too deep to parse")

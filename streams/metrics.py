@@ -31,10 +31,15 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 class _Position(Protocol):
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int | None
+    # Read-only: the records (RawRecord) are frozen.
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp_ms(self) -> int | None: ...
 
 
 @dataclass

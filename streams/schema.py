@@ -12,13 +12,12 @@ lone surrogates such as ``"\\ud800"``, UTF-8 does not), every number is finite (
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sentimon.core import strictjson
 from sentimon.core.reasons import (  # noqa: F401 - re-exported: streams.schema names them for its users
     EMPTY_TEXT,
     FIELD_TOO_LONG,
@@ -108,21 +107,6 @@ def parse_ts(value: Any) -> int:
     return ts
 
 
-class _NonFinite(ValueError):
-    pass
-
-
-def _reject_constant(name: str) -> float:
-    raise _NonFinite(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NonFinite(f"{text[:40]} does not fit a 64-bit float")
-    return value
-
-
 def _short(path: str) -> str:
     return path if len(path) <= 80 else path[:77] + "..."
 
@@ -173,8 +157,8 @@ def parse_message(
     except UnicodeDecodeError as exc:
         return Rejection(INVALID_UTF8, f"byte {exc.start}: {exc.reason}")
     try:
-        obj = json.loads(decoded, parse_constant=_reject_constant, parse_float=_finite_float)
-    except _NonFinite as exc:
+        obj = strictjson.loads(decoded)
+    except strictjson.NonFiniteNumber as exc:
         return Rejection(NON_FINITE_NUMBER, str(exc))
     except RecursionError:
         return Rejection(TOO_DEEP, f"nesting too deep to parse (limit {max_depth}, setting stream.max_json_depth)")

@@ -54,7 +54,9 @@ def check_topics(settings) -> None:
 def connect_redis(settings):
     import redis
 
-    client = redis.Redis.from_url(settings.stack.redis, socket_timeout=10, socket_connect_timeout=5)
+    from sentimon.infra.redis_client import connect
+
+    client = connect(settings.stack)
     try:
         client.ping()
     except redis.RedisError as exc:
@@ -123,6 +125,9 @@ def run_worker(
             "set metrics.port (SENTIMON_METRICS_PORT); each worker on a host needs its own"
         ) from None
     store = WindowStore.from_settings(client, settings.windows)
+    warning = store.check_memory_policy()  # refuses (one line naming the fix) when Redis may evict window keys
+    if warning:
+        log.warning(warning)
     publisher = Publisher()
     all_hooks = [*(hooks or []), *load_hooks(settings.stream.hooks, settings, registry, publisher.publish)]
     pipeline = Pipeline.from_settings(

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from sentimon.alerts.cache import CachedWindows
 from sentimon.alerts.engine import AlertEngine
 from sentimon.alerts.schema import load_rulesets
@@ -29,6 +27,7 @@ from sentimon.alerts.store import RedisStates
 from sentimon.core.host import free_port
 from sentimon.core.settings import load_settings
 from sentimon.infra import Stack
+from sentimon.infra.redis_client import connect
 from sentimon.streams.windows import WindowStore
 
 MIN = 60_000
@@ -83,7 +82,7 @@ def main() -> None:
     stack = Stack(settings, ("redis",))
     stack.up()
     try:
-        client = redis.Redis.from_url(settings.stack.redis)
+        client = connect(settings.stack)
         # Filled entity after entity, so the filler accepts 9-day-late events; readers use the default lateness.
         filler = WindowStore(client, prefix="bench", retention_ms=9 * DAY, allowed_lateness_ms=9 * DAY)
         store = WindowStore(client, prefix="bench", retention_ms=9 * DAY)

@@ -20,14 +20,14 @@ ALERTS_READ = 500  # newest episodes read per request: the board and one entity'
 
 class Sources:
     def __init__(self, settings, start_tail: bool = True, clock: Callable[[], float] = time.time):
-        import redis
 
         from sentimon.alerts.history import History
+        from sentimon.infra.redis_client import connect
         from sentimon.streams.windows import WindowStore
 
         self.settings = settings
         self.clock = clock
-        self.redis = redis.Redis.from_url(settings.stack.redis, socket_timeout=5, socket_connect_timeout=3)
+        self.redis = connect(settings.stack)
         self.store = WindowStore.from_settings(self.redis, settings.windows)
         self.history = History(settings.stack.database)
         self.book = ExampleBook()

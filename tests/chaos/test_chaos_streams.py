@@ -62,7 +62,10 @@ def steady_send(bootstrap: str, topic: str, values: list[bytes], rate: float) ->
                     break
                 except KafkaError:
                     if producer is not None:
-                        producer.close(timeout=1)
+                        try:
+                            producer.close(timeout=1)
+                        except KafkaError:
+                            pass  # its unsent records are resent by this loop
                     producer = None
                     time.sleep(0.5)
         if producer is not None:
