@@ -129,6 +129,8 @@ class Dispatcher:
         if complete and self.metrics:
             self.metrics.delivered.inc()
         recorded = self._record(delivery, complete)
+        if complete and recorded and delivery.ledger is self._own_ledger:
+            self._own_ledger.ack(delivery.note)  # done: forget its confirmations (a shared ledger expires them)
         delivery.future.set_result(complete and recorded)
 
     def _record(self, delivery: _Delivery, complete: bool) -> bool:
@@ -147,16 +149,6 @@ class Dispatcher:
             if self.metrics:
                 self.metrics.errors.labels("history").inc()
             return False
-
-    def flush(self, timeout_s: float = 10.0) -> bool:
-        """Wait for the asynchronous sinks' queued deliveries; False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        ok = True
-        for sink in self.sinks:
-            flush = getattr(sink, "flush", None)
-            if flush is not None:
-                ok = flush(max(0.0, deadline - time.monotonic())) and ok
-        return ok
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Flush every sink (queued webhooks are delivered, or stay claimed for another worker), then close."""

@@ -57,7 +57,7 @@ rules:
     min_volume: 20
     op: above
     threshold: 0.6
-    clear: 0.3
+    clear: 0.45
     severity: critical
 """
 
@@ -116,6 +116,7 @@ class Soak:
         self.hostile_sent = 0
         self.restarts = {"killed": 0, "crashed": 0}
         self.proc: subprocess.Popen | None = None
+        self.started = 0.0
         self.rules = tmp / "rules.yaml"
         self.rules.write_text(RULES)
 
@@ -146,6 +147,7 @@ class Soak:
 
     def start_worker(self) -> None:
         log = (self.tmp / "worker.log").open("ab")
+        self.started = time.monotonic()
         self.proc = subprocess.Popen([sys.executable, "-m", "sentimon", "worker", "--loglevel", "warning"],
                                      env=self.env(), stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
@@ -237,7 +239,8 @@ class Soak:
             if time.monotonic() >= next_report:
                 t = time.monotonic() - t0
                 mb = rss_mb(self.proc.pid)
-                rss.append((t, mb))
+                if time.monotonic() - self.started > 20:  # a worker still loading is not its steady size
+                    rss.append((t, mb))
                 total = sum(self.counted(started_ms).values())
                 lag = self.lag()
                 if lag is not None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shlex
+import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.live import Live
@@ -15,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sentimon.cli.common import console, settings_of, time_option
+from sentimon.core.errors import UserError
 
 if TYPE_CHECKING:
     from sentimon.replay.demo_run import DemoResult, DemoView
@@ -42,6 +45,10 @@ def demo(
     live: bool = typer.Option(True, help="Live terminal table (--no-live for plain output)."),
     seed: int = typer.Option(7, help="Timeline seed."),
     out: Path = typer.Option(None, help="Where the timeline, alert history and report go (default: state dir)."),
+    serve: bool = typer.Option(
+        True, help="Serve the web console from the start; after the summary keep serving until Ctrl-C when run in "
+        "a terminal (--no-serve: no console)."
+    ),
 ) -> None:
     """Start the local stack and a worker, play a trading day with planted episodes (a TSLA sell-off, an NVDA
     volume spike, an 'acme air' brand crisis) through Kafka, show windows and alerts live, and score the alerts
@@ -49,15 +56,32 @@ def demo(
     from sentimon.replay.demo_run import DemoOptions, run_demo
 
     if date is not None:
-        time_option(date, "--date")  # a bad date fails before the stack starts
+        _check_date(date, history, minutes, settings_of(ctx).topics.raw_retention_ms)  # before the stack starts
     options = DemoOptions(minutes=minutes, history_min=history, date=date, duration_s=duration, model=model,
                           seed=seed, out_dir=out)  # fmt: skip
-    with _Screen(live) as screen:
+    with _Screen(live, serve) as screen:
         result = run_demo(settings_of(ctx), options, screen)
-    if not live:
-        console.print(_table(result.final))
-    _step(STEPS, "summary")
-    _print_summary(result)
+        screen.stop_view()
+        if not live:
+            console.print(_table(result.final))
+        _step(STEPS, "summary")
+        _print_summary(result)
+        screen.linger()
+
+
+def _check_date(date: str, history_min: int, minutes: int, retention_ms: int) -> None:
+    from sentimon.replay.timeline import trading_day
+
+    time_option(date, "--date")
+    spec = trading_day(date=date, minutes=minutes, history_min=history_min)
+    now_ms = time.time() * 1000
+    if spec.end_ms > now_ms:
+        raise UserError(f"--date {date}: that session has not ended, and the worker rejects events from the future; "
+                        "leave --date out to play the most recent session")  # fmt: skip
+    if retention_ms > 0 and now_ms - spec.start_ms > retention_ms:
+        days = retention_ms / 86_400_000
+        raise UserError(f"--date {date}: older than the raw topics' retention ({days:g} days), so Kafka would "
+                        "delete its records at once; leave --date out to play the most recent session")  # fmt: skip
 
 
 def _step(number: int, text: str) -> None:
@@ -67,9 +91,34 @@ def _step(number: int, text: str) -> None:
 class _Screen:
     """Step lines as they come; the live table from the first view until the demo returns."""
 
-    def __init__(self, live: bool):
-        self.live = live
+    def __init__(self, live: bool, serve: bool = False):
+        self.live, self.serve = live, serve
         self._view: Live | None = None
+        self._console_url: str | None = None
+        self._stop_console: Callable[[], None] | None = None
+
+    def ready(self, settings: Any) -> None:
+        if not self.serve:
+            return
+        from sentimon.console import ConsoleError, serve_in_background
+
+        try:
+            self._console_url, self._stop_console = serve_in_background(settings)
+        except ConsoleError as exc:
+            console.print(f"  [yellow]console not started:[/] {exc}")
+            return
+        console.print(f"  console: {self._console_url}", markup=False, highlight=False, soft_wrap=True)
+
+    def linger(self) -> None:
+        """In a terminal, keep the console up after the summary until Ctrl-C; otherwise return at once."""
+        if self._stop_console is None or not sys.stdin.isatty():
+            return
+        console.print(f"\n  the console stays at {self._console_url} until Ctrl-C", markup=False, highlight=False)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            console.print("  console stopped")
 
     def step(self, number: int, text: str) -> None:
         _step(number, text)
@@ -86,9 +135,15 @@ class _Screen:
     def __enter__(self) -> _Screen:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def stop_view(self) -> None:
         if self._view is not None:
             self._view.stop()
+            self._view = None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop_view()
+        if self._stop_console is not None:
+            self._stop_console()
 
 
 def _table(view: DemoView) -> Table:

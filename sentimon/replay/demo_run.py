@@ -87,6 +87,9 @@ class DemoScreen(Protocol):
 
     def show(self, view: DemoView) -> None: ...
 
+    def ready(self, settings: Any) -> None:
+        """The demo's stack, topics and worker are up (``settings``: the demo's own namespace)."""
+
 
 def run_demo(settings, options: DemoOptions, screen: DemoScreen) -> DemoResult:
     """Steps 1-4 (stack, timeline, worker, play); the result carries what the summary needs, also written to
@@ -122,6 +125,7 @@ def run_demo(settings, options: DemoOptions, screen: DemoScreen) -> DemoResult:
                 screen.show(watch.view(now_ms, sent))
 
         worker.wait_ready()
+        screen.ready(settings)
         started = time.monotonic()
         screen.step(4, f"playing the {options.minutes}-minute session in ~{options.duration_s:.0f} s"
                        + (f", after {options.history_min} min of history" if history else ""))  # fmt: skip

@@ -151,6 +151,7 @@ def test_redis_killed_9_and_restarted_loses_no_acknowledged_update(stack_setting
         env = make_env(stack_settings, unique, tmp_path, kafka, redis_url)
         envs.append(env)
         store = window_store(redis_url, env, stack_settings.windows.bucket_ms)
+        assert store.redis.config_get("appendfsync") == {"appendfsync": "always"}
         worker = env.start_worker()
         worker.wait_ready()
         values, good, bad = traffic(3000, "REDIS9")

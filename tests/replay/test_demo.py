@@ -45,6 +45,20 @@ def test_pace_keeps_event_time_proportional_to_wall_time() -> None:
     assert wall == pytest.approx(6.1)
 
 
+@pytest.mark.parametrize(
+    ("date", "message"),
+    [("2020-01-07", "older than the raw topics' retention"), ("2099-01-06", "has not ended"), ("someday", "--date")],
+)
+def test_demo_rejects_a_date_whose_records_kafka_would_not_keep(date: str, message: str) -> None:
+    from typer.testing import CliRunner
+
+    from sentimon.cli import app
+
+    result = CliRunner().invoke(app, ["demo", "--date", date])
+    assert result.exit_code != 0
+    assert message in str(result.exception)
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_demo_end_to_end_and_where_to_look_next(stack_settings, tmp_path: Path) -> None:
