@@ -72,7 +72,7 @@ class AlertEngine:
                     obs = evaluate(rule, reader, entity, now_ms, rs.calendar)
                     if self.metrics:
                         self.metrics.evaluations.labels(rule.kind).inc()
-                    if obs.condition != "breach" and self._idle(rs.rule_id(rule), entity, rule, now_ms):
+                    if obs.condition != "breach" and self._untracked(rs.rule_id(rule), entity):
                         continue  # nothing to move: no state is written for an inactive (entity, rule)
                     note = self.states.apply(rule, rs.rule_id(rule), obs)
                     if note is not None:
@@ -92,9 +92,9 @@ class AlertEngine:
             delivered += self.evaluate(reader, entities, boundary - 1, refresh=False)
         return delivered
 
-    def _idle(self, rule_id: str, entity: str, rule: Rule, now_ms: int) -> bool:
-        """The stored state (none counts as inactive) has nothing in flight."""
-        return self.states.get(rule_id, entity).idle(rule, now_ms)
+    def _untracked(self, rule_id: str, entity: str) -> bool:
+        """No state is stored for the pair (a stored one that went idle is still applied: the store deletes it)."""
+        return self.states.get(rule_id, entity).phase == "inactive"
 
     def _send(self, rule: Rule, note: Notification) -> dict:
         examples = self.examples.recent(note.entity) if self.examples else []

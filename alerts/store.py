@@ -54,7 +54,10 @@ class MemoryStates:
 
     def apply(self, rule: RuleBase, rule_id: str, obs: Observation) -> Notification | None:
         new, note = step(rule, rule_id, self.get(rule_id, obs.entity), obs)
-        self._states[(rule_id, obs.entity)] = new
+        if new.idle(rule, obs.at_ms):
+            self._states.pop((rule_id, obs.entity), None)  # nothing in flight: no state kept
+        else:
+            self._states[(rule_id, obs.entity)] = new
         return note
 
     def ack(self, note: Notification) -> None:
@@ -128,13 +131,20 @@ class RedisStates:
             for _ in range(self.max_retries):
                 try:
                     pipe.watch(key)
-                    state = AlertState.from_json(pipe.get(key))
+                    stored = pipe.get(key)
+                    state = AlertState.from_json(stored)
                     new, note = step(rule, rule_id, state, obs)
-                    if new == state:
+                    # An idle state (inactive, or resolved with its cooldown over) is not stored: a pair that
+                    # went quiet leaves no key behind, so Redis holds state only for pairs with something in flight.
+                    idle = new.idle(rule, obs.at_ms)
+                    if new == state and not (idle and stored is not None):
                         pipe.unwatch()
                         return None
                     pipe.multi()
-                    pipe.set(key, new.to_json(), ex=self.ttl_s)
+                    if idle:
+                        pipe.delete(key)
+                    else:
+                        pipe.set(key, new.to_json(), ex=self.ttl_s)
                     if note is not None:
                         pipe.rpush(self._claimed(self.owner), note.to_json())
                         pipe.set(self._lease(self.owner), 1, px=self.lease_ms)

@@ -421,6 +421,60 @@ class WindowStore:
         rows.sort(key=lambda r: (-r.count, r.entity))
         return rows[:limit]
 
+    # -- dropping data (`sentimon forget`): SCAN + UNLINK in batches, never KEYS (it blocks a busy server)
+    def forget(self, entities: Iterable[str], batch: int = 500, dry_run: bool = False) -> int:
+        """Delete every minute bucket and hourly rollup of ``entities`` and drop them from the entity index;
+        returns the number of keys deleted (or that would be, with ``dry_run``). Dedup sets are shared by all
+        entities and stay: a re-delivery of a forgotten message is still a duplicate, never a new count."""
+        names = list(dict.fromkeys(entities))
+        total = 0
+        for entity in names:
+            for kind in ("b", "h"):
+                head = f"{self.prefix}:{kind}:{entity}:"
+                # The glob would also match an entity named "<entity>:x": keep keys ending in a bucket start only.
+                keys = (k for k in scan_keys(self.redis, glob_escape(head) + "*", batch)
+                        if _text(k)[len(head):].isdigit())  # fmt: skip
+                total += count_or_unlink(self.redis, keys, batch, dry_run)
+        if names and not dry_run:
+            self.redis.zrem(f"{self.prefix}:entities", *names)
+        return total
+
+    def drop_all(self, batch: int = 500, dry_run: bool = False) -> int:
+        """Delete every window key of this prefix (buckets, rollups, entity index, watermarks, dedup sets) and
+        nothing else under it (alert states may share the prefix); returns the number of keys deleted."""
+        p = glob_escape(self.prefix)
+        total = 0
+        for pattern in (f"{p}:b:*", f"{p}:h:*", f"{p}:seen:*"):
+            total += count_or_unlink(self.redis, scan_keys(self.redis, pattern, batch), batch, dry_run)
+        singles = [f"{self.prefix}:{name}" for name in ("entities", "wms", "wmat", "seenidx")]
+        if dry_run:
+            return total + int(self.redis.exists(*singles))
+        return total + int(self.redis.unlink(*singles))
+
+
+def glob_escape(text: str) -> str:
+    """``text`` as a literal in a Redis MATCH pattern (``*``, ``?``, ``[``, ``]`` and ``\\`` escaped)."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def scan_keys(client, pattern: str, batch: int = 500) -> Iterable:
+    """Keys matching ``pattern``, by SCAN (incremental: never blocks the server like KEYS)."""
+    return client.scan_iter(match=pattern, count=batch)
+
+
+def count_or_unlink(client, keys: Iterable, batch: int = 500, dry_run: bool = False) -> int:
+    """UNLINK ``keys`` in batches of ``batch`` (freed in the background); returns how many were deleted, or with
+    ``dry_run`` how many there are."""
+    total, chunk = 0, []
+    for key in keys:
+        chunk.append(key)
+        if len(chunk) >= batch:
+            total += len(chunk) if dry_run else int(client.unlink(*chunk))
+            chunk = []
+    if chunk:
+        total += len(chunk) if dry_run else int(client.unlink(*chunk))
+    return total
+
 
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)

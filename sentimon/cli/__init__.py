@@ -72,6 +72,8 @@ EXAMPLES: dict[str, str] = {
     "alerts list": "sentimon alerts list --state firing --entity TSLA",
     "alerts check": "sentimon alerts check alerts/rules/stock.yaml",
     "replay": "sentimon replay --topic sentimon.raw.social --from 2026-12-01 --model static --compare default",
+    "replay clean": "sentimon replay clean --all --dry-run",
+    "forget": "sentimon forget AAPL 'acme air' --yes",
     "demo": "sentimon demo",
     "console": "sentimon console --port 8088",
 }

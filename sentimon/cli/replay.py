@@ -1,4 +1,5 @@
-"""`sentimon replay`: re-score a time range of a topic with one or two models in an isolated namespace."""
+"""`sentimon replay`: re-score a time range of a topic with one or two models in an isolated namespace;
+`sentimon replay clean` removes what replays created."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from sentimon.cli.common import console, settings_of, time_option
+from sentimon.cli.common import console, out, settings_of, time_option
 from sentimon.core.errors import UserError
 
 
@@ -25,9 +26,11 @@ def parse_speed(text: str) -> float | None:
 
 def replay(
     ctx: typer.Context,
-    topic: str = typer.Option(..., help="Topic to replay, e.g. sentimon.raw.social."),
-    from_: str = typer.Option(None, "--from", help="Start (ISO 8601 or epoch ms; default: the beginning)."),
-    to: str = typer.Option(None, help="End, exclusive (ISO 8601 or epoch ms; default: the end)."),
+    topic: str = typer.Option(None, help="Topic to replay, e.g. sentimon.raw.social (required to replay)."),
+    from_: str = typer.Option(
+        None, "--from", metavar="TIME", help="Start (ISO 8601 or epoch ms; default: the beginning)."
+    ),
+    to: str = typer.Option(None, metavar="TIME", help="End, exclusive (ISO 8601 or epoch ms; default: the end)."),
     speed: str = typer.Option("max", help="max, or a factor of the original pace such as 60x."),
     model: str = typer.Option(None, help="Model (default: setting `inference.model`)."),
     compare: str = typer.Option(None, help="A second model to compare with."),
@@ -37,8 +40,14 @@ def replay(
     batch_size: int = typer.Option(256, min=1, help="Records per micro-batch."),
     publish: bool = typer.Option(True, help="Write scored events to the namespace's own scored topic."),
 ) -> None:
-    """Re-score history into an isolated namespace and report throughput, label mix, accuracy (messages with a
-    gold `label`), model agreement and an alert diff. Production keys, topics and alerts are untouched."""
+    """Re-score history into an isolated namespace and report what became of every record (dead letters by
+    reason), volume and sentiment over time, accuracy (messages with a gold `label`), model agreement and an alert
+    diff. The Markdown report goes to stdout, progress to stderr. Production keys, topics and alerts are
+    untouched; `sentimon replay clean` removes what a replay created."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if topic is None:
+        raise UserError("--topic is required: name the topic to replay, e.g. --topic sentimon.raw.social")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from sentimon.replay import report as reporting
@@ -65,13 +74,53 @@ def replay(
     )  # fmt: skip
     job = TopicReplay(settings, request)
     columns = (TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    console.print(f"replaying {job.total:,} records into namespace {namespace}", highlight=False)
+    # Progress only on a terminal: in a log file a redrawn bar is noise.
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
         task = progress.add_task("replay", total=job.total)
         outcome = job.run(on_batch=lambda n: progress.advance(task, n))
-    console.print(reporting.markdown(outcome.report), markup=False, highlight=False)
     paths = outcome.paths
-    console.print(f"report: {paths['markdown']} (JSON {paths['json'].name}, plot {paths['plot'].name})")
+    out.print(reporting.markdown(outcome.report, paths["plot"].name), markup=False, highlight=False, end="")
+    console.print(
+        f"report: {paths['markdown']} (JSON {paths['json'].name}, plot {paths['plot'].name}); "
+        f"remove what this replay created with `sentimon replay clean {namespace}`",
+        highlight=False,
+    )
+    if job.total and not any(m["scored"] for m in outcome.report["models"].values()):
+        # A report was written, but the replay did not do what was asked: nothing in the range could be scored.
+        console.print(f"error: none of the {outcome.report['records']:,} records is a valid message; see the dead "
+                      "letters by reason in the report", highlight=False)  # fmt: skip
+        raise typer.Exit(1)
+
+
+def clean(
+    ctx: typer.Context,
+    namespace: str = typer.Argument(None, help="The replay namespace to remove (see the list on error)."),
+    every: bool = typer.Option(False, "--all", help="Remove every replay namespace."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
+) -> None:
+    """Remove what replays created: their scored topics, their Redis keys (replay:<namespace>.<model>:*) and
+    their report files and alert histories (a folder only when the replay created it and it is empty). Prints one
+    line per thing removed."""
+    from sentimon.replay.clean import Services, discover, remove, select
+
+    settings = settings_of(ctx)
+    with Services(settings) as services:
+        found = discover(services.client, services.admin, settings.topics.scored)
+        chosen = select(found, namespace, every)
+        if not chosen:
+            console.print("nothing to clean: no replay has left anything")
+            return
+        for leftovers in chosen:
+            lines = remove(services.client, services.admin, leftovers, dry_run)
+            for line in lines:
+                typer.echo(line)
+            if not lines:
+                console.print(f"{leftovers.namespace}: nothing left", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(replay)
+    group = typer.Typer(invoke_without_command=True, no_args_is_help=False, add_completion=False)
+    group.callback()(replay)
+    group.command("clean")(clean)
+    app.add_typer(group, name="replay")

@@ -277,11 +277,13 @@ class AlertSettings(Part):
         "json", description="body of a webhook POST; alertmanager = an /api/v2/alerts body"
     )
     webhook_timeout_s: float = Field(5.0, gt=0, description="per webhook POST")
-    webhook_attempts: int = Field(5, ge=1, description="tries per webhook POST before it is dropped (counted)")
+    webhook_attempts: int = Field(
+        5, ge=1, description="tries per webhook POST in one round; then the alert waits for the next timer round"
+    )
     webhook_backoff_s: float = Field(0.5, ge=0, description="first retry wait; doubles up to webhook_backoff_max_s")
     webhook_backoff_max_s: float = Field(30.0, ge=0, description="longest wait between webhook retries")
     webhook_queue: int = Field(
-        1000, ge=1, description="pending webhook posts; beyond it new ones are dropped (counted)"
+        1000, ge=1, description="pending webhook posts; beyond it new ones wait for the next timer round (counted)"
     )
     silence_interval_s: float = Field(
         30.0, gt=0, description="timer: silence check and deferred evaluations (wall clock)"

@@ -215,13 +215,12 @@ class _Watch:
     """The demo's windows and alert history, read for the views and the summary."""
 
     def __init__(self, settings, entities: list[str], total: int):
-        import redis
-
         from sentimon.alerts import History
+        from sentimon.infra.redis_client import connect
         from sentimon.streams.windows import WindowStore
 
         self.entities, self.total = entities, total
-        self.client = redis.Redis.from_url(settings.stack.redis)
+        self.client = connect(settings.stack)
         self.store = WindowStore.from_settings(self.client, settings.windows)
         self.history = History(settings.stack.database)
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from sentimon.replay import report as reporting
+from sentimon.replay.errors import ReplayError
 from sentimon.replay.reader import TopicRange
-from sentimon.replay.run import ModelRun, build_runs, replay
+from sentimon.replay.run import ModelRun, build_runs, namespaced, replay
 from sentimon.replay.timeline import Episode
 from sentimon.streams.pipeline import ScoredEvent
 
@@ -51,20 +52,53 @@ class TopicReplay:
 
     def run(self, on_batch: Callable[[int], None] = lambda n: None) -> ReplayOutcome:
         req = self.request
+        self._record()  # before anything is written: an interrupted replay can be cleaned too
         req.report_path.parent.mkdir(parents=True, exist_ok=True)
         runs = build_runs(self.settings, req.models, req.namespace, req.report_path.parent)
-        producer = _scored_producer(self.settings, runs) if req.publish else None
+        producer = None
         try:
+            producer = _scored_producer(self.settings, runs) if req.publish else None
             stats = replay(self.source, runs, batch_size=req.batch_size, speed=req.speed,
                            publish=_publisher(producer) if producer else None, on_batch=on_batch)  # fmt: skip
         finally:
-            if producer:
-                producer.flush()
-                producer.close()
-            for run in runs:
-                run.alerts.close()
+            try:
+                if producer:
+                    producer.flush()
+                    producer.close()
+            finally:
+                for run in runs:
+                    run.close()
         report = reporting.build(runs, stats, topic=req.topic, episodes=req.episodes)
         return ReplayOutcome(report, reporting.write(report, req.report_path, req.episodes))
+
+    def _record(self) -> None:
+        """Note in the replay registry what this replay will create (``sentimon replay clean`` removes it)."""
+        import redis
+
+        from sentimon.infra.redis_client import connect
+        from sentimon.replay.clean import DB_SUFFIXES, Leftovers, created_dirs, record
+
+        req = self.request
+        folder = req.report_path.parent
+        leftovers = Leftovers(req.namespace, dirs=set(created_dirs(folder)))
+        base = req.report_path.resolve()
+        leftovers.files.update(str(base.with_suffix(s)) for s in (".json", ".md", ".png"))
+        for model in req.models:
+            ns = namespaced(self.settings, req.namespace, model, folder)
+            leftovers.tags.add(ns.windows.prefix.split(":", 1)[1])
+            if req.publish:
+                leftovers.topics.add(ns.topics.scored)
+            db = ns.stack.database_url.removeprefix("sqlite:///")
+            leftovers.files.update(db + suffix for suffix in DB_SUFFIXES)
+        client = connect(self.settings.stack)
+        try:
+            record(client, leftovers)
+        except redis.RedisError as exc:  # the first Redis call of a replay: say what to do, no traceback
+            raise ReplayError(
+                f"Redis at {self.settings.stack.redis} is unreachable ({exc}); run `sentimon up`"
+            ) from None
+        finally:
+            client.close()
 
 
 def _scored_producer(settings, runs: list[ModelRun]):

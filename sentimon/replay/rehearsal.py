@@ -74,7 +74,7 @@ def rehearse(settings, models: list[str], seed: int, minutes: int, history_min: 
         try:
             replay(records, [run])
         finally:
-            run.alerts.close()
+            run.close()
         alerts = firing_alerts(run)
         in_session = session_alerts(alerts, spec)
         scored = score_detection(in_session, list(spec.episodes))

@@ -1,5 +1,7 @@
-"""The replay report: throughput, label mix over time, accuracy where messages carry a gold ``label``,
-agreement between two models with disagreement examples, and an alert diff. JSON, Markdown and a PNG plot.
+"""The replay report: totals (scored, duplicates, late, dead letters by reason), throughput, volume and
+sentiment over time per model, accuracy where messages carry a gold ``label``, agreement between two models with
+disagreement examples, alert episodes against planted ones, and an alert diff. JSON, Markdown and a PNG plot
+(drawn from the JSON alone).
 """
 
 from __future__ import annotations
@@ -18,13 +20,35 @@ from sentimon.replay.run import ModelRun, ReplayStats
 from sentimon.replay.timeline import LABELS, Episode, score_detection
 
 ALERT_MATCH_TOLERANCE_MS = 30 * 60_000  # the same (rule, entity) alert from both models within 30 min is "both"
+TARGET_POINTS = 200  # the series' bucket is the smallest round step giving at most this many points
+ROUND_STEPS_MS = [m * 60_000 for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)]
+STATUS_MEANING = {
+    "applied": "applied to the windows (what `windows`, `top` and the alert rules read)",
+    "duplicate": "an id already counted in its minute (a re-sent message): scored, not counted again",
+    "late": "older than the allowed lateness behind its partition's progress: scored, not counted",
+}
 
 
 def _ms(iso: str | None) -> int | None:
     return int(datetime.fromisoformat(iso).timestamp() * 1000) if iso else None
 
 
+def bucket_for(span_ms: int, points: int = TARGET_POINTS) -> int:
+    """The smallest round step (1 min ... 1 week) that covers ``span_ms`` in at most ``points`` buckets."""
+    for step in ROUND_STEPS_MS:
+        if span_ms <= step * points:
+            return step
+    return ROUND_STEPS_MS[-1] * -(-span_ms // (ROUND_STEPS_MS[-1] * points))
+
+
 def firing_alerts(run: ModelRun) -> list[dict]:
+    """The alert episodes the run fired: start, and end when a resolved notification closed it (None: still
+    firing when the replay ended)."""
+    resolved = {
+        n.get("episode"): n.get("resolved_at") or n.get("at")
+        for n in run.notifications
+        if n.get("kind") == "resolved" and n.get("episode")
+    }  # fmt: skip
     return [
         {
             "rule": n["rule"],
@@ -33,6 +57,7 @@ def firing_alerts(run: ModelRun) -> list[dict]:
             "summary": n.get("summary"),
             "started_at": n["started_at"],
             "started_at_ms": _ms(n["started_at"]),
+            "resolved_at_ms": _ms(resolved.get(n.get("episode"))),
         }  # fmt: skip
         for n in run.notifications
         if n.get("kind") == "firing"
@@ -49,11 +74,37 @@ def accuracy(run: ModelRun) -> dict[str, Any] | None:
     return metrics(np.array(probs), list(labelled.values())).as_dict()
 
 
-def label_mix_over_time(run: ModelRun, bucket_ms: int) -> list[dict]:
-    buckets: dict[int, Counter] = {}
+def series(run: ModelRun, bucket_ms: int, first_ms: int | None = None, last_ms: int | None = None) -> list[dict]:
+    """Volume and sentiment per ``bucket_ms`` of event time: ``n``, the count of each label and the mean score.
+    Every bucket from ``first_ms`` to ``last_ms`` is listed, empty ones with n = 0 (a gap is data too)."""
+    counts: dict[int, Counter] = {}
+    sums: dict[int, float] = {}
     for ev in run.events.values():
-        buckets.setdefault(ev.ts_ms - ev.ts_ms % bucket_ms, Counter())[ev.label] += 1
-    return [{"start_ms": start, **{label: buckets[start][label] for label in LABELS}} for start in sorted(buckets)]
+        start = ev.ts_ms - ev.ts_ms % bucket_ms
+        counts.setdefault(start, Counter())[ev.label] += 1
+        sums[start] = sums.get(start, 0.0) + float(ev.score)
+    if not counts:
+        return []
+    low = min(counts) if first_ms is None else min(min(counts), first_ms - first_ms % bucket_ms)
+    high = max(counts) if last_ms is None else max(max(counts), last_ms - last_ms % bucket_ms)
+    rows = []
+    for start in range(low, high + 1, bucket_ms):
+        c = counts.get(start, Counter())
+        n = sum(c.values())
+        rows.append({"start_ms": start, "n": n, **{label: c[label] for label in LABELS},
+                     "mean_score": round(sums[start] / n, 4) if n else None})  # fmt: skip
+    return rows
+
+
+def totals(run: ModelRun) -> dict[str, Any]:
+    """What became of every record: scored deliveries by window status, and dead letters by reason."""
+    return {
+        "scored": sum(run.statuses.values()),
+        "unique_messages": len(run.events),
+        **{status: run.statuses.get(status, 0) for status in STATUS_MEANING},
+        "dead_letters": sum(run.dead_letters.values()),
+        "dead_letters_by_reason": dict(run.dead_letters.most_common()),
+    }
 
 
 def agreement(a: ModelRun, b: ModelRun, examples: int = 10) -> dict[str, Any]:
@@ -105,13 +156,20 @@ def build(
     bucket_ms: int | None = None,
 ) -> dict[str, Any]:
     span = (stats.last_ts_ms or 0) - (stats.first_ts_ms or 0)
-    bucket_ms = bucket_ms or max(60_000, span // 48 // 60_000 * 60_000)
+    bucket_ms = bucket_ms or bucket_for(span)
     report: dict[str, Any] = {
         "topic": topic,
         "records": stats.records,
         "wall_s": round(stats.wall_s, 3),
-        "event_time": {"first": _iso(stats.first_ts_ms), "last": _iso(stats.last_ts_ms)},
+        "event_time": {
+            "first": _iso(stats.first_ts_ms),
+            "last": _iso(stats.last_ts_ms),
+            "first_ms": stats.first_ts_ms,
+            "last_ms": stats.last_ts_ms,
+        },  # fmt: skip
         "bucket_ms": bucket_ms,
+        "status_meaning": STATUS_MEANING,
+        "episodes": [ep.as_dict() for ep in episodes] if episodes is not None else None,
         "models": {},
     }
     for run in runs:
@@ -119,12 +177,13 @@ def build(
         entry = {
             "namespace": run.settings.windows.prefix,
             "scored": len(run.events),
-            "dead_letters": run.dead_letters,
+            "totals": totals(run),
+            "dead_letters": sum(run.dead_letters.values()),
             "texts_per_s": round(len(run.events) / run.busy_s, 1) if run.busy_s else None,
             "label_mix": dict(Counter(ev.label for ev in run.events.values())),
             "accuracy": accuracy(run),
             "alerts": alerts,
-            "mix_over_time": label_mix_over_time(run, bucket_ms),
+            "series": series(run, bucket_ms, stats.first_ts_ms, stats.last_ts_ms),
         }
         if episodes is not None:
             detection = score_detection(alerts, episodes)
@@ -164,11 +223,13 @@ def markdown(report: dict[str, Any], plot_name: str | None = None) -> str:
         acc = m["accuracy"] or {}
         mix = [_pct(m["label_mix"].get(label, 0) / total) for label in LABELS]
         lines.append(
-            f"| {name} | {m['scored']:,} | {m['dead_letters']} | {m['texts_per_s'] or '-'} | {' | '.join(mix)} | "
+            f"| {name} | {m['scored']:,} | {m['dead_letters']:,} | {m['texts_per_s'] or '-'} | {' | '.join(mix)} | "
             f"{_pct(acc.get('accuracy'))} | {_pct(acc.get('macro_f1'))} | {len(m['alerts'])} |"
         )
+    lines += _totals_markdown(report)
     if plot_name:
-        lines += ["", f"![negative share over time]({plot_name})"]
+        lines += ["", f"![volume, negative share and alert episodes over time]({plot_name})", "",
+                  f"Plotted per {_duration(report['bucket_ms'])} of event time."]  # fmt: skip
     for name, m in report["models"].items():
         if "detection" in m:
             d = m["detection"]
@@ -194,7 +255,34 @@ def markdown(report: dict[str, Any], plot_name: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(report: dict[str, Any], path: Path, episodes: list[Episode] | None = None) -> None:
+def _totals_markdown(report: dict[str, Any]) -> list[str]:
+    """What became of every record, per model, with what each column means."""
+    lines = ["", "## What became of the records", "",
+             "| model | records | counted | duplicates | late | dead letters | dead letters by reason |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, m in report["models"].items():
+        t = m["totals"]
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in t["dead_letters_by_reason"].items()) or "-"
+        lines.append(f"| {name} | {report['records']:,} | {t['applied']:,} | {t['duplicate']:,} | {t['late']:,} | "
+                     f"{t['dead_letters']:,} | {reasons} |")  # fmt: skip
+    meaning = report.get("status_meaning", STATUS_MEANING)
+    lines += ["", f"Counted: {meaning['applied']}. Duplicates: {meaning['duplicate']}. Late: {meaning['late']}. "
+              "Dead letters: records the worker would refuse (not JSON, a lone surrogate, empty text, ...), under "
+              "the reason the live worker gives them on its dead-letter topic; they never stop a replay."]  # fmt: skip
+    return lines
+
+
+def _duration(ms: int) -> str:
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000)):
+        if ms % size == 0:
+            return f"{ms // size} {unit}"
+    return f"{ms / 1000:g} s"
+
+
+def figure(report: dict[str, Any], episodes: list[Episode] | None = None):
+    """The report's plot as a matplotlib Figure, from the report alone: per model, volume (top) and negative
+    share (middle) per bucket; alert episodes as bars, one row per model (bottom); planted episodes shaded on
+    every panel. Only what is drawn gets a legend entry."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -204,22 +292,52 @@ def plot(report: dict[str, Any], path: Path, episodes: list[Episode] | None = No
     def when(ms: int) -> float:
         return float(date2num(datetime.fromtimestamp(ms / 1000, UTC)))
 
-    fig, ax = plt.subplots(figsize=(10, 4))
-    for name, m in report["models"].items():
-        xs = [when(b["start_ms"]) for b in m["mix_over_time"]]
-        ys = [b["negative"] / max(1, sum(b[label] for label in LABELS)) for b in m["mix_over_time"]]
-        ax.plot(xs, ys, label=f"{name}: negative share")
-        for alert in m["alerts"]:
-            ax.axvline(when(alert["started_at_ms"]), alpha=0.3, linestyle="--")
-    for ep in episodes or []:
-        ax.axvspan(when(ep.start_ms), when(ep.end_ms), alpha=0.1, color="red")
-    ax.xaxis_date(UTC)
-    ax.set_ylabel("negative share")
-    ax.set_ylim(0, 1)
-    ax.legend(loc="upper left")
-    ax.set_title(f"Replay of {report['topic']} (dashed: alerts fired; shaded: planted episodes)")
+    planted = [ep.as_dict() for ep in episodes] if episodes is not None else (report.get("episodes") or [])
+    models = list(report["models"].items())
+    bucket = report["bucket_ms"]
+    last = report["event_time"].get("last_ms")
+    ratios = [2, 2, 0.4 + 0.4 * len(models)]  # the alert panel: one row per model
+    fig, (ax_n, ax_neg, ax_al) = plt.subplots(3, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": ratios})
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, m) in enumerate(models):
+        color = colors[i % len(colors)]
+        rows = m["series"]
+        xs = [when(b["start_ms"]) for b in rows]
+        ax_n.step(xs, [b["n"] for b in rows], where="post", color=color, label=f"{name}: messages")
+        ax_neg.plot(xs, [b["negative"] / b["n"] if b["n"] else float("nan") for b in rows], color=color,
+                    label=f"{name}: negative share")  # fmt: skip
+        bars = [(when(a["started_at_ms"]), when(a["resolved_at_ms"] or last or a["started_at_ms"] + bucket)
+                 - when(a["started_at_ms"])) for a in m["alerts"]]  # fmt: skip
+        if bars:
+            ax_al.broken_barh(bars, (i - 0.35, 0.7), color=color, alpha=0.7, label=f"{name}: alert episodes")
+            for a, (x, _) in zip(m["alerts"], bars, strict=True):
+                ax_al.text(x, i, f" {a['entity']}", va="center", fontsize=7)
+    for j, ep in enumerate(planted):
+        for ax in (ax_n, ax_neg, ax_al):
+            ax.axvspan(when(ep["start_ms"]), when(ep["end_ms"]), alpha=0.12, color="red",
+                       label="planted episode" if (j == 0 and ax is ax_neg) else None)  # fmt: skip
+    ax_n.set_ylabel(f"messages per {_duration(bucket)}")
+    ax_n.set_ylim(bottom=0)
+    ax_neg.set_ylabel("negative share")
+    ax_neg.set_ylim(0, 1)
+    ax_al.set_yticks(range(len(models)), [name for name, _ in models])
+    ax_al.set_ylim(-0.6, len(models) - 0.4)
+    ax_al.set_ylabel("alerts")
+    ax_al.xaxis_date(UTC)
+    for ax in (ax_n, ax_neg, ax_al):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", fontsize=8)
+    title = f"Replay of {report['topic']}: bars = alert episodes (fired to resolved)"
+    ax_n.set_title(title + ("; shaded = planted episodes" if planted else ""))
     fig.autofmt_xdate()
     fig.tight_layout()
+    return fig
+
+
+def plot(report: dict[str, Any], path: Path, episodes: list[Episode] | None = None) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = figure(report, episodes)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

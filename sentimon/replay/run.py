@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,16 +21,25 @@ from sentimon.streams.pipeline import Pipeline, RawRecord, ScoredEvent
 SILENCE_CHECK_EVERY_MS = 5 * 60_000  # event time between silence checks (the live worker uses a wall timer)
 
 
+KEY_ROOT = "replay"  # every Redis key a replay writes starts with "replay:<tag>:" (``sentimon replay clean``)
+TOPIC_INFIX = ".replay."  # a replay's scored topic: <topics.scored>.replay.<tag>
+
+
+def tag_of(namespace: str, model: str) -> str:
+    """The sub-namespace of one model in a replay: ``<namespace>.<model file name>``, with no ':' or '*'."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{namespace}.{Path(model).name}")
+
+
 def namespaced(settings, namespace: str, model: str, out_dir: Path):
     """A copy of ``settings`` whose every write target lives in ``namespace`` (one per model)."""
-    tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{namespace}.{Path(model).name}")
+    tag = tag_of(namespace, model)
     return settings.replace(
         inference={"model": model},
-        windows={"prefix": f"replay:{tag}"},
+        windows={"prefix": f"{KEY_ROOT}:{tag}"},
         stack={"database_url": f"sqlite:///{(out_dir / f'alerts-{tag}.db').resolve()}"},
-        topics={"scored": f"{settings.topics.scored}.replay.{tag}"},
+        topics={"scored": f"{settings.topics.scored}{TOPIC_INFIX}{tag}"},
         alerts={
-            "prefix": f"replay:{tag}:alerts",
+            "prefix": f"{KEY_ROOT}:{tag}:alerts",
             "kafka": False,  # alerts of a replay go to its own history, never to the live alerts topic
             "webhooks": [],  # and never page anyone
         },
@@ -46,38 +56,60 @@ class ModelRun:
     alerts: Any  # alerts.AlertService or None
     events: dict[str, ScoredEvent] = field(default_factory=dict)  # message id -> first scored delivery
     notifications: list[dict] = field(default_factory=list)
-    dead_letters: int = 0
+    dead_letters: Counter = field(default_factory=Counter)  # reason (sentimon.core.reasons) -> records
+    statuses: Counter = field(default_factory=Counter)  # window status of every scored delivery: applied, ...
     busy_s: float = 0.0
+    client: Any = None  # the Redis client the run opened (closed by ``close``)
+
+    def close(self) -> None:
+        """Close the alert service (and its history) and the Redis client this run opened."""
+        try:
+            if self.alerts is not None:
+                self.alerts.close()
+                history = getattr(self.alerts, "history", None)
+                if history is not None and self.client is not None:  # build_run opened it: close it too
+                    history.close()
+        finally:
+            if self.client is not None:
+                self.client.close()
 
 
 def build_runs(settings, models: list[str], namespace: str, out_dir: Path) -> list[ModelRun]:
-    """One isolated ModelRun per model (same namespace, a sub-namespace each); close each ``run.alerts``."""
+    """One isolated ModelRun per model (same namespace, a sub-namespace each); ``close()`` each run."""
     from sentimon import inference
 
     runs: list[ModelRun] = []
-    for model in models:
-        scorer = inference.load(model, settings.inference)
-        name = scorer.name
-        if any(r.name == name for r in runs):
-            name = f"{name} ({model})"
-        runs.append(build_run(settings, model, scorer, namespace, out_dir, name=name))
+    try:
+        for model in models:
+            scorer = inference.load(model, settings.inference)
+            name = scorer.name
+            if any(r.name == name for r in runs):
+                name = f"{name} ({model})"
+            runs.append(build_run(settings, model, scorer, namespace, out_dir, name=name))
+    except BaseException:
+        for run in runs:  # the second model failed to load: do not leak the first one's clients
+            run.close()
+        raise
     return runs
 
 
 def build_run(settings, model: str, scorer, namespace: str, out_dir: Path, name: str | None = None) -> ModelRun:
-    """One isolated ModelRun around a loaded ``scorer`` (``model`` names its namespace); close ``run.alerts``."""
-    import redis
-
+    """One isolated ModelRun around a loaded ``scorer`` (``model`` names its namespace); ``close()`` it."""
     from sentimon.alerts import AlertService, History
+    from sentimon.infra.redis_client import connect
     from sentimon.streams.windows import WindowStore
 
     ns_settings = namespaced(settings, namespace, model, out_dir)
-    client = redis.Redis.from_url(settings.stack.redis)
-    store = WindowStore.from_settings(client, ns_settings.windows)
-    history = History(ns_settings.stack.database)
-    service = AlertService.from_settings(ns_settings, redis_client=client, history=history)
-    pipeline = Pipeline.from_settings(ns_settings.stream, scorer, store)
-    return ModelRun(name or scorer.name, ns_settings, pipeline, service)
+    client = connect(settings.stack)
+    try:
+        store = WindowStore.from_settings(client, ns_settings.windows)
+        history = History(ns_settings.stack.database)
+        service = AlertService.from_settings(ns_settings, redis_client=client, history=history)
+        pipeline = Pipeline.from_settings(ns_settings.stream, scorer, store)
+    except BaseException:
+        client.close()
+        raise
+    return ModelRun(name or scorer.name, ns_settings, pipeline, service, client=client)
 
 
 @dataclass
@@ -140,7 +172,9 @@ def replay(
             if run.alerts is not None:
                 run.notifications.extend(run.alerts.on_batch(result.events, run.pipeline.store))
             run.busy_s += clock() - t0
-            run.dead_letters += len(result.dead_letters)
+            # Bad records never stop a replay: each is counted under the worker's dead-letter reason.
+            run.dead_letters.update(d.reason for d in result.dead_letters)
+            run.statuses.update(getattr(ev, "status", "applied") for ev in result.events)
             for ev in result.events:
                 run.events.setdefault(ev.message_id, ev)
             if publish is not None:

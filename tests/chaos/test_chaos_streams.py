@@ -61,13 +61,7 @@ def steady_send(bootstrap: str, topic: str, values: list[bytes], rate: float) ->
                     producer.send(topic, value=value).get(timeout=10)
                     break
                 except KafkaError:
-                    if producer is not None:
-                        try:
-                            producer.close(timeout=1)
-                        except KafkaError:
-                            pass  # its unsent records are resent by this loop
-                    producer = None
-                    time.sleep(0.5)
+                    time.sleep(0.5)  # the same producer reconnects once the broker is back
         if producer is not None:
             producer.close()
 
@@ -112,12 +106,6 @@ def counted(store: WindowStore, entity: str) -> int:
         return -1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, worker side: after the broker came back the faust consumer finds the coordinator but never "
-    "rejoins or fetches again, and does not exit either (faust-streaming/faust#523); needs a stall watchdog that "
-    "exits the worker (crash-only) so its supervisor restarts it",
-)
 def test_kafka_broker_restarted_mid_stream(stack_settings, unique, tmp_path, envs):
     with dedicated("kafka") as own:
         kafka = own.stack.kafka_servers
@@ -130,13 +118,14 @@ def test_kafka_broker_restarted_mid_stream(stack_settings, unique, tmp_path, env
         producer = steady_send(kafka, env.topics["social"], values, rate=500)
         wait_for(lambda: hour_count(store, "KAFKA") >= 600, 60, "600 messages before the broker restart")
         stop(own, "kafka")
-        time.sleep(3)  # the worker and the producer see the broker gone
+        time.sleep(10)  # longer than the session timeout (6 s): the worker must rejoin the group afterwards
         restart(own, "kafka")
         producer.join(120)
         assert not producer.is_alive()
         if worker.proc.poll() is not None:  # crash-only on an infrastructure fault: its supervisor restarts it
             env.start_worker().wait_ready(90)
-        wait_for(lambda: hour_count(store, "KAFKA") >= len(good), 60, f"all {len(good)} messages counted")
+        # A worker that neither resumes nor exits fails here (seen once under load: faust-streaming/faust#523).
+        wait_for(lambda: hour_count(store, "KAFKA") >= len(good), 90, f"all {len(good)} messages counted")
         time.sleep(2)  # a straggling re-delivery would land now
         assert hour_count(store, "KAFKA") == len(good)
         check_outputs(kafka, env, good, bad)

@@ -153,7 +153,7 @@ def test_replay_accuracy_isolation_and_comparison(stack_settings, unique, histor
         stats = replay(TopicRange(settings.stack.kafka_servers, topic), runs, batch_size=500)
     finally:
         for run in runs:
-            run.alerts.close()
+            run.close()
     report = reporting.build(runs, stats, topic=topic, episodes=list(spec.episodes))
 
     # Accuracy equals scoring the same texts offline with the same model.

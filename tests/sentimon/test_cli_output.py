@@ -23,7 +23,8 @@ def _paths(cmd, path: str = "") -> list[str]:
     subs = getattr(cmd, "commands", {})
     if not subs:
         return [path]
-    return [p for name, sub in subs.items() for p in _paths(sub, f"{path} {name}".strip())]
+    own = [path] if path and getattr(cmd, "invoke_without_command", False) else []  # a group that runs itself
+    return own + [p for name, sub in subs.items() for p in _paths(sub, f"{path} {name}".strip())]
 
 
 COMMANDS = _paths(command())
