@@ -36,8 +36,10 @@ class AlertEngine:
         examples: ExampleSource | None = None,
         metrics: AlertMetrics | None = None,
         top_terms: int = 5,
+        link: Callable[[str, int], str] | None = None,
     ):
         self.rulesets = list(rulesets)
+        self.link = link  # entity, alert start (ms) -> the console's page of it, carried as ``console_url``
         self.states = states
         self.deliver = deliver
         self.examples = examples
@@ -99,6 +101,8 @@ class AlertEngine:
     def _send(self, rule: Rule, note: Notification) -> dict:
         examples = self.examples.recent(note.entity) if self.examples else []
         payload = build_payload(rule, note, examples, self.top_terms)
+        if self.link is not None:
+            payload["console_url"] = self.link(note.entity, note.started_ms)
         if self.metrics:
             self.metrics.notifications.labels(note.kind, note.severity).inc()
         states = self.states

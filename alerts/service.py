@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sentimon.alerts.cache import CachedWindows, WindowSource
@@ -67,6 +67,7 @@ class AlertService:
         history: History,
         sinks: Sequence[Sink],
         metrics: AlertMetrics | None = None,
+        link: Callable[[str, int], str] | None = None,
     ):
         self.settings = settings
         self.metrics = metrics
@@ -82,6 +83,7 @@ class AlertService:
             self.examples,
             metrics,
             settings.top_terms,
+            link,
         )
         self._timer: threading.Thread | None = None
         self._stop = threading.Event()
@@ -110,6 +112,7 @@ class AlertService:
             history if history is not None else History(settings.stack.database),
             build_sinks(settings, metrics, publish) if sinks is None else sinks,
             metrics,
+            settings.console.entity_url,
         )
 
     def reader(self, store: WindowCatalog) -> WindowCatalog:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sentimon.alerts.engine import AlertEngine
 from sentimon.alerts.evaluate import Observation, evaluate
 from sentimon.alerts.schema import parse_ruleset
@@ -294,3 +296,21 @@ def test_a_young_entity_is_not_a_surge_or_a_spike():
     w.fill("NEWBIE", now - 3 * HOUR, now, 2)
     assert evaluate(rs.rules[1], w, "NEWBIE", now - 1).value is None
     assert evaluate(rs.rules[1], w, "OLD", now - 1).value is not None
+
+
+def test_payloads_link_to_the_console_page_of_the_entity_at_the_alert_start():
+    from sentimon.core.parts import ConsoleSettings
+
+    rs = ruleset({**NEG_LEVEL, "for": "0s"})
+    w = FakeWindows()
+    w.fill("Acme Air", T0, T0 + HOUR, 10, "negative", -0.9)
+    console = ConsoleSettings(public_url="https://board.example/sentimon")
+    sent: list[dict] = []
+    engine = AlertEngine([rs], MemoryStates(), lambda n, p: sent.append(p), link=console.entity_url)
+    engine.evaluate(w, ["Acme Air"], T0 + 15 * MIN)
+    [payload] = sent
+    started_ms = int(datetime.fromisoformat(payload["started_at"]).timestamp() * 1000)
+    assert payload["console_url"] == f"https://board.example/sentimon/entity/Acme%20Air?range=6h&at={started_ms}"
+    without = AlertEngine([rs], MemoryStates(), lambda n, p: sent.append(p))
+    without.evaluate(w, ["Acme Air"], T0 + 15 * MIN)
+    assert "console_url" not in sent[-1]
