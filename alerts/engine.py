@@ -12,7 +12,7 @@ from sentimon.alerts.dispatch import Dispatcher
 from sentimon.alerts.evaluate import WindowCatalog, WindowReader, evaluate
 from sentimon.alerts.metrics import AlertMetrics
 from sentimon.alerts.payload import build_payload
-from sentimon.alerts.schema import Rule, RuleSet, SilenceRule
+from sentimon.alerts.schema import Rule, RuleSet, SilenceRule, find_rule
 from sentimon.alerts.state import Notification
 from sentimon.alerts.store import StateStore
 
@@ -133,13 +133,7 @@ class AlertEngine:
 
     def rule(self, rule_id: str, entity: str) -> Rule | None:
         """The rule behind ``rule_id`` ("ruleset/rule") with the entity's overrides, None when gone."""
-        set_name, _, name = rule_id.partition("/")
-        for rs in self.rulesets:
-            if rs.name == set_name:
-                for rule in rs.rules:
-                    if rule.name == name:
-                        return rule.for_entity(entity)
-        return None
+        return find_rule(self.rulesets, rule_id, entity)
 
     def recover(self) -> list[dict]:
         """Submit again the notifications whose delivery failed here, and those of workers that died between a

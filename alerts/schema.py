@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, cast
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -29,6 +29,7 @@ from pydantic import (
 
 from sentimon.alerts.errors import RuleError
 from sentimon.core import durations
+from sentimon.core.yamlfile import YamlFileError, load_yaml
 
 RULES_DIR = Path(__file__).parent / "rules"
 DEFAULT_RULESETS = ("stock", "opinion")
@@ -369,9 +370,9 @@ def load_ruleset(path: Path | str) -> RuleSet:
     if not path.is_file():
         raise RuleError(f"rule file {path} does not exist; shipped examples are in {RULES_DIR}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise RuleError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        data = load_yaml(path, "rule file")
+    except YamlFileError as exc:
+        raise RuleError(str(exc)) from None
     return parse_ruleset(data, str(path))
 
 
@@ -384,3 +385,14 @@ def load_rulesets(paths: list[Path] | None = None) -> list[RuleSet]:
     if duplicated:
         raise RuleError(f"rule set name(s) {', '.join(sorted(duplicated))} used by more than one file")
     return sets
+
+
+def find_rule(rulesets: Sequence[RuleSet], rule_id: str, entity: str) -> Rule | None:
+    """The rule behind ``rule_id`` ("ruleset/rule") with the entity's overrides, None when gone."""
+    set_name, _, name = rule_id.partition("/")
+    for rs in rulesets:
+        if rs.name == set_name:
+            for rule in rs.rules:
+                if rule.name == name:
+                    return rule.for_entity(entity)
+    return None

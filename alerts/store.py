@@ -123,6 +123,19 @@ class RedisStates:
     def get(self, rule_id: str, entity: str) -> AlertState:
         return AlertState.from_json(self.client.get(self.key(rule_id, entity)))
 
+    def stored(self) -> list[tuple[str, str, AlertState]]:
+        """Every stored (rule id, entity, state): only pairs with something in flight are stored (pending, firing,
+        resolved within its cooldown), so this stays small. SCAN, never KEYS."""
+        head = f"{self.prefix}:state:"
+        out = []
+        for raw_key in self.client.scan_iter(match=f"{head}*", count=500):
+            key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+            rule_id, _, entity = key[len(head) :].partition(":")
+            text = self.client.get(raw_key)
+            if text is not None:  # deleted between SCAN and GET
+                out.append((rule_id, entity, AlertState.from_json(text)))
+        return out
+
     def apply(self, rule: RuleBase, rule_id: str, obs: Observation) -> Notification | None:
         import redis
 

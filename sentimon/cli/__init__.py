@@ -69,7 +69,7 @@ EXAMPLES: dict[str, str] = {
     "models promote": "sentimon models promote default@3f2a9c1b7d4e --why 'passed the canary'",
     "models rollback": "sentimon models rollback default --why 'negative share doubled after the promotion'",
     "models history": "sentimon models history default --json",
-    "alerts list": "sentimon alerts list --state firing --entity TSLA",
+    "alerts list": "sentimon alerts list --state pending --entity TSLA",
     "alerts check": "sentimon alerts check alerts/rules/stock.yaml",
     "replay": "sentimon replay --topic sentimon.raw.social --from 2026-12-01 --model static --compare default",
     "replay clean": "sentimon replay clean --all --dry-run",

@@ -47,7 +47,7 @@ def test_list_json_with_filters(db):
 def test_list_table_and_bad_state(db):
     result = runner.invoke(app, ["alerts", "list"], env=db)
     assert result.exit_code == 0 and "AAPL" in result.output and "h/neg" in result.output
-    bad = runner.invoke(app, ["alerts", "list", "--state", "pending"], env=db)
+    bad = runner.invoke(app, ["alerts", "list", "--state", "ringing"], env=db)
     assert bad.exit_code == 2
 
 
@@ -70,3 +70,43 @@ def test_list_with_an_unreachable_database_is_one_line(tmp_path):
                           env=env, timeout=60)  # fmt: skip
     assert proc.returncode == 2
     assert "cannot reach the alert database" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.integration
+def test_pending_alerts_are_listed_with_when_they_fire(stack_settings, unique, tmp_path):
+    from sentimon.alerts.engine import AlertEngine
+    from sentimon.alerts.schema import load_rulesets
+    from sentimon.alerts.store import RedisStates
+    from sentimon.streams.worker import connect_redis
+
+    from .fakes import FakeWindows
+
+    rs = next(rs for rs in load_rulesets(None) if rs.entities.selects("acme air"))
+    rule = next(r for r in rs.rules if r.kind == "level" and r.for_ms > 0)
+    w = FakeWindows()
+    w.fill("acme air", T0, T0 + 2 * HOUR, 60, "negative", -0.9)  # breaching from the start
+    client = connect_redis(stack_settings)
+    engine = AlertEngine([rs], RedisStates(client, f"{unique}:alerts"), lambda note, payload: None)
+    engine.evaluate(w, ["acme air"], T0 + HOUR)
+    client.close()
+    env = {"SENTIMON_REDIS_URL": stack_settings.stack.redis, "SENTIMON_ALERTS__PREFIX": f"{unique}:alerts",
+           "SENTIMON_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}  # fmt: skip
+    result = runner.invoke(app, ["alerts", "list", "--state", "pending", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {(r["state"], r["entity"]) for r in rows} == {("pending", "acme air")}
+    [row] = [r for r in rows if r["rule"] == rs.rule_id(rule)]
+    assert row["pending_since"] == "2026-01-01T01:00:00.000Z"
+    assert row["for_ms"] == rule.for_ms and row["fires_at"] > row["pending_since"]
+    table = runner.invoke(app, ["alerts", "list"], env=env)  # the default shows pending ones too
+    assert table.exit_code == 0 and "pending" in table.stdout and "fires at" in table.stdout
+
+
+def test_all_lists_history_and_says_when_redis_is_missing(db):
+    from sentimon.core.host import free_port
+
+    missing_redis = {**db, "SENTIMON_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    result = runner.invoke(app, ["alerts", "list", "--json"], env=missing_redis)
+    assert result.exit_code == 0
+    assert [r["entity"] for r in json.loads(result.stdout)] == ["TSLA", "AAPL"]
+    assert "pending alerts not shown" in result.stderr

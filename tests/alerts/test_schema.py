@@ -121,7 +121,7 @@ def test_files(tmp_path):
         load_ruleset(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nrules: [\n")
-    with pytest.raises(RuleError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(RuleError, match=r"bad.yaml:3:1: rule file is not valid YAML: expected the node content"):
         load_ruleset(bad)
     binary = tmp_path / "bin.yaml"
     binary.write_bytes(b"\xff\xfe\x00garbage")
