@@ -33,7 +33,8 @@ class Stack:
             if not service.managed:
                 on_event(service.name, f"external at {service.url}: not launched")
                 continue
-            on_event(service.name, "starting")
+            if service.pid() is None:  # already running: say so once, not "starting" first
+                on_event(service.name, "starting")
             launched = service.start()
             on_event(service.name, f"{'started' if launched else 'already running'} at {service.url}")
 

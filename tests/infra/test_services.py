@@ -52,6 +52,8 @@ def test_up_is_idempotent(stack_settings) -> None:
     Stack(stack_settings).up(lambda name, what: events.append((name, what)))
     launched = [name for name, what in events if what.startswith("started")]
     assert launched == []
+    # One line per service that says it was already running; no "starting" first.
+    assert [what.split(" at ")[0] for _, what in events] == ["already running"] * 3
 
 
 def test_cli_status_json(stack_settings) -> None:
