@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -173,6 +174,44 @@ class ReadyFile:
         self.path.unlink(missing_ok=True)
 
 
+class GroupWatchdog:
+    """Exits the worker (crash-only, for its supervisor to restart) when it has held no consumer-group assignment
+    for ``limit_s``: after a broker outage aiokafka can find the coordinator again yet never rejoin the group
+    (faust-streaming/faust#523), a worker that neither consumes nor exits. A daemon thread, so a stuck event loop
+    cannot stop it. An empty assignment (a standby beyond the partition count) counts as held."""
+
+    def __init__(
+        self, limit_s: float, exit: Callable[[int], Any] = os._exit, clock: Callable[[], float] = time.monotonic
+    ):
+        self.limit_s, self.exit, self.clock = limit_s, exit, clock
+        self.assigned = False
+        self.since = clock()
+
+    def watch(self, app: Any) -> None:
+        app.on_partitions_assigned.connect(self._assigned)
+        app.on_partitions_revoked.connect(self._revoked)
+        threading.Thread(target=self._run, name="sentimon-group-watchdog", daemon=True).start()
+
+    async def _assigned(self, app: Any, assigned: Iterable[Any], **kwargs: Any) -> None:
+        self.assigned, self.since = True, self.clock()
+
+    async def _revoked(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        self.assigned, self.since = False, self.clock()
+
+    def stuck_s(self) -> float:
+        """Seconds without an assignment (0 while one is held)."""
+        return 0.0 if self.assigned else self.clock() - self.since
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(min(5.0, self.limit_s / 4))
+            if self.stuck_s() > self.limit_s:
+                log.critical("no consumer-group assignment for %.0f s (setting worker.unassigned_exit_s): "
+                             "exiting so that the supervisor restarts this worker", self.stuck_s())  # fmt: skip
+                self.exit(EXIT_BATCH_FAILED)
+                return
+
+
 def faust_broker(kafka_servers: str) -> str:
     # Kafka lists hosts with commas; faust URLs separate them with semicolons.
     return ";".join(f"kafka://{h.strip()}" for h in kafka_servers.split(",") if h.strip())
@@ -295,6 +334,8 @@ def build_app(
 
     if ready_file is not None:
         ReadyFile(ready_file).watch(app)
+    if settings.worker.unassigned_exit_s > 0:
+        GroupWatchdog(settings.worker.unassigned_exit_s, worker.exit).watch(app)
 
     # mode declares handlers with mypy_extensions' NamedArg("BaseSignalT"), a string mypy never matches.
     @app.on_before_shutdown.connect  # type: ignore[arg-type]

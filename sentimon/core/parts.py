@@ -218,6 +218,10 @@ class WorkerSettings(Part):
     heartbeat_s: float = Field(3.0, gt=0, description="Kafka group heartbeat interval")
     rebalance_timeout_s: float = Field(60.0, gt=0, description="Kafka group rebalance timeout")
     commit_interval_s: float = Field(1.0, gt=0, description="how often consumed offsets are committed")
+    unassigned_exit_s: float = Field(
+        300.0, ge=0, description="exit (code 70, for the supervisor to restart) after this long without a group "
+        "assignment: a worker stuck rejoining after a broker outage; 0 = never"
+    )
 
 
 class StreamSettings(Part):

@@ -236,3 +236,36 @@ def test_ready_file_follows_the_assignment(tmp_path):
 def test_ready_file_in_a_missing_directory_is_refused_before_the_worker_starts(tmp_path):
     with pytest.raises(StreamsError, match="does not exist"):
         ReadyFile(tmp_path / "nope" / "ready").watch(SimpleNamespace())
+
+
+def test_group_watchdog_exits_a_worker_left_without_assignment():
+    import asyncio
+
+    from sentimon.streams.app import GroupWatchdog
+
+    now = [0.0]
+    exits: list[int] = []
+    dog = GroupWatchdog(45.0, exits.append, clock=lambda: now[0])
+    now[0] = 30.0
+    assert dog.stuck_s() == 30.0  # still joining after start
+    asyncio.run(dog._assigned(None, []))  # an empty assignment (a standby) counts as held
+    now[0] = 500.0
+    assert dog.stuck_s() == 0.0
+    asyncio.run(dog._revoked(None))
+    now[0] = 540.0
+    assert dog.stuck_s() == 40.0
+    now[0] = 546.0
+    assert dog.stuck_s() > dog.limit_s  # the thread exits with 70 now (tested through a real worker in tests/chaos)
+
+
+def test_group_watchdog_thread_exits_with_70_once_the_limit_passes():
+    import threading
+
+    from sentimon.streams.app import GroupWatchdog
+
+    exits: list[int] = []
+    dog = GroupWatchdog(0.2, exits.append)
+    thread = threading.Thread(target=dog._run, daemon=True)
+    thread.start()
+    thread.join(timeout=5)
+    assert exits == [70]
