@@ -81,3 +81,11 @@ def test_bad_watchlist_names_the_problem(tmp_path, content, match):
 def test_missing_watchlist(tmp_path):
     with pytest.raises(WatchlistError, match="does not exist"):
         load_watchlist(tmp_path / "nope.yaml")
+
+
+def test_the_sample_watchlist_covers_the_demo_brand():
+    from sentimon.replay.timeline import trading_day
+
+    extractor = EntityExtractor.from_file()
+    for profile in trading_day(date="2026-11-24").entities:
+        assert profile.name in extractor.extract(f"Just saw {profile.mention} in the news"), profile
