@@ -23,18 +23,18 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
-    create_engine,
     func,
     select,
     text,
     update,
 )
-from sqlalchemy.engine import CursorResult, Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sentimon.alerts.errors import HistoryError
 from sentimon.alerts.state import Notification
+from sentimon.core.database import normalize_url, open_engine, safe_url, unreachable_detail
 
 log = logging.getLogger(__name__)
 
@@ -118,53 +118,19 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def normalize_url(url: str) -> str:
-    """Route plain ``postgresql://`` URLs to psycopg 3 (the driver sentimon installs)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def _safe(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparsable URL>"
-
-
 class History:
     """The alert history behind ``url``; the schema is migrated to the latest revision on first use."""
 
     def __init__(self, url: str, connect_timeout_s: float = 5.0):
         self.url = normalize_url(url)
-        try:
-            parsed = make_url(self.url)
-        except ArgumentError:
-            raise HistoryError(
-                f"database URL {url!r} is not a SQLAlchemy URL; use e.g. sqlite:///alerts.db or "
-                "postgresql://user@host:5432/db (SENTIMON_DATABASE_URL)"
-            ) from None
-        args: dict[str, Any] = {}
-        if parsed.get_backend_name() == "postgresql":
-            args["connect_timeout"] = max(1, int(connect_timeout_s))
-        elif parsed.get_backend_name() == "sqlite":
-            args["timeout"] = connect_timeout_s
-            if parsed.database and parsed.database != ":memory:":
-                parent = Path(parsed.database).expanduser().resolve().parent
-                if not parent.is_dir():
-                    raise HistoryError(f"the alert database directory {parent} does not exist; create it first")
-        try:
-            self.engine: Engine = create_engine(self.url, connect_args=args, pool_pre_ping=True)
-        except (ArgumentError, ImportError) as exc:
-            raise HistoryError(f"cannot use database URL {_safe(self.url)}: {exc}") from None
+        self.engine: Engine = open_engine(self.url, connect_timeout_s, "alert database", HistoryError)
         self._migrated = False
 
     def _unreachable(self, exc: Exception) -> HistoryError:
-        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
         return HistoryError(
-            f"cannot reach the alert database at {_safe(self.url)} ({detail}). Start the local stack with "
-            "`sentimon up`, or point SENTIMON_DATABASE_URL at a reachable database (e.g. sqlite:///alerts.db)."
+            f"cannot reach the alert database at {safe_url(self.url)} ({unreachable_detail(exc)}). Start the local "
+            "stack with `sentimon up`, or point SENTIMON_DATABASE_URL at a reachable database (e.g. "
+            "sqlite:///alerts.db)."
         )
 
     def migrate(self) -> None:
@@ -301,7 +267,7 @@ class History:
         except OperationalError as exc:
             raise self._unreachable(exc) from None
         except SQLAlchemyError as exc:
-            raise HistoryError(f"reading alert history from {_safe(self.url)} failed: {exc}") from None
+            raise HistoryError(f"reading alert history from {safe_url(self.url)} failed: {exc}") from None
 
     def close(self) -> None:
         self.engine.dispose()

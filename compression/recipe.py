@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sentimon.core.errors import UserError
+from sentimon.core.yamlfile import YamlFileError, load_yaml
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 
@@ -229,9 +228,9 @@ def load_recipe(path: str | Path | None = None) -> Recipe:
     if not path.is_file():
         raise CompressionError(f"recipe file {path} not found; give a YAML file or one of {shipped_recipes()}")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CompressionError(f"recipe file {path} is not valid YAML: {exc}") from None
+        raw = load_yaml(path, "recipe file")
+    except YamlFileError as exc:
+        raise CompressionError(str(exc)) from None
     return recipe_from_dict(raw, source_file=str(path))
 
 

@@ -45,7 +45,7 @@ def test_errors_name_the_database_and_the_fix(tmp_path):
         History("not a url")
     with pytest.raises(HistoryError, match="directory .*missing does not exist"):
         History(f"sqlite:///{tmp_path / 'missing' / 'a.db'}")
-    with pytest.raises(HistoryError, match="cannot use database URL"):
+    with pytest.raises(HistoryError, match="cannot use alert database URL nosuchdb"):
         History("nosuchdb://x/y")
     down = History("postgresql://sentimon@127.0.0.1:9/sentimon", connect_timeout_s=1)
     with pytest.raises(HistoryError, match=r"cannot reach the alert database at postgresql\+psycopg://sentimon@"
