@@ -25,7 +25,6 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import CursorResult, Engine
@@ -34,7 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sentimon.alerts.errors import HistoryError
 from sentimon.alerts.state import Notification
-from sentimon.core.database import normalize_url, open_engine, safe_url, unreachable_detail
+from sentimon.core.database import normalize_url, open_engine, safe_url, unreachable_detail, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -135,17 +134,8 @@ class History:
 
     def migrate(self) -> None:
         """Apply the Alembic migrations up to head (idempotent; safe with several workers starting at once)."""
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
         try:
-            with self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+            upgrade(self.engine, MIGRATIONS_DIR, _MIGRATION_LOCK)
         except OperationalError as exc:
             raise self._unreachable(exc) from None
         self._migrated = True

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from sentimon.core.database import open_engine, safe_url, unreachable_detail
+from sentimon.core.database import open_engine, safe_url, unreachable_detail, upgrade
 from sentimon.inference.bundle import read_manifest
 from sentimon.inference.registry.refs import (
     ALIASES,
@@ -88,17 +88,8 @@ class Registry:
 
     def migrate(self) -> None:
         """Create or upgrade the registry tables (idempotent; safe with several processes at once)."""
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
         try:
-            with self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+            upgrade(self.engine, MIGRATIONS_DIR, _LOCK)
         except OperationalError as exc:
             raise self._unreachable(exc) from None
         self._migrated = True

@@ -59,3 +59,20 @@ def unreachable_detail(exc: Exception) -> str:
     """The driver's first line of a connection failure (SQLAlchemy wraps it in a long message)."""
     text = str(getattr(exc, "orig", exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def upgrade(engine: Engine, migrations_dir: Path, lock_key: int) -> None:
+    """Apply a package's Alembic migrations up to head, idempotently; on PostgreSQL under an advisory lock, so
+    several processes starting at once migrate one after the other. Connection failures propagate as SQLAlchemy's
+    OperationalError for the caller to name its database."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
