@@ -157,8 +157,14 @@ def test_every_panel_query_returns_data_from_a_real_worker(stack_settings, uniqu
 
         queries = panel_queries()
         missing: list[tuple[str, str, str]] = []
-        deadline = time.monotonic() + 45
+        # Rates need the counters to move between scrapes: keep a trickle of live traffic flowing, as a dashboard
+        # watches a live pipeline (one burst can be over before Prometheus's first scrape on a loaded machine).
+        deadline, tick = time.monotonic() + 120, 0
         while time.monotonic() < deadline:
+            tick += 1
+            live = [{"id": f"live-{tick}-{j}", "ts": int(time.time() * 1000), "text": "MSFT results are out",
+                     "entities": ["MSFT"]} for j in range(3)]  # fmt: skip
+            send(stack_settings.stack.kafka_servers, env.topics["social"], [json.dumps(x).encode() for x in live])
             missing = [q for q in queries if not _query(base, q[2])]
             if not missing:
                 break

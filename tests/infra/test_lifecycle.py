@@ -58,7 +58,7 @@ def test_up_status_down_leaves_no_process() -> None:
         assert all(s["up"] for s in json.loads(status.stdout).values())
         topics = sentimon("topics", "create")
         assert topics.returncode == 0, topics.stderr
-        assert "created" in topics.stderr
+        assert "created" in topics.stdout
         pids = {int((state_dir / "run" / f"{name}.pid").read_text()) for name in ("kafka", "redis", "database")}
         assert pids <= set(_processes_in(state_dir))  # PostgreSQL's own workers are there too
 
