@@ -90,6 +90,8 @@ def _polish(command: Any, path: str = "") -> None:
             choices = [getattr(c, "value", c) for c in desc.choices or ()] if desc and desc.is_choice else []
             name = "[" + "|".join(map(str, choices)) + "]" if choices else (param.name or "value").upper()
             param.metavar = "" if getattr(param, "is_flag", False) else name
+    if command.help:  # docstring line breaks are layout in the source, not in a terminal: reflow paragraphs
+        command.help = "\n\n".join(" ".join(part.split()) for part in command.help.split("\n\n"))
     if path in EXAMPLES:
         command.epilog = f"Example: {EXAMPLES[path]}"
     for name, sub in getattr(command, "commands", {}).items():
