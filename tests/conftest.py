@@ -19,13 +19,10 @@ from sentimon.core.host import free_port
 from sentimon.core.settings import Settings, load_settings
 
 
-@pytest.fixture(scope="session")
-def stack_settings() -> Iterator[Settings]:
-    """Settings whose kafka_servers / redis / database point at running real services."""
-    from sentimon.infra import Stack
-
-    # Under /tmp, not pytest's 0700 tmp root: as root, PostgreSQL runs as 'postgres' and must enter it.
-    state_dir = Path(tempfile.mkdtemp(prefix="sentimon-test-", dir="/tmp"))
+def fresh_stack_settings(prefix: str, **overrides) -> tuple[Path, Settings]:
+    """A new state dir and settings for a stack of our own on free loopback ports. Under /tmp, not pytest's 0700
+    tmp root: as root, PostgreSQL runs as 'postgres' and must enter it."""
+    state_dir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     settings = load_settings(
         state_dir=state_dir,
         kafka_port=free_port(),
@@ -35,7 +32,17 @@ def stack_settings() -> Iterator[Settings]:
         metrics_port=free_port(),
         web_port=free_port(),
         startup_timeout_s=90,
+        **overrides,
     )
+    return state_dir, settings
+
+
+@pytest.fixture(scope="session")
+def stack_settings() -> Iterator[Settings]:
+    """Settings whose kafka_servers / redis / database point at running real services."""
+    from sentimon.infra import Stack
+
+    state_dir, settings = fresh_stack_settings("sentimon-test-")
     stack = Stack(settings)
     try:
         stack.up()

@@ -1,18 +1,21 @@
-"""A real webhook receiver on 127.0.0.1 for delivery tests: records every accepted POST with its headers; the
-first ``fail_first`` POSTs are answered 503 (a receiver that is down)."""
+"""A real webhook receiver on 127.0.0.1 for sink and delivery tests: records every accepted POST with its headers.
+Each POST gets the next scripted reply -- an HTTP status, or ("sleep", seconds) then 200 -- and 200 once the
+script is used up; ``fail_first=n`` is a script of n 503s (a receiver that is down)."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 class Receiver:
-    def __init__(self, fail_first: int = 0):
-        self.fail_first = fail_first
+    def __init__(self, fail_first: int = 0, script: list | None = None):
+        self.script: list = [503] * fail_first + list(script or [])
         self.accepted: list[tuple[dict[str, str], Any]] = []
+        self.attempts = 0
         self.refused = 0
         self._lock = threading.Lock()
         outer = self
@@ -21,12 +24,17 @@ class Receiver:
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with outer._lock:
-                    refuse = outer.refused < outer.fail_first
-                    if refuse:
-                        outer.refused += 1
-                    else:
+                    outer.attempts += 1
+                    step = outer.script.pop(0) if outer.script else 200
+                if isinstance(step, tuple):
+                    time.sleep(step[1])
+                    step = 200
+                with outer._lock:
+                    if step == 200:
                         outer.accepted.append((dict(self.headers.items()), body))
-                self.send_response(503 if refuse else 200)
+                    else:
+                        outer.refused += 1
+                self.send_response(step)
                 self.end_headers()
                 self.wfile.write(b"{}")
 
@@ -37,6 +45,11 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
+
+    @property
+    def bodies(self) -> list[Any]:
+        with self._lock:
+            return [body for _, body in self.accepted]
 
     def keys(self) -> list[str]:
         """The Idempotency-Key of every accepted POST, in arrival order."""

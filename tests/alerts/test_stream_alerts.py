@@ -21,7 +21,7 @@ MINUTES = 30
 BURST = range(8, 18)
 
 
-def rules(name: str) -> str:
+def rules(name: str, for_: str = "2m") -> str:
     return f"""
 name: {name}
 entities: {{match: "[A-Z]{{1,5}}"}}
@@ -34,7 +34,7 @@ rules:
     op: above
     threshold: 0.5
     clear: 0.3
-    for: 2m
+    for: {for_}
     severity: critical
 """
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -15,47 +12,12 @@ from sentimon.alerts.sinks import WebhookSink, alertmanager_alerts
 
 from .fakes import T0
 from .history_cases import episode
-
-
-class Server:
-    """Answers POSTs with the next scripted reply: an HTTP status, or ("sleep", seconds) then 200."""
-
-    def __init__(self, script: list):
-        self.script = list(script)
-        self.bodies: list = []
-        self.attempts = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.attempts += 1
-                step = outer.script.pop(0) if outer.script else 200
-                if isinstance(step, tuple):
-                    time.sleep(step[1])
-                    step = 200
-                if step == 200:
-                    outer.bodies.append(body)
-                self.send_response(step)
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from .receiver import Receiver
 
 
 @pytest.fixture
 def server(request):
-    s = Server(getattr(request, "param", []))
+    s = Receiver(script=getattr(request, "param", []))
     yield s
     s.close()
 

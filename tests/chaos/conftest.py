@@ -6,36 +6,23 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-from sentimon.core.host import free_port
-from sentimon.core.settings import Settings, load_settings
+from sentimon.core.settings import Settings
 from sentimon.infra import Stack
 from sentimon.infra.stack import SERVICE_NAMES
+from tests.conftest import fresh_stack_settings
 
 
 @contextmanager
 def dedicated(*services: str) -> Iterator[Settings]:
     """Settings whose ``services`` (kafka, redis, database) run only for this test; URLs of the others are unset."""
     assert set(services) <= set(SERVICE_NAMES)
-    state_dir = Path(tempfile.mkdtemp(prefix="sentimon-chaos-", dir="/tmp"))
-    settings = load_settings(
-        state_dir=state_dir,
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        redis_port=free_port(),
-        postgres_port=free_port(),
-        metrics_port=free_port(),
-        web_port=free_port(),
-        startup_timeout_s=90,
-        kafka_bootstrap=None,
-        redis_url=None,
-        database_url=None,
-    )
+    # Only the named services are launched; the others' URLs are unset so nothing points at the shared stack.
+    state_dir, settings = fresh_stack_settings("sentimon-chaos-", kafka_bootstrap=None, redis_url=None,
+                                               database_url=None)  # fmt: skip
     stack = Stack(settings, only=services)
     try:
         stack.up()

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from sentimon.core.host import free_port
+from tests.alerts.test_stream_alerts import rules
 from tests.infra.test_prometheus import PROM, promtool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,23 +63,6 @@ def test_every_panel_query_parses(tmp_path: Path) -> None:
                           text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"SUCCESS: {len(queries)} rules found" in done.stdout
-
-
-RULES = """
-name: {name}
-entities: {{match: "[A-Z]{{1,5}}"}}
-rules:
-  - name: negative-share
-    kind: level
-    metric: negative_share
-    window: 5m
-    min_volume: 10
-    op: above
-    threshold: 0.5
-    clear: 0.3
-    for: 1m
-    severity: critical
-"""
 
 
 def _messages(base_ms: int) -> list[bytes]:
@@ -129,7 +113,7 @@ def test_every_panel_query_returns_data_from_a_real_worker(stack_settings, uniqu
     from tests.streams.conftest import StreamEnv, send, wait_for
 
     ruleset = "g" + unique[-8:]
-    (tmp_path / "rules.yaml").write_text(RULES.format(name=ruleset))
+    (tmp_path / "rules.yaml").write_text(rules(ruleset, for_="1m"))
     env = StreamEnv(stack_settings, unique, tmp_path)
     env.extra_env = {
         "SENTIMON_STREAM_HOOKS": '["sentimon.alerts:stream_hook"]',
