@@ -42,7 +42,14 @@ def server_properties(data_dir: Path, port: int, controller_port: int, partition
 
 
 def cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A random KRaft cluster id, never starting with "-" (the storage tool would read it as an option).
+
+    Kafka's own ``Uuid.randomUuid`` draws again for the same reason; one id in 64 starts with "-".
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
 
 
 class KafkaService(Service):
