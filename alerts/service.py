@@ -37,7 +37,7 @@ def build_sinks(settings: Settings, metrics: AlertMetrics | None = None, publish
     through a producer of their own."""
     sinks: list[Sink] = [LogSink()]
     if settings.alerts.kafka:
-        publish = publish or KafkaPublisher(settings.stack.kafka_servers)
+        publish = publish or KafkaPublisher(settings)
         sinks.append(KafkaSink(settings.topics.alerts, publish, metrics))
     for url in settings.alerts.webhooks:
         sinks.append(

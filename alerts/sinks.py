@@ -23,6 +23,8 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from sentimon.alerts.metrics import AlertMetrics
+from sentimon.core.redact import host_only, mask_urls_in, sub_urls
+from sentimon.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +82,17 @@ Publish = Callable[[str, bytes, bytes], None]
 class KafkaPublisher:
     """A ``Publish`` with a kafka-python producer of its own, for processes that run no worker."""
 
-    def __init__(self, bootstrap: str, timeout_s: float = 10.0):
-        self.bootstrap = bootstrap
+    def __init__(self, settings: Settings, timeout_s: float = 10.0):
+        self.settings = settings
         self.timeout_s = timeout_s
         self._producer: Any = None
 
     def __call__(self, topic: str, key: bytes, value: bytes) -> None:
         if self._producer is None:
-            from kafka import KafkaProducer
+            from sentimon.infra import kafka_clients
 
-            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, client_id="sentimon-alerts", acks="all",
-                                           retries=5, max_block_ms=int(self.timeout_s * 1000))  # fmt: skip
+            self._producer = kafka_clients.producer(self.settings, client_id="sentimon-alerts", acks="all", retries=5,
+                                                    max_block_ms=int(self.timeout_s * 1000))  # fmt: skip
         self._producer.send(topic, key=key, value=value).get(timeout=self.timeout_s)
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -163,6 +165,29 @@ class _Final(Exception):
 _STOP = object()
 
 
+class _WebhookByHost(logging.Filter):
+    """On the HTTP library's logger (httpx logs every request's full URL at INFO): that webhook by host only."""
+
+    def __init__(self, where: str):
+        super().__init__()
+        self.where = where
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = sub_urls(text, lambda url: self.where if host_only(url) == self.where else url)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+def webhook_key(url: str) -> str:
+    """How the delivery ledger and the history name a webhook sink: its host and a digest of the whole URL
+    (two hooks on one host stay apart; the URL's token is never stored)."""
+    import hashlib
+
+    return f"webhook:{host_only(url)}#{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+
+
 class WebhookSink:
     """JSON POST per notification from a background thread, with timeout and retries with backoff."""
 
@@ -183,7 +208,12 @@ class WebhookSink:
         import httpx
 
         self.url = url
-        self.key = f"webhook:{url}"
+        # Logs, the delivery ledger in Redis and the history name it by host and a digest of the URL: its path
+        # or query is often the token.
+        self.where = host_only(url)
+        self.key = webhook_key(url)
+        self._log_filter = _WebhookByHost(self.where)
+        logging.getLogger("httpx").addFilter(self._log_filter)
         self.fmt = fmt
         self.attempts = attempts
         self.backoff_s = backoff_s
@@ -210,13 +240,17 @@ class WebhookSink:
         except queue.Full:
             self.dropped += 1
             self._count("dropped")
-            log.error("webhook %s queue full (%d): alert %s for %s not sent now; retried later", self.url,
+            log.error("webhook %s queue full (%d): alert %s for %s not sent now; retried later", self.where,
                       self._queue.maxsize, payload["rule"], payload["entity"])  # fmt: skip
             done(False)
 
     def _count(self, outcome: str) -> None:
         if self.metrics:
             self.metrics.deliveries.labels("webhook", outcome).inc()
+
+    def _scrub(self, error: object) -> str:
+        """An HTTP library's error text, which may quote the URL it was given, with the URL by host only."""
+        return mask_urls_in(str(error).replace(self.url, self.where))
 
     def _run(self) -> None:
         while True:
@@ -229,7 +263,7 @@ class WebhookSink:
                 try:
                     done(ok)
                 except Exception:  # the callback is the dispatcher's; never let it stop this thread
-                    log.exception("webhook %s: delivery callback failed", self.url)
+                    log.exception("webhook %s: delivery callback failed", self.where)
             finally:
                 self._queue.task_done()
 
@@ -242,8 +276,10 @@ class WebhookSink:
             wait=wait_exponential(multiplier=self.backoff_s, max=self.backoff_max_s),
             retry=retry_if_exception_type((_Retryable, httpx.TransportError)),
             reraise=True,
-            before_sleep=lambda state: log.warning("webhook %s attempt %d failed: %s; retrying", self.url,
-                                                   state.attempt_number, state.outcome and state.outcome.exception()),
+            before_sleep=lambda state: log.warning(
+                "webhook %s attempt %d failed: %s; retrying", self.where, state.attempt_number,
+                self._scrub(state.outcome and state.outcome.exception()),
+            ),
         )  # fmt: skip
         try:
             for attempt in retrying:
@@ -256,12 +292,14 @@ class WebhookSink:
         except _Final as exc:
             self.failed += 1
             self._count("rejected")
-            log.error("webhook %s refused the alert for good: %s", self.url, exc)
+            log.error("webhook %s refused the alert for good: %s", self.where, self._scrub(exc))
             return True  # settled: the same payload would be refused again
         except (_Retryable, httpx.HTTPError) as exc:
             self.failed += 1
             self._count("failed")
-            log.error("webhook %s gave up: %s (the alert stays claimed and is retried later)", self.url, exc)
+            log.error(
+                "webhook %s gave up: %s (the alert stays claimed and is retried later)", self.where, self._scrub(exc)
+            )
             return False
         self.delivered += 1
         self._count("ok")
@@ -281,6 +319,7 @@ class WebhookSink:
         try:
             self._queue.put(_STOP, timeout=timeout_s)
         except queue.Full:
-            log.error("webhook %s: queue still full at close; %d undelivered", self.url, self._queue.qsize())
+            log.error("webhook %s: queue still full at close; %d undelivered", self.where, self._queue.qsize())
         self._thread.join(timeout_s)
         self._client.close()
+        logging.getLogger("httpx").removeFilter(self._log_filter)

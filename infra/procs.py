@@ -7,31 +7,77 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
 def read_pid(pid_file: Path, marker: Path) -> int | None:
-    """The live pid recorded in ``pid_file`` of a process working inside ``marker``, else None.
+    """The live pid recorded in ``pid_file`` of the process ``spawn`` started inside ``marker``, else None.
 
-    Every service is started with its working directory inside the stack's state dir (and Redis rewrites its
-    command line), so the working directory is what tells our process from a recycled pid of someone else's.
+    Two checks tell our process from a recycled pid: its working directory is inside ``marker`` (the service's
+    own directory: every service is started there, and Redis rewrites its command line), and its start time
+    (``/proc/<pid>/stat``, clock ticks since boot) is the one ``spawn`` recorded. A pid file from before start
+    times were recorded holds only the pid; the directory check alone decides for it.
     """
     try:
-        pid = int(pid_file.read_text().split()[0])
+        recorded = pid_file.read_text().split()
+        pid = int(recorded[0])
+        started = int(recorded[1]) if len(recorded) > 1 else None
         cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
     except (FileNotFoundError, ValueError, IndexError, ProcessLookupError, PermissionError):
         return None
     if not cwd.is_relative_to(marker) or _is_zombie(pid):
         return None
+    if started is not None and start_time(pid) != started:
+        return None
     return pid
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """``/proc/<pid>/stat`` after the command name (which may hold spaces and parentheses): field 3 onwards."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (``/proc/<pid>/stat`` field 22); None when it is gone."""
+    try:
+        return int(_stat_fields(pid)[19])
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return None
 
 
 def _is_zombie(pid: int) -> bool:
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (FileNotFoundError, IndexError):
+        return _stat_fields(pid)[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
         return True
+
+
+@contextmanager
+def private_umask() -> Iterator[None]:
+    """Everything created inside (and by processes started inside) is readable by its owner only."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def make_private_dirs(root: Path, *paths: Path) -> None:
+    """Create ``root`` (the state dir) and ``paths`` inside it where missing, mode 0700. Directories that exist
+    are left as they are: a user's own state dir, or one a service chmod-ed for its account, keeps its mode.
+    Missing ancestors of ``root`` get 0711: PostgreSQL, run as its own account when sentimon runs as root, must
+    pass through them to its data dir; nobody else may list them."""
+    for path in (root, *paths):
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        for directory in reversed(missing):
+            try:
+                directory.mkdir(mode=0o700)
+            except FileExistsError:  # made by a concurrent process: theirs, not ours to chmod
+                continue
+            # mkdir's mode passes through the umask; chmod's does not.
+            directory.chmod(0o700 if directory.is_relative_to(root) else 0o711)
 
 
 def spawn(
@@ -57,7 +103,9 @@ def spawn(
             user=user,
             group=_primary_group(user) if user else None,
         )
-    pid_file.write_text(f"{proc.pid}\n")
+    # The start time makes the pid file name this process only, never a later one that reuses the pid.
+    started = start_time(proc.pid)
+    pid_file.write_text(f"{proc.pid} {started}\n" if started is not None else f"{proc.pid}\n")
     return proc.pid
 
 

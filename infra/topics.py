@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sentimon.core.settings import Settings, setting_name
+from sentimon.infra import kafka_clients
 from sentimon.infra.errors import InfraError
 
 
@@ -28,32 +29,48 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> dict[str, str]:
-    """Create missing topics, grow partitions and set retention on existing ones. Returns name -> action."""
-    from kafka import KafkaAdminClient
+def _unreachable(settings: Settings, exc: Exception) -> InfraError:
+    return InfraError(
+        f"Kafka at {settings.stack.kafka_servers} is unreachable ({type(exc).__name__}: {exc}); start it with "
+        f"`sentimon up` or set {setting_name('stack', 'kafka_bootstrap')}; "
+        f"{kafka_clients.settings_to_check(settings)}"
+    )
+
+
+def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> dict[str, str]:
+    """Create missing topics (``topics.replication_factor`` copies), grow partitions, and set retention and
+    ``topics.min_insync_replicas`` on existing ones. Returns name -> action."""
     from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+    replication = settings.topics.replication_factor
+    min_insync = settings.topics.min_insync_replicas
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sentimon-topics", request_timeout_ms=15000)
+        admin = kafka_clients.admin(settings, client_id="sentimon-topics", request_timeout_ms=15000)
     except KafkaError as exc:
-        raise InfraError(
-            f"Kafka at {bootstrap} is unreachable ({exc}); start it with `sentimon up` or set "
-            f"{setting_name('stack', 'kafka_bootstrap')}"
-        ) from None
+        raise _unreachable(settings, exc) from None
     try:
         # kafka-python 3 names the key "name", 2.x "topic".
-        described = admin.describe_topics()
-        existing = {t.get("name", t.get("topic")): len(t["partitions"]) for t in described if not t["error_code"]}
+        described = {t.get("name", t.get("topic")): t for t in admin.describe_topics() if not t["error_code"]}
+        existing = {name: len(t["partitions"]) for name, t in described.items()}
+        if any(spec.name not in existing for spec in specs):
+            brokers = len(admin.describe_cluster()["brokers"])
+            if brokers < replication:
+                raise InfraError(
+                    f"the Kafka cluster at {settings.stack.kafka_servers} has {brokers} broker(s), fewer than "
+                    f"{setting_name('topics', 'replication_factor')} = {replication}: lower it or add brokers"
+                )
         actions: dict[str, str] = {}
         for spec in specs:
             config = {"retention.ms": str(spec.retention_ms)}
             if spec.max_message_bytes is not None:
                 config["max.message.bytes"] = str(spec.max_message_bytes)
+            if min_insync is not None:
+                config["min.insync.replicas"] = str(min_insync)
             if spec.name not in existing:
                 try:
                     admin.create_topics(
-                        [NewTopic(spec.name, spec.partitions, replication_factor=1, topic_configs=config)]
+                        [NewTopic(spec.name, spec.partitions, replication_factor=replication, topic_configs=config)]
                     )
                     actions[spec.name] = "created"
                     continue
@@ -63,28 +80,42 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> dict[str, str]:
             if existing[spec.name] < spec.partitions:
                 admin.create_partitions({spec.name: NewPartitions(total_count=spec.partitions)})
                 changes.append(f"partitions {existing[spec.name]} -> {spec.partitions}")
+            copies = _replicas(described.get(spec.name))
+            if copies is not None and copies < replication:
+                # Kafka changes an existing topic's replication only by a partition reassignment.
+                changes.append(
+                    f"replication factor {copies} < topics.replication_factor {replication}: "
+                    "reassign its partitions (kafka-reassign-partitions.sh) to add copies"
+                )
             admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=config)])
             actions[spec.name] = "exists" + (f" ({', '.join(changes)})" if changes else "")
         return actions
+    except KafkaError as exc:
+        raise InfraError(
+            f"creating topics at {settings.stack.kafka_servers} failed: {type(exc).__name__}: {exc}"
+        ) from None
     finally:
         admin.close()
 
 
-def require_topics(bootstrap: str, names: list[str], timeout_s: float = 5.0) -> None:
+def _replicas(described: dict | None) -> int | None:
+    # kafka-python 3 names the key "replica_nodes", 2.x "replicas".
+    partitions = (described or {}).get("partitions") or []
+    counts = [len(p.get("replica_nodes", p.get("replicas")) or ()) for p in partitions]
+    return min(counts) if counts else None
+
+
+def require_topics(settings: Settings, names: list[str], timeout_s: float = 5.0) -> None:
     """Fail fast (InfraError naming the fix) when Kafka does not answer within ``timeout_s`` or a topic is missing;
     a producer would otherwise block on metadata for a minute and log a line per retry."""
-    from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     timeout_ms = int(timeout_s * 1000)
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sentimon-check", request_timeout_ms=timeout_ms,
-                                 bootstrap_timeout_ms=timeout_ms)  # fmt: skip
+        admin = kafka_clients.admin(settings, client_id="sentimon-check", request_timeout_ms=timeout_ms,
+                                    bootstrap_timeout_ms=timeout_ms)  # fmt: skip
     except KafkaError as exc:
-        raise InfraError(
-            f"Kafka at {bootstrap} is unreachable ({type(exc).__name__}); start it with `sentimon up` or set "
-            f"{setting_name('stack', 'kafka_bootstrap')}"
-        ) from None
+        raise _unreachable(settings, exc) from None
     try:
         existing = set(admin.list_topics())
     finally:

@@ -213,8 +213,10 @@ class GroupWatchdog:
 
 
 def faust_broker(kafka_servers: str) -> str:
-    # Kafka lists hosts with commas; faust URLs separate them with semicolons.
-    return ";".join(f"kafka://{h.strip()}" for h in kafka_servers.split(",") if h.strip())
+    """Faust's broker URL of Kafka's host list (built in ``infra.kafka_clients``)."""
+    from sentimon.infra.kafka_clients import faust_broker as broker
+
+    return broker(kafka_servers)
 
 
 @dataclass
@@ -305,11 +307,14 @@ def build_app(
     caller shuts it down) and publishing through ``publisher``; ``ready_file`` tracks its partition assignment."""
     import faust
 
+    from sentimon.infra import kafka_clients
+
     data_dir = Path(settings.worker.data_dir or settings.stack.state_dir / "worker")
     data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.worker.id,
-        broker=faust_broker(settings.stack.kafka_servers),
+        # broker and broker_credentials (TLS, SASL): Faust's producer and consumers are aiokafka clients.
+        **kafka_clients.faust_args(settings),
         datadir=str(data_dir),
         # Faust's web server binds 0.0.0.0 even when unused: keep it on loopback.
         web_enabled=False,

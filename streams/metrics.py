@@ -22,6 +22,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sentimon.core.parts import MetricsSettings
+from sentimon.streams.errors import StreamsError
+
 OUTCOMES = ("applied", "duplicate", "late", "rejected")
 
 SCORER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -207,6 +210,19 @@ def _tier_of(name: str) -> str:
 
 
 def serve(registry: CollectorRegistry, port: int, addr: str = "127.0.0.1"):
-    """Serve /metrics on loopback; returns the server (``.shutdown()`` to stop)."""
+    """Serve /metrics on ``addr`` (loopback unless told); returns the server (``.shutdown()`` to stop)."""
     server, _thread = start_http_server(port, addr=addr, registry=registry)
     return server
+
+
+def serve_metrics(registry: CollectorRegistry, settings: MetricsSettings):
+    """The worker's /metrics on ``settings.host`` (loopback by default; 0.0.0.0 inside a container, for Prometheus
+    to scrape) and ``settings.port``; a taken port or an address not on this host raises StreamsError naming the
+    setting."""
+    try:
+        return serve(registry, settings.port, settings.host)
+    except OSError as exc:
+        raise StreamsError(
+            f"metrics port {settings.host}:{settings.port} is unavailable ({exc}); set metrics.port "
+            "(SENTIMON_METRICS_PORT; each worker on a host needs its own) or metrics.host (SENTIMON_METRICS_HOST)"
+        ) from None

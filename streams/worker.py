@@ -11,20 +11,24 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sentimon.core.redact import mask_url, mask_urls_in
 from sentimon.streams.errors import StreamsError
 from sentimon.streams.pipeline import Hook
 
 log = logging.getLogger(__name__)
 
+DRIFT_HOOK = "sentimon.streams.drift:stream_hook"
+
 
 def check_topics(settings) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
+    import ssl
+
     from aiokafka.errors import KafkaError
 
+    from sentimon.infra import kafka_clients
+
     async def list_topics() -> set[str]:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=settings.stack.kafka_servers, client_id="sentimon-worker-check", request_timeout_ms=10000
-        )
+        admin = kafka_clients.aiokafka_admin(settings, client_id="sentimon-worker-check", request_timeout_ms=10000)
         try:
             await admin.start()
             return set(await admin.list_topics())
@@ -36,10 +40,10 @@ def check_topics(settings) -> None:
     loop = asyncio.new_event_loop()
     try:
         existing = loop.run_until_complete(list_topics())
-    except KafkaError as exc:
+    except (KafkaError, ssl.SSLError) as exc:  # a refused certificate is no KafkaError
         raise StreamsError(
             f"Kafka at {settings.stack.kafka_servers} is unreachable ({exc}); start it with `sentimon up` "
-            "or set stack.kafka_bootstrap (SENTIMON_KAFKA_BOOTSTRAP)"
+            f"or set stack.kafka_bootstrap (SENTIMON_KAFKA_BOOTSTRAP); {kafka_clients.settings_to_check(settings)}"
         ) from None
     finally:
         loop.close()
@@ -61,7 +65,8 @@ def connect_redis(settings):
         client.ping()
     except redis.RedisError as exc:
         raise StreamsError(
-            f"Redis at {settings.stack.redis} is unreachable ({exc}); start it with `sentimon up` "
+            f"Redis at {mask_url(settings.stack.redis)} is unreachable ({mask_urls_in(str(exc))}); start it with "
+            "`sentimon up` "
             "or set stack.redis_url (SENTIMON_REDIS_URL)"
         ) from None
     return client
@@ -107,7 +112,7 @@ def run_worker(
 
     from sentimon import inference
     from sentimon.streams.app import Publisher, build_app, load_hooks
-    from sentimon.streams.metrics import StreamMetrics, serve
+    from sentimon.streams.metrics import StreamMetrics, serve_metrics
     from sentimon.streams.pipeline import Pipeline
     from sentimon.streams.windows import WindowStore
 
@@ -117,19 +122,16 @@ def run_worker(
     scorer = inference.load(settings=settings.inference, threads=threads)
     registry = CollectorRegistry()
     metrics = StreamMetrics(registry)
-    try:
-        server = serve(registry, settings.metrics.port, settings.metrics.host)
-    except OSError as exc:
-        raise StreamsError(
-            f"metrics port 127.0.0.1:{settings.metrics.port} is unavailable ({exc}); "
-            "set metrics.port (SENTIMON_METRICS_PORT); each worker on a host needs its own"
-        ) from None
+    server = serve_metrics(registry, settings.metrics)
     store = WindowStore.from_settings(client, settings.windows)
     warning = store.check_memory_policy()  # refuses (one line naming the fix) when Redis may evict window keys
     if warning:
         log.warning(warning)
     publisher = Publisher()
-    all_hooks = [*(hooks or []), *load_hooks(settings.stream.hooks, settings, registry, publisher.publish)]
+    # The drift monitor (README "Drift") runs in every worker unless drift.enabled is off or stream.hooks lists it.
+    drift = [DRIFT_HOOK] if settings.drift.enabled and DRIFT_HOOK not in settings.stream.hooks else []
+    specs = [*settings.stream.hooks, *drift]
+    all_hooks = [*(hooks or []), *load_hooks(specs, settings, registry, publisher.publish)]
     pipeline = Pipeline.from_settings(
         settings.stream,
         scorer,

@@ -64,8 +64,10 @@ def make_topic(stack_settings: Settings) -> Callable[..., str]:
     """Create a topic (idempotently) on the test broker and return its name."""
     from sentimon.infra import TopicSpec, ensure_topics
 
-    def make(name: str, partitions: int = 1, retention_ms: int = 3_600_000) -> str:
-        ensure_topics(stack_settings.stack.kafka_servers, [TopicSpec(name, partitions, retention_ms)])
+    # Kept forever by default: tests write records stamped in the past (2023-2025), which a time-based retention
+    # would delete at the broker's next retention check, minutes into the session.
+    def make(name: str, partitions: int = 1, retention_ms: int = -1) -> str:
+        ensure_topics(stack_settings, [TopicSpec(name, partitions, retention_ms)])
         return name
 
     return make

@@ -35,7 +35,7 @@ from sentimon.bench.stream_bench import rss_mb
 from sentimon.core.host import free_port
 from sentimon.core.pacing import Pacer
 from sentimon.core.settings import Settings, load_settings
-from sentimon.infra import Stack, TopicSpec, ensure_topics
+from sentimon.infra import Stack, TopicSpec, ensure_topics, kafka_clients
 
 PARTITIONS = 4
 ENTITIES = ["AAPL", "TSLA", "NVDA", "MSFT", "AMZN", "BA", "DAL", "JBLU"]
@@ -124,7 +124,7 @@ class Soak:
         s = self.settings
         env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")}
         env.update({
-            "SENTIMON_KAFKA_BOOTSTRAP": s.stack.kafka_servers,
+            **kafka_clients.child_env(s),
             "SENTIMON_REDIS_URL": s.stack.redis,
             "SENTIMON_DATABASE_URL": s.stack.database,
             "SENTIMON_STATE_DIR": str(self.tmp / "state"),
@@ -152,11 +152,8 @@ class Soak:
                                      env=self.env(), stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
     def produce(self, stop: threading.Event) -> None:
-        from kafka import KafkaProducer
-
         rng = random.Random(7)
-        producer = KafkaProducer(bootstrap_servers=self.settings.stack.kafka_servers, acks="all", linger_ms=5,
-                                 max_request_size=2_000_000)  # fmt: skip
+        producer = kafka_clients.producer(self.settings, acks="all", linger_ms=5, max_request_size=2_000_000)
         pacer, started = Pacer(), time.monotonic()
         i = 0
         while not stop.is_set():
@@ -179,12 +176,11 @@ class Soak:
 
     def lag(self) -> int | None:
         """Messages of the social topic not yet committed by the worker's group."""
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
         try:
             # A consumer in the group that never subscribes: it reads the group's commits without joining.
-            consumer = KafkaConsumer(bootstrap_servers=self.settings.stack.kafka_servers, group_id=f"{self.name}-group",
-                                     enable_auto_commit=False)  # fmt: skip
+            consumer = kafka_clients.consumer(self.settings, group_id=f"{self.name}-group", enable_auto_commit=False)
             parts = [TopicPartition(self.topics["social"], p) for p in range(PARTITIONS)]
             ends = consumer.end_offsets(parts)
             lag = sum(ends[tp] - (consumer.committed(tp) or 0) for tp in parts)
@@ -207,7 +203,7 @@ class Soak:
 
     def run(self) -> dict:
         args = self.args
-        ensure_topics(self.settings.stack.kafka_servers,
+        ensure_topics(self.settings,
                       [TopicSpec(t, PARTITIONS if k in ("social", "market") else 1, 24 * 3_600_000)
                        for k, t in self.topics.items()])  # fmt: skip
         started_ms = int(time.time() * 1000)
@@ -266,11 +262,9 @@ class Soak:
         return self.summary(counted, rss)
 
     def summary(self, counted: Counter[str], rss: list[tuple[float, float]]) -> dict:
-        from kafka import KafkaConsumer
-
         def read(topic: str) -> list:
-            consumer = KafkaConsumer(topic, bootstrap_servers=self.settings.stack.kafka_servers,
-                                     auto_offset_reset="earliest", consumer_timeout_ms=3000)  # fmt: skip
+            consumer = kafka_clients.consumer(self.settings, topic, auto_offset_reset="earliest",
+                                              consumer_timeout_ms=3000)  # fmt: skip
             out = list(consumer)
             consumer.close()
             return out

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from sentimon.core.host import free_port
-from sentimon.core.settings import load_settings
-from sentimon.infra import Stack, TopicSpec, ensure_topics
+from sentimon.core.settings import Settings, load_settings
+from sentimon.infra import Stack, TopicSpec, ensure_topics, kafka_clients
 
 
 def timed(fn) -> float:
@@ -27,18 +27,16 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def round_trip(bootstrap: str, n: int = 1000) -> float:
-    from kafka import KafkaConsumer, KafkaProducer
-
+def round_trip(settings: Settings, n: int = 1000) -> float:
     def run() -> None:
-        ensure_topics(bootstrap, [TopicSpec("bench.roundtrip", 1, 3_600_000)])
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        ensure_topics(settings, [TopicSpec("bench.roundtrip", 1, 3_600_000)])
+        producer = kafka_clients.producer(settings, acks="all")
         for i in range(n):
             producer.send("bench.roundtrip", json.dumps({"i": i}).encode())
         producer.flush()
         producer.close()
-        consumer = KafkaConsumer(
-            "bench.roundtrip", bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=10000
+        consumer = kafka_clients.consumer(
+            settings, "bench.roundtrip", auto_offset_reset="earliest", consumer_timeout_ms=10000
         )
         got = sum(1 for _, __ in zip(range(n), consumer, strict=False))
         consumer.close()
@@ -68,7 +66,7 @@ def main() -> None:
     try:
         rows.append(("cold up (format Kafka storage, initdb, start all)", timed(stack.up)))
         rows.append(("1,000-message kafka-python round trip (create topic, produce, consume)",
-                     round_trip(settings.stack.kafka_servers)))  # fmt: skip
+                     round_trip(settings)))  # fmt: skip
         rows.append(("down", timed(stack.down)))
         rows.append(("warm up (existing data)", timed(stack.up)))
         rows.append(("down", timed(stack.down)))

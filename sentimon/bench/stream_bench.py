@@ -35,8 +35,8 @@ from pathlib import Path
 from sentimon.core.host import free_port
 from sentimon.core.host import machine_description as machine
 from sentimon.core.pacing import Pacer
-from sentimon.core.settings import load_settings
-from sentimon.infra import Stack, TopicSpec, ensure_topics
+from sentimon.core.settings import Settings, load_settings
+from sentimon.infra import Stack, TopicSpec, ensure_topics, kafka_clients
 
 SECTION = "## Streaming"
 PARTITIONS = 4
@@ -82,10 +82,8 @@ def make_messages(n: int, seed: int) -> list[dict]:
     ]  # fmt: skip
 
 
-def produce(bootstrap: str, topic: str, messages: list[dict], rate: float) -> None:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=2)
+def produce(settings: Settings, topic: str, messages: list[dict], rate: float) -> None:
+    producer = kafka_clients.producer(settings, acks=1, linger_ms=2)
     pacer = Pacer()
     for i, msg in enumerate(messages):
         pacer.at_rate(i, rate)
@@ -95,12 +93,10 @@ def produce(bootstrap: str, topic: str, messages: list[dict], rate: float) -> No
     producer.close()
 
 
-def read_scored(bootstrap: str, topic: str, expected: int, timeout_s: float) -> list[dict]:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
-        consumer_timeout_ms=1000, max_poll_records=5000,
+def read_scored(settings: Settings, topic: str, expected: int, timeout_s: float) -> list[dict]:
+    consumer = kafka_clients.consumer(
+        settings, topic, auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=1000,
+        max_poll_records=5000,
     )  # fmt: skip
     seen: dict[str, dict] = {}
     deadline = time.monotonic() + timeout_s
@@ -152,7 +148,7 @@ class Bench:
         }
         env.update(
             {
-                "SENTIMON_KAFKA_BOOTSTRAP": s.stack.kafka_servers,
+                **kafka_clients.child_env(s),
                 "SENTIMON_REDIS_URL": s.stack.redis,
                 "SENTIMON_STATE_DIR": str(self.tmp / "state"),
                 "SENTIMON_MODEL": model,
@@ -170,9 +166,8 @@ class Bench:
 
     def run(self, model: str, rate: str, duration_s: float, max_messages: int) -> RunResult:
         name = f"bench-{uuid.uuid4().hex[:8]}"
-        bootstrap = self.settings.stack.kafka_servers
         ensure_topics(
-            bootstrap,
+            self.settings,
             [TopicSpec(f"{name}.{k}", PARTITIONS if k in ("social", "market") else 1, 3_600_000)
              for k in ("social", "market", "scored", "dlq")],
         )  # fmt: skip
@@ -180,7 +175,7 @@ class Bench:
         n = max_messages if flat_out else int(float(rate) * duration_s)
         messages = make_messages(n, seed=hash((model, rate)) & 0xFFFF)
         if flat_out:  # a backlog, so the worker runs as fast as it can
-            produce(bootstrap, f"{name}.social", messages, 0)
+            produce(self.settings, f"{name}.social", messages, 0)
         log_path, ready_path = self.tmp / f"{name}.log", self.tmp / f"{name}.ready"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
@@ -205,8 +200,8 @@ class Bench:
                 time.sleep(0.2)
             cpu_at_ready = cpu_s(proc.pid)
             if not flat_out:
-                produce(bootstrap, f"{name}.social", messages, float(rate))
-            events = read_scored(bootstrap, f"{name}.scored", n, timeout_s=max(60.0, n / 200))
+                produce(self.settings, f"{name}.social", messages, float(rate))
+            events = read_scored(self.settings, f"{name}.scored", n, timeout_s=max(60.0, n / 200))
             cpu_used = cpu_s(proc.pid) - cpu_at_ready
         finally:
             stop.set()

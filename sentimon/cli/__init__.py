@@ -50,7 +50,7 @@ for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
 
 # One example per command, shown under its --help (tests/sentimon/test_cli_help.py checks every command has one).
 EXAMPLES: dict[str, str] = {
-    "up": "sentimon up && sentimon topics create",
+    "up": "sentimon up --secure && sentimon --config ~/.local/state/sentimon/client.toml topics create",
     "down": "sentimon down --only kafka",
     "status": "sentimon status --json",
     "topics create": "sentimon topics create",
@@ -76,6 +76,8 @@ EXAMPLES: dict[str, str] = {
     "forget": "sentimon forget AAPL 'acme air' --yes",
     "demo": "sentimon demo",
     "console": "sentimon console --port 8088",
+    "drift reference": "sentimon drift reference --topic sentimon.raw.social --since 2026-12-01 --until 2026-12-02",
+    "drift status": "sentimon drift status --json",
 }
 
 

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from sentimon.cli.common import console, settings_of, time_option
 from sentimon.core.errors import UserError
+from sentimon.core.redact import mask_url
 
 if TYPE_CHECKING:
     from sentimon.replay.demo_run import DemoResult, DemoView
@@ -199,7 +200,8 @@ def next_steps(result: DemoResult) -> list[tuple[str, str]]:
     end_ms = tsla.end_ms if tsla else (result.last_ts_ms or spec.end_ms)
     end = datetime.fromtimestamp(end_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return [
-        ("alerts", f"SENTIMON_STACK__DATABASE_URL={shlex.quote(settings.stack.database)} sentimon alerts list"),
+        ("alerts", f"SENTIMON_STACK__DATABASE_URL={shlex.quote(mask_url(settings.stack.database))} "
+                   "sentimon alerts list"),
         ("windows", f"SENTIMON_WINDOWS__PREFIX={shlex.quote(settings.windows.prefix)} sentimon windows TSLA "
                     f"--window 1h --end {end}"),
         ("replay", f"sentimon replay --topic {settings.topics.social} --model static --compare default "

@@ -54,19 +54,18 @@ def produce(
     (the worker dead-letters them), so nothing in the file is silently dropped."""
     import sys
 
-    from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
-    from sentimon.infra import require_topics
+    from sentimon.infra import kafka_clients, require_topics
     from sentimon.streams.produce import OutgoingRecord, produce_lines, worker_check
 
     settings = settings_of(ctx)
     topic = topic or settings.topics.social
     if str(file) != "-" and not file.is_file():
         raise UserError(f"--file {file} does not exist")
-    require_topics(settings.stack.kafka_servers, [topic])
+    require_topics(settings, [topic])
     try:
-        producer = KafkaProducer(bootstrap_servers=settings.stack.kafka_servers, acks="all", linger_ms=5)
+        producer = kafka_clients.producer(settings, acks="all", linger_ms=5)
     except KafkaError as exc:
         raise UserError(f"Kafka at {settings.stack.kafka_servers} is unreachable ({exc}); run `sentimon up`") from None
     stream = sys.stdin.buffer if str(file) == "-" else file.open("rb")

@@ -14,6 +14,7 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from sentimon.alerts.payload import top_terms
+from sentimon.core.settings import Settings
 from sentimon.streams.windows import LABELS
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ class ExampleBook:
 class ScoredTail:
     """Follows the scored topic into an ``ExampleBook`` until ``stop()``; a Kafka outage is logged and retried."""
 
-    def __init__(self, bootstrap: str, topic: str, book: ExampleBook, lookback: int, retry_s: float = 5.0):
-        self.bootstrap, self.topic, self.book, self.lookback, self.retry_s = bootstrap, topic, book, lookback, retry_s
+    def __init__(self, settings: Settings, topic: str, book: ExampleBook, lookback: int, retry_s: float = 5.0):
+        self.settings, self.topic, self.book, self.lookback, self.retry_s = settings, topic, book, lookback, retry_s
         self.error: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-scored-tail", daemon=True)
@@ -82,15 +83,17 @@ class ScoredTail:
                 self._follow()
                 return
             except Exception as exc:  # Kafka down or the topic missing: the board shows it, and we retry
-                self.error = f"scored topic {self.topic!r} at {self.bootstrap}: {exc}"
+                self.error = f"scored topic {self.topic!r} at {self.settings.stack.kafka_servers}: {exc}"
                 log.warning("console: %s; retrying in %.0f s", self.error, self.retry_s)
                 self._stop.wait(self.retry_s)
 
     def _follow(self) -> None:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
-                                 consumer_timeout_ms=500, request_timeout_ms=15000)  # fmt: skip
+        from sentimon.infra import kafka_clients
+
+        consumer = kafka_clients.consumer(self.settings, enable_auto_commit=False, group_id=None,
+                                          consumer_timeout_ms=500, request_timeout_ms=15000)  # fmt: skip
         try:
             partitions = consumer.partitions_for_topic(self.topic)
             if not partitions:

@@ -14,6 +14,7 @@ import httpx
 from sentimon.console import views
 from sentimon.console.examples import ExampleBook, ScoredTail
 from sentimon.console.status import worker_status
+from sentimon.core.redact import mask_url
 
 ALERTS_READ = 500  # newest episodes read per request: the board and one entity's chart need no more
 
@@ -31,7 +32,7 @@ class Sources:
         self.store = WindowStore.from_settings(self.redis, settings.windows)
         self.history = History(settings.stack.database)
         self.book = ExampleBook()
-        self.tail = ScoredTail(settings.stack.kafka_servers, settings.topics.scored, self.book,
+        self.tail = ScoredTail(settings, settings.topics.scored, self.book,
                                settings.console.examples_lookback)  # fmt: skip
         if start_tail:
             self.tail.start()
@@ -60,7 +61,7 @@ class Sources:
         try:
             return read()
         except redis.RedisError as exc:
-            return {"error": f"Redis at {self.settings.stack.redis} is unreachable ({exc}); start it with "
+            return {"error": f"Redis at {mask_url(self.settings.stack.redis)} is unreachable ({exc}); start it with "
                              "`sentimon up` or set stack.redis_url"}  # fmt: skip
 
     def board(self) -> dict[str, Any]:

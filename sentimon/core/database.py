@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from sentimon.core.errors import UserError
+from sentimon.core.redact import mask_url, mask_urls_in
 
 
 def normalize_url(url: str) -> str:
@@ -22,11 +23,8 @@ def normalize_url(url: str) -> str:
 
 
 def safe_url(url: str) -> str:
-    """The URL with its password hidden, for messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparsable URL>"
+    """The URL with its password hidden, for messages (``sentimon.core.redact.mask_url``)."""
+    return mask_url(url)
 
 
 def open_engine(url: str, connect_timeout_s: float, what: str, error: type[UserError] = UserError) -> Engine:
@@ -37,7 +35,7 @@ def open_engine(url: str, connect_timeout_s: float, what: str, error: type[UserE
         parsed = make_url(url)
     except ArgumentError:
         raise error(
-            f"{what} URL {url!r} is not a SQLAlchemy URL; use e.g. sqlite:///sentimon.db or "
+            f"{what} URL {mask_url(url)!r} is not a SQLAlchemy URL; use e.g. sqlite:///sentimon.db or "
             "postgresql://user@host:5432/db"
         ) from None
     args: dict[str, Any] = {}
@@ -52,12 +50,12 @@ def open_engine(url: str, connect_timeout_s: float, what: str, error: type[UserE
     try:
         return create_engine(url, connect_args=args, pool_pre_ping=True)
     except (ArgumentError, ImportError) as exc:
-        raise error(f"cannot use {what} URL {safe_url(url)}: {exc}") from None
+        raise error(f"cannot use {what} URL {mask_url(url)}: {mask_urls_in(str(exc))}") from None
 
 
 def unreachable_detail(exc: Exception) -> str:
     """The driver's first line of a connection failure (SQLAlchemy wraps it in a long message)."""
-    text = str(getattr(exc, "orig", exc)).strip()
+    text = mask_urls_in(str(getattr(exc, "orig", exc))).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 

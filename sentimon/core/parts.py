@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import ClassVar, Literal
+from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 def _default_state_dir() -> Path:
@@ -37,6 +38,13 @@ class Part(BaseModel):
     @classmethod
     def flat_name(cls, field: str) -> str:
         return cls.flat_names.get(field, cls.flat_prefix + field)
+
+    def __repr_args__(self):
+        # repr/str of settings may reach a log or a traceback: URL passwords masked, webhooks by host only.
+        from sentimon.core.redact import redact_setting
+
+        for name, value in super().__repr_args__():
+            yield name, (redact_setting(name, value) if name else value)
 
 
 class StackSettings(Part):
@@ -71,6 +79,16 @@ class StackSettings(Part):
     )
     postgres_port: int = Field(15432, ge=1, le=65535, description="local PostgreSQL")
     startup_timeout_s: float = Field(60.0, gt=0, description="how long `sentimon up` waits for each service")
+    # The local stack's logins (`sentimon up --secure` writes them into <state_dir>/client.toml); the services stay
+    # the local stack's: the endpoints below carry them, as an external service's URL carries its own.
+    redis_username: str | None = Field(None, description="local Redis ACL user; unset = Redis' default user")
+    redis_password: SecretStr | None = Field(None, description="local Redis password; unset = none; never printed")
+    redis_tls_cafile: Path | None = Field(
+        None, description="local Redis over TLS, its certificate checked against this CA (PEM); unset = plain TCP"
+    )
+    database_password: SecretStr | None = Field(
+        None, description="the local PostgreSQL's application role password; unset = none; never printed"
+    )
 
     @field_validator("kafka_heap")
     @classmethod
@@ -86,11 +104,83 @@ class StackSettings(Part):
 
     @property
     def redis(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        if self.redis_url:
+            return self.redis_url
+        login = ""
+        if self.redis_password is not None:
+            user = quote(self.redis_username or "default", safe="")
+            login = f"{user}:{quote(self.redis_password.get_secret_value(), safe='')}@"
+        if self.redis_tls_cafile is None:
+            return f"redis://{login}127.0.0.1:{self.redis_port}/0"
+        # redis-py passes URL query values it does not know to the connection: this one verifies the server.
+        return f"rediss://{login}127.0.0.1:{self.redis_port}/0?ssl_ca_certs={quote(str(self.redis_tls_cafile))}"
 
     @property
     def database(self) -> str:
-        return self.database_url or f"postgresql+psycopg://sentimon@127.0.0.1:{self.postgres_port}/sentimon"
+        if self.database_url:
+            return self.database_url
+        login = "sentimon"
+        if self.database_password is not None:
+            login += ":" + quote(self.database_password.get_secret_value(), safe="")
+        return f"postgresql+psycopg://{login}@127.0.0.1:{self.postgres_port}/sentimon"
+
+
+def _kafka_setting(field: str) -> str:
+    # parts cannot import the settings module (it imports them): its setting_name() spelled out for this part.
+    return f"kafka.{field} (SENTIMON_KAFKA__{field.upper()} or SENTIMON_KAFKA_{field.upper()})"
+
+
+class KafkaSettings(Part):
+    """How every Kafka client connects: TLS, SASL (a secured cluster)"""
+
+    flat_prefix: ClassVar[str] = "kafka_"
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="SSL = TLS; SASL_SSL = TLS and a SASL login (a secured cluster); SASL_PLAINTEXT = "
+        "a login in clear text",
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL login mechanism (SASL_* protocols)"
+    )
+    sasl_username: str | None = Field(None, description="SASL user (SASL_* protocols)")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (SASL_* protocols); never printed")
+    ssl_cafile: Path | None = Field(
+        None, description="CA certificate(s) (PEM) the broker's certificate is checked against; unset = the system's"
+    )
+    ssl_certfile: Path | None = Field(None, description="client certificate (PEM) for mutual TLS; with ssl_keyfile")
+    ssl_keyfile: Path | None = Field(None, description="the client certificate's private key (PEM); with ssl_certfile")
+    ssl_check_hostname: bool = Field(
+        True, description="check that the broker's certificate names the host connected to"
+    )
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSettings:
+        if self.uses_sasl:
+            for field in ("sasl_username", "sasl_password"):
+                value = getattr(self, field)
+                if value is None or not (value.get_secret_value() if isinstance(value, SecretStr) else value):
+                    raise ValueError(
+                        f"security_protocol {self.security_protocol} needs a SASL login: set {_kafka_setting(field)}"
+                    )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            pair = ("ssl_certfile", "ssl_keyfile")
+            given, missing = pair if self.ssl_keyfile is None else pair[::-1]
+            raise ValueError(f"{_kafka_setting(given)} is set without {_kafka_setting(missing)}: mutual TLS needs both")
+        if self.uses_tls:
+            for field in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+                path = getattr(self, field)
+                if path is not None and not path.is_file():
+                    raise ValueError(f"{_kafka_setting(field)}: {path} is not a file")
+        return self
 
 
 _WEEK_MS = 7 * 24 * 3600 * 1000
@@ -118,6 +208,21 @@ class TopicSettings(Part):
     raw_max_message_bytes: int = Field(
         1024 * 1024, ge=1024, description="raw topics' max.message.bytes: the largest record the broker takes"
     )
+    replication_factor: int = Field(
+        1, ge=1, description="copies of each partition on distinct brokers (3 on a 3-broker cluster); new topics only"
+    )
+    min_insync_replicas: int | None = Field(
+        None, ge=1, description="min.insync.replicas: copies that must have an acks=all write; unset = the broker's"
+    )
+
+    @model_validator(mode="after")
+    def _replicas(self) -> TopicSettings:
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"topics.min_insync_replicas ({self.min_insync_replicas}) must not exceed topics.replication_factor "
+                f"({self.replication_factor}): every acks=all write would be refused"
+            )
+        return self
 
     @property
     def names(self) -> dict[str, str]:
@@ -336,6 +441,35 @@ class ConsoleSettings(Part):
         query = {"range": range_name, **({"at": str(at_ms)} if at_ms is not None else {})}
         return f"{self.base_url()}/entity/{quote(entity, safe='')}?{urlencode(query)}"
 
+
+class DriftSettings(Part):
+    """The drift monitor (worker hook sentimon.streams.drift:stream_hook; `sentimon drift`): windows, thresholds"""
+
+    flat_prefix: ClassVar[str] = "drift_"
+
+    enabled: bool = Field(True, description="every worker runs the drift hook (idle until a reference exists)")
+    reference: Path = Field(
+        default_factory=lambda: _default_state_dir() / "drift" / "reference.json",
+        description="the reference JSON `sentimon drift reference` writes and workers read (reloaded when it changes)",
+    )
+    window_events: int = Field(
+        1000, ge=20, description="scored events per drift window, per (model, topic), when a reference is built"
+    )
+    min_reference_windows: int = Field(6, ge=2, description="full windows a (model, topic) needs for a reference")
+    js_threshold: float = Field(
+        0.1, gt=0, le=1, description="label-mix drift: Jensen-Shannon distance (base 2) at or above this"
+    )
+    sigma_threshold: float = Field(
+        3.0, gt=0, description="length and unknown-token drift: window mean this many reference sigmas away"
+    )
+    confirm_windows: int = Field(
+        2, ge=1, description="label-mix, length and unknown-token drift: windows in a row past the threshold"
+    )
+    ph_delta: float = Field(0.5, ge=0, description="confidence Page-Hinkley: shift ignored, in reference sigmas")
+    ph_threshold: float = Field(8.0, gt=0, description="confidence Page-Hinkley: alarm level, in reference sigmas")
+    unk_sample: int = Field(
+        32, ge=0, description="texts per batch tokenized for the unknown-token rate (ONNX bundles); 0 = off"
+    )
 
 def check_lateness(stream: StreamSettings, windows: WindowSettings) -> None:
     """An event may be ``max_future_ms`` ahead of the clock and still be applied, moving its partition's

@@ -30,7 +30,9 @@ from sentimon.core.errors import UserError
 from sentimon.core.parts import (
     AlertSettings,
     ConsoleSettings,
+    DriftSettings,
     InferenceSettings,
+    KafkaSettings,
     MetricsSettings,
     Part,
     StackSettings,
@@ -130,6 +132,7 @@ class Settings(BaseSettings):
     )
 
     stack: StackSettings = Field(default_factory=StackSettings, description=StackSettings.__doc__)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings, description=KafkaSettings.__doc__)
     topics: TopicSettings = Field(default_factory=TopicSettings, description=TopicSettings.__doc__)
     inference: InferenceSettings = Field(default_factory=InferenceSettings, description=InferenceSettings.__doc__)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description=MetricsSettings.__doc__)
@@ -138,6 +141,7 @@ class Settings(BaseSettings):
     windows: WindowSettings = Field(default_factory=WindowSettings, description=WindowSettings.__doc__)
     alerts: AlertSettings = Field(default_factory=AlertSettings, description=AlertSettings.__doc__)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings, description=ConsoleSettings.__doc__)
+    drift: DriftSettings = Field(default_factory=DriftSettings, description=DriftSettings.__doc__)
 
     @classmethod
     def settings_customise_sources(

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sentimon.core.redact import mask_url
 from sentimon.replay.errors import ReplayError
 from sentimon.replay.run import KEY_ROOT, TOPIC_INFIX
 from sentimon.streams.windows import count_or_unlink, glob_escape, scan_keys
@@ -168,9 +169,9 @@ class Services:
 
     def __init__(self, settings, timeout_s: float = 5.0):
         import redis
-        from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
 
+        from sentimon.infra import kafka_clients
         from sentimon.infra.redis_client import connect
 
         self.client = connect(settings.stack)
@@ -178,11 +179,13 @@ class Services:
             self.client.ping()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             self.client.close()
-            raise ReplayError(f"Redis at {settings.stack.redis} is unreachable ({exc}); run `sentimon up`") from None
+            raise ReplayError(
+                f"Redis at {mask_url(settings.stack.redis)} is unreachable ({exc}); run `sentimon up`"
+            ) from None
         timeout_ms = int(timeout_s * 1000)
         try:
-            self.admin = KafkaAdminClient(bootstrap_servers=settings.stack.kafka_servers, client_id="sentimon-clean",
-                                          request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms)  # fmt: skip
+            self.admin = kafka_clients.admin(settings, client_id="sentimon-clean", request_timeout_ms=timeout_ms,
+                                             bootstrap_timeout_ms=timeout_ms)  # fmt: skip
         except KafkaError as exc:
             self.client.close()
             raise ReplayError(

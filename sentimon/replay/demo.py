@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from sentimon.core.errors import UserError
 from sentimon.core.host import free_port
 from sentimon.core.settings import env_names
@@ -58,6 +60,8 @@ def settings_env(settings) -> dict[str, str]:
                 continue
             if isinstance(value, list):
                 value = json.dumps([str(v) for v in value])
+            elif isinstance(value, SecretStr):  # str() would give the child '**********'
+                value = value.get_secret_value()
             env[env_names(part, name)[0]] = str(value)
     return env
 
@@ -96,13 +100,14 @@ class DemoWorker:
         The worker acknowledges a batch only after its window update, its alert evaluation (the stream hook
         writes the alert history) and its scored/DLQ publish, so by then the windows and alerts are final.
         """
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
+
+        from sentimon.infra import kafka_clients
 
         # A group member that never subscribes only reads the group's offsets; it never joins or commits.
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.settings.stack.kafka_servers, group_id=self.settings.worker.id,
-            enable_auto_commit=False, client_id="sentimon-demo",
-        )  # fmt: skip
+        consumer = kafka_clients.consumer(
+            self.settings, group_id=self.settings.worker.id, enable_auto_commit=False, client_id="sentimon-demo"
+        )
         try:
             partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
             ends = consumer.end_offsets(partitions)

@@ -183,7 +183,7 @@ def _start_stack(settings, say: Callable[[str], None]) -> None:
     from sentimon.infra import Stack, ensure_topics, pipeline_topics
 
     Stack(settings).up(lambda name, what: say(f"{name:>8} {what}"))
-    ensure_topics(settings.stack.kafka_servers, pipeline_topics(settings))
+    ensure_topics(settings, pipeline_topics(settings))
 
 
 def _write_timeline(settings, spec: TimelineSpec, out: Path) -> list[dict]:
@@ -196,9 +196,9 @@ def _write_timeline(settings, spec: TimelineSpec, out: Path) -> list[dict]:
 
 def _send_paced(settings, messages: list[dict], speed: float | None, on_progress: Callable[[int, int], None]) -> None:
     """The timeline onto the raw social topic, keyed by id and stamped with its event time."""
-    from kafka import KafkaProducer
+    from sentimon.infra import kafka_clients
 
-    producer = KafkaProducer(bootstrap_servers=settings.stack.kafka_servers, linger_ms=5)
+    producer = kafka_clients.producer(settings, linger_ms=5)
 
     def send(m: dict) -> None:
         value = json.dumps(m).encode()

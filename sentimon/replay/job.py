@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sentimon.core.redact import mask_url
 from sentimon.replay import report as reporting
 from sentimon.replay.errors import ReplayError
 from sentimon.replay.reader import TopicRange
@@ -43,7 +44,7 @@ class TopicReplay:
 
     def __init__(self, settings, request: ReplayRequest):
         self.settings, self.request = settings, request
-        self.source = TopicRange(settings.stack.kafka_servers, request.topic, request.start_ms, request.end_ms)
+        self.source = TopicRange(settings, request.topic, request.start_ms, request.end_ms)
         self.source.require_records()
 
     @property
@@ -95,20 +96,18 @@ class TopicReplay:
             record(client, leftovers)
         except redis.RedisError as exc:  # the first Redis call of a replay: say what to do, no traceback
             raise ReplayError(
-                f"Redis at {self.settings.stack.redis} is unreachable ({exc}); run `sentimon up`"
+                f"Redis at {mask_url(self.settings.stack.redis)} is unreachable ({exc}); run `sentimon up`"
             ) from None
         finally:
             client.close()
 
 
 def _scored_producer(settings, runs: list[ModelRun]):
-    from kafka import KafkaProducer
-
-    from sentimon.infra import TopicSpec, ensure_topics
+    from sentimon.infra import TopicSpec, ensure_topics, kafka_clients
 
     specs = [TopicSpec(run.settings.topics.scored, 1, settings.topics.scored_retention_ms) for run in runs]
-    ensure_topics(settings.stack.kafka_servers, specs)
-    return KafkaProducer(bootstrap_servers=settings.stack.kafka_servers, linger_ms=20)
+    ensure_topics(settings, specs)
+    return kafka_clients.producer(settings, linger_ms=20)
 
 
 def _publisher(producer) -> Callable[[ModelRun, list[ScoredEvent]], None]:

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sentimon.core.settings import Settings
+from sentimon.infra import kafka_clients
 from sentimon.replay.errors import EmptyRangeError
 from sentimon.streams.errors import StreamsError
 from sentimon.streams.pipeline import RawRecord
@@ -30,15 +32,17 @@ class PartitionRange:
 class TopicRange:
     """The records of ``topic`` with ``from_ms <= timestamp < to_ms`` (either bound optional)."""
 
-    def __init__(self, bootstrap: str, topic: str, from_ms: int | None = None, to_ms: int | None = None):
-        from kafka import KafkaConsumer, TopicPartition
+    def __init__(self, settings: Settings, topic: str, from_ms: int | None = None, to_ms: int | None = None):
+        from kafka import TopicPartition
 
-        self.bootstrap, self.topic = bootstrap, topic
-        probe = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="sentimon-replay")
+        self.settings, self.topic = settings, topic
+        probe = kafka_clients.consumer(settings, enable_auto_commit=False, client_id="sentimon-replay")
         try:
             partitions = probe.partitions_for_topic(topic)
             if not partitions:
-                raise StreamsError(f"topic {topic!r} does not exist on {bootstrap}; list topics or check the name")
+                raise StreamsError(
+                    f"topic {topic!r} does not exist on {settings.stack.kafka_servers}; list topics or check the name"
+                )
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             ends = probe.end_offsets(tps)
             begins = probe.beginning_offsets(tps)
@@ -84,13 +88,12 @@ class TopicRange:
 
     def available_span(self) -> tuple[int, int] | None:
         """(earliest, latest) record timestamp on the whole topic; None when it holds no records."""
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
         held = [r for r in self.held if r.size]
         if not held:
             return None
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                 client_id="sentimon-replay")  # fmt: skip
+        consumer = kafka_clients.consumer(self.settings, enable_auto_commit=False, client_id="sentimon-replay")
         try:
             stamps: list[int] = []
             for r in held:
@@ -107,13 +110,12 @@ class TopicRange:
         return heapq.merge(*streams, key=lambda rec: (rec.timestamp_ms or 0, rec.partition, rec.offset))
 
     def _partition(self, r: PartitionRange) -> Iterator[RawRecord]:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
         tp = TopicPartition(self.topic, r.partition)
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, client_id="sentimon-replay",
-            max_poll_records=2000,
-        )  # fmt: skip
+        consumer = kafka_clients.consumer(
+            self.settings, enable_auto_commit=False, client_id="sentimon-replay", max_poll_records=2000
+        )
         try:
             consumer.assign([tp])
             consumer.seek(tp, r.start)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from sentimon.inference.evaluation import label_index, metrics
+from sentimon.replay.drift import replay_drift
 from sentimon.replay.run import ModelRun, ReplayStats
 from sentimon.replay.timeline import LABELS, Episode, score_detection
 
@@ -184,6 +185,7 @@ def build(
             "accuracy": accuracy(run),
             "alerts": alerts,
             "series": series(run, bucket_ms, stats.first_ts_ms, stats.last_ts_ms),
+            "drift": replay_drift(run),  # against the drift reference (README "Drift"); None without one
         }
         if episodes is not None:
             detection = score_detection(alerts, episodes)
@@ -230,6 +232,7 @@ def markdown(report: dict[str, Any], plot_name: str | None = None) -> str:
     if plot_name:
         lines += ["", f"![volume, negative share and alert episodes over time]({plot_name})", "",
                   f"Plotted per {_duration(report['bucket_ms'])} of event time."]  # fmt: skip
+    lines += _drift_markdown(report)
     for name, m in report["models"].items():
         if "detection" in m:
             d = m["detection"]
@@ -253,6 +256,23 @@ def markdown(report: dict[str, Any], plot_name: str | None = None) -> str:
                 offset = f" ({x['offset_s']:+.0f} s)" if "offset_s" in x else ""
                 lines.append(f"- {who}: `{x['rule']}` on **{x['entity']}** at {x['started_at']}{offset}")
     return "\n".join(lines) + "\n"
+
+
+def _drift_markdown(report: dict[str, Any]) -> list[str]:
+    """Per model and topic: windows compared with the drift reference, peak figures, first window each signal
+    drifted at."""
+    rows = [(name, t) for name, m in report["models"].items() for t in (m.get("drift") or {}).get("topics", [])]
+    if not rows:
+        return []
+    lines = ["", "## Drift against the reference", "",
+             "| model | topic | windows | max JS | max conf. PH | max length z | max unk. z | drifted (first window) |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, t in rows:
+        first = ", ".join(f"{s} {d['window']}" for s, d in t["first_detected"].items()) or "none"
+        unk = "-" if t["max_abs_unk_z"] is None else f"{t['max_abs_unk_z']:.1f}"
+        lines.append(f"| {name} | {t['topic']} | {t['windows']} | {t['max_label_js']:.3f} | "
+                     f"{t['max_confidence_ph']:.1f} | {t['max_abs_length_z']:.1f} | {unk} | {first} |")  # fmt: skip
+    return lines
 
 
 def _totals_markdown(report: dict[str, Any]) -> list[str]:

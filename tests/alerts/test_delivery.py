@@ -19,7 +19,7 @@ from sentimon.alerts.engine import AlertEngine
 from sentimon.alerts.evaluate import Observation
 from sentimon.alerts.history import History
 from sentimon.alerts.schema import parse_ruleset
-from sentimon.alerts.sinks import KafkaPublisher, KafkaSink, LogSink, WebhookSink
+from sentimon.alerts.sinks import KafkaPublisher, KafkaSink, LogSink, WebhookSink, webhook_key
 from sentimon.alerts.store import RedisStates
 
 from .fakes import MIN, T0
@@ -34,7 +34,7 @@ RULESET = {"name": "dl", "rules": [{"name": "neg", "kind": "level", "metric": "n
 
 def sinks(settings, topic: str, url: str, attempts: int = 3) -> list:
     webhook = WebhookSink(url, timeout_s=2, attempts=attempts, backoff_s=0.05, backoff_max_s=0.1)
-    return [LogSink(), KafkaSink(topic, KafkaPublisher(settings.stack.kafka_servers)), webhook]
+    return [LogSink(), KafkaSink(topic, KafkaPublisher(settings)), webhook]
 
 
 def wait_until(predicate, timeout_s: float, what: str) -> None:
@@ -71,7 +71,7 @@ def test_every_sink_confirms_then_the_claim_is_acked_and_the_row_marked_delivere
     assert [json.loads(r.value)["notification_id"] for r in records] == [note.dedup_key]
     (row,) = rows(history, rule_id)
     assert row["delivered_at"] is not None
-    assert history.deliveries(note.dedup_key) == {"log", f"kafka:{topic}", f"webhook:{receiver.url}"}
+    assert history.deliveries(note.dedup_key) == {"log", f"kafka:{topic}", webhook_key(receiver.url)}
     assert engine.recover() == []  # nothing left: delivered once
     dispatcher.close()
     receiver.close()
@@ -88,12 +88,14 @@ from sentimon.alerts.payload import build_payload
 from sentimon.alerts.schema import parse_ruleset
 from sentimon.alerts.sinks import KafkaPublisher, KafkaSink, LogSink, WebhookSink
 from sentimon.alerts.store import RedisStates
+from sentimon.core.settings import load_settings
 
 redis_url, db, bootstrap, topic, url, prefix, ruleset, t0 = sys.argv[1:]
 rs = parse_ruleset(__import__("json").loads(ruleset))
 states = RedisStates(redis.Redis.from_url(redis_url), prefix, lease_s=1, owner="dead")
 webhook = WebhookSink(url, timeout_s=2, attempts=1)
-dispatcher = Dispatcher(History(db), [LogSink(), KafkaSink(topic, KafkaPublisher(bootstrap)), webhook])
+publish = KafkaPublisher(load_settings(stack={"kafka_bootstrap": bootstrap}))
+dispatcher = Dispatcher(History(db), [LogSink(), KafkaSink(topic, publish), webhook])
 note = states.apply(rs.rules[0], rs.name + "/neg", Observation("AAPL", int(t0), "breach", 0.8, 0.2, 30))
 ok = dispatcher.submit(note, build_payload(rs.rules[0], note), ledger=states).result(30)
 print("delivered" if ok else "undelivered", flush=True)

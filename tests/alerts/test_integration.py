@@ -59,7 +59,7 @@ def consume(settings, topic: str, expect: int) -> list:
 
 def test_kafka_sink_writes_json_keyed_by_entity(stack_settings, make_topic, unique):
     topic = make_topic(unique)
-    sink = KafkaSink(topic, KafkaPublisher(stack_settings.stack.kafka_servers))
+    sink = KafkaSink(topic, KafkaPublisher(stack_settings))
     for _, payload in episode("AAPL", T0, 2):
         sink.send(payload)
     sink.close()

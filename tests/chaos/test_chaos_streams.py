@@ -83,7 +83,7 @@ def make_env(settings, name: str, tmp, kafka: str, redis_url: str) -> StreamEnv:
     env = StreamEnv(settings, name, tmp)
     env.extra_env = {"SENTIMON_KAFKA_BOOTSTRAP": kafka, "SENTIMON_REDIS_URL": redis_url}
     specs = [TopicSpec(t, 4 if k in ("social", "market") else 1, 3_600_000) for k, t in env.topics.items()]
-    ensure_topics(kafka, specs)
+    ensure_topics(settings.replace(kafka_bootstrap=kafka), specs)
     return env
 
 

@@ -192,4 +192,4 @@ def test_unreachable_kafka_is_one_error_naming_the_setting(monkeypatch: pytest.M
 
     monkeypatch.setattr(kafka, "KafkaAdminClient", refuse)
     with pytest.raises(InfraError, match=r"Kafka at 127\.0\.0\.1:1 is unreachable .*stack\.kafka_bootstrap"):
-        ensure_topics("127.0.0.1:1", [])
+        ensure_topics(load_settings(kafka_bootstrap="127.0.0.1:1"), [])

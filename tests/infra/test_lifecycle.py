@@ -59,7 +59,9 @@ def test_up_status_down_leaves_no_process() -> None:
         topics = sentimon("topics", "create")
         assert topics.returncode == 0, topics.stderr
         assert "created" in topics.stdout
-        pids = {int((state_dir / "run" / f"{name}.pid").read_text()) for name in ("kafka", "redis", "database")}
+        pids = {
+            int((state_dir / "run" / f"{name}.pid").read_text().split()[0]) for name in ("kafka", "redis", "database")
+        }
         assert pids <= set(_processes_in(state_dir))  # PostgreSQL's own workers are there too
 
         down = sentimon("down")

@@ -188,12 +188,12 @@ def test_ensure_topics_is_idempotent_and_grows_partitions(stack_settings, unique
     from kafka.admin import ConfigResource, ConfigResourceType
 
     specs = [replace(spec, name=f"{unique}.{spec.name}") for spec in pipeline_topics(stack_settings)]
-    first = ensure_topics(stack_settings.stack.kafka_servers, specs)
+    first = ensure_topics(stack_settings, specs)
     assert set(first.values()) == {"created"}
-    again = ensure_topics(stack_settings.stack.kafka_servers, specs)
+    again = ensure_topics(stack_settings, specs)
     assert set(again.values()) == {"exists"}
     grown = replace(specs[0], partitions=specs[0].partitions + 2, retention_ms=123456)
-    result = ensure_topics(stack_settings.stack.kafka_servers, [grown])
+    result = ensure_topics(stack_settings, [grown])
     assert "partitions" in result[grown.name]
     admin = KafkaAdminClient(bootstrap_servers=stack_settings.stack.kafka_servers)
     try:

@@ -44,42 +44,41 @@ def _settings(stack_settings, unique):
 def test_reader_returns_the_time_range_in_event_time_order(stack_settings, history) -> None:
     topic, spec, messages = history
     start, end = messages[100]["ts"], messages[-100]["ts"]
-    records = list(TopicRange(stack_settings.stack.kafka_servers, topic, start, end))
+    records = list(TopicRange(stack_settings, topic, start, end))
     expected = [m["id"] for m in messages if start <= m["ts"] < end]
     assert sorted(json.loads(r.value)["id"] for r in records) == sorted(expected)
     stamps = [r.timestamp_ms for r in records]
     assert stamps == sorted(stamps)  # merged across the 3 partitions
-    assert TopicRange(stack_settings.stack.kafka_servers, topic, start, end).total == len(expected)
+    assert TopicRange(stack_settings, topic, start, end).total == len(expected)
 
 
 def test_unknown_topic_is_a_clear_error(stack_settings, unique) -> None:
     from sentimon.streams.errors import StreamsError
 
     with pytest.raises(StreamsError, match="does not exist"):
-        TopicRange(stack_settings.stack.kafka_servers, f"{unique}.nope")
+        TopicRange(stack_settings, f"{unique}.nope")
 
 
 def test_a_range_without_records_names_what_the_topic_holds(stack_settings, history) -> None:
     from sentimon.replay.errors import EmptyRangeError
 
     topic, spec, messages = history
-    servers = stack_settings.stack.kafka_servers
-    TopicRange(servers, topic).require_records()  # records in range: no error
+    TopicRange(stack_settings, topic).require_records()  # records in range: no error
     week_before = messages[0]["ts"] - 7 * 24 * 3_600_000
     with pytest.raises(EmptyRangeError) as caught:
-        TopicRange(servers, topic, week_before, week_before + 3_600_000).require_records()
+        TopicRange(stack_settings, topic, week_before, week_before + 3_600_000).require_records()
     message = str(caught.value)
     assert topic in message and "\n" not in message
     assert _iso(min(m["ts"] for m in messages)) in message and _iso(max(m["ts"] for m in messages)) in message
     with pytest.raises(EmptyRangeError, match="holds records from"):
-        TopicRange(servers, topic, messages[-1]["ts"] + 1).require_records()
+        TopicRange(stack_settings, topic, messages[-1]["ts"] + 1).require_records()
 
 
 def test_an_empty_topic_says_so(stack_settings, unique, make_topic) -> None:
     from sentimon.replay.errors import EmptyRangeError
 
     with pytest.raises(EmptyRangeError, match="is empty"):
-        TopicRange(stack_settings.stack.kafka_servers, make_topic(f"{unique}.empty")).require_records()
+        TopicRange(stack_settings, make_topic(f"{unique}.empty")).require_records()
 
 
 def test_records_deleted_by_the_broker_leave_an_empty_topic(stack_settings, unique, make_topic) -> None:
@@ -100,7 +99,7 @@ def test_records_deleted_by_the_broker_leave_an_empty_topic(stack_settings, uniq
         admin.delete_records({TopicPartition(topic, 0): 5})
     finally:
         admin.close()
-    source = TopicRange(servers, topic)
+    source = TopicRange(stack_settings, topic)
     assert source.held[0].start == source.held[0].end == 5
     with pytest.raises(EmptyRangeError, match="is empty"):
         source.require_records()
@@ -150,7 +149,7 @@ def test_replay_accuracy_isolation_and_comparison(stack_settings, unique, histor
 
     runs = build_runs(settings, ["vader", TINY], unique, tmp_path)
     try:
-        stats = replay(TopicRange(settings.stack.kafka_servers, topic), runs, batch_size=500)
+        stats = replay(TopicRange(settings, topic), runs, batch_size=500)
     finally:
         for run in runs:
             run.close()

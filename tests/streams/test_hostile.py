@@ -212,7 +212,6 @@ def test_raw_topics_get_max_message_bytes_from_settings(stack_settings, unique):
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    from sentimon.core.settings import load_settings
     from sentimon.infra import ensure_topics, pipeline_topics
 
     names = {f"topic_{k}": f"{unique}.{k}" for k in ("social", "market", "scored", "dlq", "alerts")}
@@ -230,9 +229,11 @@ def test_raw_topics_get_max_message_bytes_from_settings(stack_settings, unique):
         found = modified()
         return [found.get(r.name, {}).get("max.message.bytes", {}).get("value") for r in resources]
 
-    ensure_topics(bootstrap, pipeline_topics(load_settings(**names)))  # created with the default
+    settings = stack_settings.replace(**names)
+    ensure_topics(settings, pipeline_topics(settings))  # created with the default
     wait_for(lambda: max_bytes() == [str(1024 * 1024)] * 2 + [None], 20, "the new topics' configs")
-    ensure_topics(bootstrap, pipeline_topics(load_settings(topic_raw_max_message_bytes=2_000_000, **names)))
+    settings = settings.replace(topic_raw_max_message_bytes=2_000_000)
+    ensure_topics(settings, pipeline_topics(settings))
     # Existing topics are altered; the dead-letter topic keeps the broker's default (its records stay small).
     wait_for(lambda: max_bytes() == ["2000000", "2000000", None], 20, "the altered max.message.bytes")
 
