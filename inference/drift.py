@@ -345,6 +345,11 @@ def build_reference(
     return DriftReference(window_events, now_ms, source, refs)
 
 
+def reference_path(settings: Any) -> Path:
+    """Where the reference lives: setting ``drift.reference``, else ``<stack.state_dir>/drift/reference.json``."""
+    return settings.drift.reference or settings.stack.state_dir / "drift" / "reference.json"
+
+
 @dataclass(frozen=True)
 class Thresholds:
     js: float = 0.1

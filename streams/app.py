@@ -310,7 +310,7 @@ def build_app(
     from sentimon.infra import kafka_clients
 
     data_dir = Path(settings.worker.data_dir or settings.stack.state_dir / "worker")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # Faust's offsets and tables: ours alone
     app = faust.App(
         settings.worker.id,
         # broker and broker_credentials (TLS, SASL): Faust's producer and consumers are aiokafka clients.

@@ -28,6 +28,7 @@ from sentimon.inference.drift import (
     Thresholds,
     WindowReport,
     observation,
+    reference_path,
 )
 from sentimon.streams.pipeline import ScoredEvent
 
@@ -178,7 +179,7 @@ def stream_hook(settings, registry: CollectorRegistry | None = None) -> DriftHoo
     registry, the unknown-token counter of the configured model's bundle (none for VADER)."""
     unknown, name = unknown_token_counter(settings) if settings.drift.unk_sample else (None, None)
     return DriftHook(
-        settings.drift.reference,
+        reference_path(settings),
         Thresholds.from_settings(settings.drift),
         DriftMetrics(registry) if registry is not None else None,
         unknown_tokens=unknown,

@@ -45,6 +45,18 @@ class ScorerLike(Protocol):
     def score(self, texts: list[str]) -> list[Any]: ...
 
 
+class Router(Protocol):
+    """Chooses the scorer of each message of a batch (a rollout: ``streams.follow.Follower``)."""
+
+    def score(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        entities: Sequence[Sequence[str]],
+        score: Callable[[list[str], Any], list[Any]],
+    ) -> tuple[list[Any], list[Any]]: ...
+
+
 @dataclass(frozen=True)
 class RawRecord:
     """One Kafka record as the pipeline sees it."""
@@ -226,6 +238,7 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         retry_backoff_s: tuple[float, float] = (0.05, 2.0),
+        router: Router | None = None,
     ):
         self.scorer = scorer
         self.store = store
@@ -241,6 +254,7 @@ class Pipeline:
         self.clock = clock
         self.sleep = sleep
         self.retry_backoff_s = retry_backoff_s
+        self.router = router  # a rollout: the scorer(s) of each batch come from it (streams.follow)
         if metrics is not None:
             metrics.set_scorer(scorer)
 
@@ -260,6 +274,10 @@ class Pipeline:
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+    def _extract(self, text: str) -> tuple[str, ...]:
+        # A long text can name many cashtags: keep the first max_entities, as a message may list.
+        return tuple(self.extractor.extract(text)[: self.max_entities])
 
     # -- stages
     def parse(self, records: Sequence[RawRecord]) -> tuple[list[tuple[RawRecord, Message]], list[DeadLetter]]:
@@ -281,10 +299,11 @@ class Pipeline:
                 good.append((rec, parsed))
         return good, bad
 
-    def score(self, texts: list[str]) -> list[Any | Exception]:
+    def score(self, texts: list[str], scorer: ScorerLike | None = None) -> list[Any | Exception]:
         """Predictions in order; when the batch fails, texts are scored one by one to isolate the bad ones."""
+        scorer = scorer or self.scorer
         try:
-            preds = self.scorer.score(texts)
+            preds = scorer.score(texts)
         except Exception:
             log.exception("scorer failed on a batch of %d; scoring one by one", len(texts))
             if self.metrics:
@@ -292,11 +311,11 @@ class Pipeline:
             preds = []
             for text in texts:
                 try:
-                    preds.append(self.scorer.score([text])[0])
+                    preds.append(scorer.score([text])[0])
                 except Exception as exc:  # a per-message failure is data for the DLQ, not a crash
                     preds.append(exc)
         if len(preds) != len(texts):
-            raise RuntimeError(f"scorer {self.scorer.name} returned {len(preds)} predictions for {len(texts)} texts")
+            raise RuntimeError(f"scorer {scorer.name} returned {len(preds)} predictions for {len(texts)} texts")
         return preds
 
     def apply(self, events: list[ScoredEvent]) -> list[ScoredEvent]:
@@ -371,7 +390,13 @@ class Pipeline:
 
         texts = [msg.text for _, msg in good]
         t0 = time.perf_counter()
-        preds = self.score(texts) if texts else []
+        if self.router is not None and texts:
+            # One snapshot of the router per batch: a new model version takes over between batches.
+            ents = [msg.entities if msg.entities is not None else self._extract(msg.text) for _, msg in good]
+            preds, by = self.router.score([msg.id for _, msg in good], texts, ents, self.score)
+        else:
+            preds = self.score(texts) if texts else []
+            by = [self.scorer] * len(preds)
         inference_s = time.perf_counter() - t0
 
         events: list[ScoredEvent] = []
@@ -381,7 +406,7 @@ class Pipeline:
             "inference_ms": round(inference_s * 1000, 3),
             "batch_size": len(records),
         }
-        for (rec, msg), pred in zip(good, preds, strict=True):
+        for (rec, msg), pred, scorer in zip(good, preds, by, strict=True):
             if isinstance(pred, Exception):
                 dead.append(_dead(rec, SCORING_FAILED, f"{type(pred).__name__}: {pred}"[:300]))
                 continue
@@ -397,8 +422,7 @@ class Pipeline:
             if msg.entities is not None:
                 entities = msg.entities
             else:
-                # A long text can name many cashtags: keep the first max_entities, as a message may list.
-                entities = tuple(self.extractor.extract(msg.text)[: self.max_entities])
+                entities = self._extract(msg.text)
             event = ScoredEvent(
                 message_id=msg.id,
                 ts_ms=msg.ts_ms,
@@ -408,8 +432,8 @@ class Pipeline:
                 label=pred.label,
                 score=score,
                 probs=probs,
-                model=self.scorer.name,
-                model_version=self.scorer.version,
+                model=scorer.name,
+                model_version=scorer.version,
                 topic=rec.topic,
                 partition=rec.partition,
                 offset=rec.offset,

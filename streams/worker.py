@@ -112,6 +112,7 @@ def run_worker(
 
     from sentimon import inference
     from sentimon.streams.app import Publisher, build_app, load_hooks
+    from sentimon.streams.follow import follower_for
     from sentimon.streams.metrics import StreamMetrics, serve_metrics
     from sentimon.streams.pipeline import Pipeline
     from sentimon.streams.windows import WindowStore
@@ -119,7 +120,9 @@ def run_worker(
     check_topics(settings)
     client = connect_redis(settings)
     threads = settings.worker.inference_threads or settings.inference.threads
-    scorer = inference.load(settings=settings.inference, threads=threads)
+    # A worker whose model is NAME@champion follows the alias and the model's rollouts (README "Rollout").
+    follower = follower_for(settings, client, threads)
+    scorer = follower.start().champion if follower else inference.load(settings=settings.inference, threads=threads)
     registry = CollectorRegistry()
     metrics = StreamMetrics(registry)
     server = serve_metrics(registry, settings.metrics)
@@ -132,6 +135,9 @@ def run_worker(
     drift = [DRIFT_HOOK] if settings.drift.enabled and DRIFT_HOOK not in settings.stream.hooks else []
     specs = [*settings.stream.hooks, *drift]
     all_hooks = [*(hooks or []), *load_hooks(specs, settings, registry, publisher.publish)]
+    if follower is not None:
+        follower.attach(registry, publisher.publish, metrics)
+        all_hooks.append(follower.window_hook)
     pipeline = Pipeline.from_settings(
         settings.stream,
         scorer,
@@ -139,6 +145,7 @@ def run_worker(
         hooks=all_hooks,
         metrics=metrics,
         dead_letter_unsupported=settings.inference.unsupported_language == "dead_letter",
+        router=follower,
     )
     executor = ThreadPoolExecutor(settings.worker.threads, thread_name_prefix="sentimon")
     app = build_app(settings, pipeline, executor, metrics, publisher, ready_file)
@@ -153,5 +160,7 @@ def run_worker(
         log.info("worker %s stopped", settings.worker.id)
         # The hooks were closed by the app's shutdown, while its producer still ran.
         executor.shutdown(wait=True)
+        if follower is not None:
+            follower.close()
         server.shutdown()
         client.close()

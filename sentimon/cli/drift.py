@@ -33,6 +33,7 @@ def reference(
     model and topic, the label mix and the mean and sigma of confidence, text length and unknown-token rate over
     windows of drift.window_events events (at least drift.min_reference_windows of them). Workers pick up the new
     file at their next batch. Prints the reference's JSON."""
+    from sentimon.inference.drift import reference_path
     from sentimon.replay import drift
 
     settings = settings_of(ctx)
@@ -48,7 +49,7 @@ def reference(
         ref = drift.reference_from_replay(settings, from_replay, model)
     else:
         ref = drift.reference_from_topic(settings, topic, start, end, model)
-    path = output or settings.drift.reference
+    path = output or reference_path(settings)
     ref.save(path)
     out.print(ref.to_json(), markup=False, highlight=False, end="")
     pairs = ", ".join(f"{r.model} on {r.topic} ({r.windows} windows)" for r in ref.topics.values())
@@ -62,11 +63,11 @@ def status(
 ) -> None:
     """The reference in use and each worker's last drift window per model and topic: JS distance of the label
     mix, confidence z and Page-Hinkley statistic, length z, unknown-token z, and the signals drifting now."""
-    from sentimon.inference.drift import DriftReference
+    from sentimon.inference.drift import DriftReference, reference_path
     from sentimon.replay import drift
 
     settings = settings_of(ctx)
-    path = settings.drift.reference
+    path = reference_path(settings)
     ref = DriftReference.load(path) if path.is_file() else None
     rows = drift.worker_status(settings)
     if as_json:

@@ -48,15 +48,16 @@ def down(
 
 
 def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Show whether each service answers; exit 1 when any is down. A secure stack's client settings file is
-    reported as client_config (null for a plain stack)."""
+    """Show whether each service answers; exit 1 when any is down. A secure stack's JSON adds client_config,
+    the path of its client settings file (a plain stack's JSON is as it always was: one object per service)."""
     stack = Stack(settings_of(ctx))
     statuses = stack.status()
     client_config = str(stack.client_config) if stack.client_config else None
     if as_json:
         report: dict = {name: s.as_dict() for name, s in statuses.items()}
         report["kafka"]["security_protocol"] = stack.settings.kafka.security_protocol
-        report["client_config"] = client_config
+        if client_config:
+            report["client_config"] = client_config
         typer.echo(json.dumps(report, indent=2))
     else:
         table = Table("service", "endpoint", "up", "managed", "pid")

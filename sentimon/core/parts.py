@@ -294,6 +294,17 @@ class InferenceSettings(Part):
     registry_prefix: str = Field(
         "sentimon:registry", description="Redis keys and channel that mirror the aliases for workers to follow"
     )
+    # Rollouts (README "Rollout"): a worker whose model is NAME@champion follows the alias and the model's rollout.
+    follow_poll_s: float = Field(
+        2.0, gt=0, description="a following worker re-reads the alias pointer this often, besides the notifications"
+    )
+    rollout_stats_s: float = Field(1.0, gt=0, description="how often a worker publishes its rollout statistics")
+    shadow_queue: int = Field(
+        64, ge=1, description="batch copies waiting for the shadow scorer; more are dropped (counted), never waited on"
+    )
+    canary_shadow_sample: float = Field(
+        0.25, ge=0.0, le=1.0, description="share of a canary's messages the champion also scores, for the agreement"
+    )
 
 
 class MetricsSettings(Part):
@@ -448,9 +459,10 @@ class DriftSettings(Part):
     flat_prefix: ClassVar[str] = "drift_"
 
     enabled: bool = Field(True, description="every worker runs the drift hook (idle until a reference exists)")
-    reference: Path = Field(
-        default_factory=lambda: _default_state_dir() / "drift" / "reference.json",
-        description="the reference JSON `sentimon drift reference` writes and workers read (reloaded when it changes)",
+    reference: Path | None = Field(
+        None,
+        description="the reference JSON `sentimon drift reference` writes and workers read (re-read when it "
+        "changes); unset = <stack.state_dir>/drift/reference.json",
     )
     window_events: int = Field(
         1000, ge=20, description="scored events per drift window, per (model, topic), when a reference is built"
@@ -470,6 +482,7 @@ class DriftSettings(Part):
     unk_sample: int = Field(
         32, ge=0, description="texts per batch tokenized for the unknown-token rate (ONNX bundles); 0 = off"
     )
+
 
 def check_lateness(stream: StreamSettings, windows: WindowSettings) -> None:
     """An event may be ``max_future_ms`` ahead of the clock and still be applied, moving its partition's

@@ -114,11 +114,19 @@ def _build(settings, obs: Iterable[Observation], source: str) -> DriftReference:
 
 def worker_status(settings) -> list[dict[str, Any]]:
     """The last drift window report of every (worker, model, topic), newest first."""
+    import redis
+
+    from sentimon.core.redact import mask_url
     from sentimon.infra.redis_client import connect
 
     client = connect(settings.stack)
     try:
         raw = client.hgetall(status_key(settings.windows.prefix))
+    except redis.RedisError as exc:
+        raise ReplayError(
+            f"Redis at {mask_url(settings.stack.redis)} is unreachable ({type(exc).__name__}); the workers' drift "
+            "state is there: start it with `sentimon up` or set stack.redis_url (SENTIMON_REDIS_URL)"
+        ) from None
     finally:
         client.close()
     rows = [json.loads(v) for v in raw.values()]
@@ -134,16 +142,17 @@ def _iso(ms: int | None) -> str:
 def replay_drift(run: Any) -> dict[str, Any] | None:
     """A replayed model's drift figures against the configured reference (``drift.reference``), per topic the
     reference holds for it; None when there is no reference to compare with."""
-    from sentimon.inference.drift import Thresholds, replay_figures
+    from sentimon.inference.drift import Thresholds, reference_path, replay_figures
 
     drift = getattr(run.settings, "drift", None)
-    if drift is None or not drift.reference.is_file():
+    path = reference_path(run.settings) if drift is not None else None
+    if drift is None or path is None or not path.is_file():
         return None
-    reference = DriftReference.load(drift.reference)
+    reference = DriftReference.load(path)
     counter, name = unknown_token_counter(run.settings) if drift.unk_sample else (None, None)
     obs = observations((ev.to_dict() for ev in run.events.values()), counter, name)
     return {
-        "reference": str(drift.reference),
+        "reference": str(path),
         "reference_source": reference.source,
         "window_events": reference.window_events,
         "topics": replay_figures(obs, reference, Thresholds.from_settings(drift)),

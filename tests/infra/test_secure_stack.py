@@ -325,6 +325,7 @@ def test_start_time_of_a_secure_stack_against_a_plain_one(secure: Secure) -> Non
         started = time.monotonic()
         Stack(settings).up()
         plain_s = time.monotonic() - started
+        assert Stack(settings).client_config is None and not (state_dir / CLIENT_FILE).exists()
     finally:
         Stack(settings).down()
         shutil.rmtree(state_dir, ignore_errors=True)

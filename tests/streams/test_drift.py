@@ -113,7 +113,8 @@ def test_a_planted_label_mix_shift_raises_drift_and_a_steady_topic_does_not(stre
              "the worker to close every drift window")  # fmt: skip
 
     def detected(topic: str, signal: str) -> float:
-        return worker.sample(f'sentimon_drift_detected{{model="{MODEL}",topic="{topic}",signal="{signal}"}}')
+        # The exposition lists label names in sorted order.
+        return worker.sample(f'sentimon_drift_detected{{model="{MODEL}",signal="{signal}",topic="{topic}"}}')
 
     drift_lines = "\n".join(line for line in worker.metrics().splitlines() if line.startswith("sentimon_drift"))
     assert detected(market, "label_mix") == 1, drift_lines
