@@ -217,5 +217,3 @@ def metadata_ready(settings: Settings) -> bool:
         return False
     finally:
         admin.close()
-
-

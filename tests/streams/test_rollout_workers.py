@@ -271,5 +271,117 @@ def test_models_rollback_reaches_running_workers_at_the_next_batch(rollout_env, 
     # A swap is the next batch after the note: the tiny model loads in well under a second even here.
     assert mean < 5, mean
     print(f"\nswap latency (notification -> first batch by the new version), mean of {swaps:.0f}: {mean * 1000:.0f} ms")
-    info = worker.metrics()
-    assert f'sentimon_model_info{{name="{env.name}",version="{first}",tier="transformer"}} 1.0' in info
+    info = [line for line in worker.metrics().splitlines() if line.startswith("sentimon_model_info{")]
+    assert len(info) == 1 and info[0].endswith(" 1.0"), info  # the champion in use, and only it
+    assert all(f in info[0] for f in (f'name="{env.name}"', f'version="{first}"', 'tier="transformer"')), info
+
+
+def test_shadow_from_the_cli_reports_on_the_side_topic_and_aborts(rollout_env, store, tmp_path):
+    env = rollout_env
+    champion = env.register(TINY, promote=True)
+    candidate = env.register(copy_bundle(tmp_path, "shadow"))
+    worker = env.stream_env.start_worker()
+    worker.wait_ready()
+    traffic = Traffic(env.settings.stack.kafka_servers, env.stream_env.topics["social"]).start()
+    wait_for(lambda: hour_count(store, ENTITIES[0]) > 0, 60, "the first scored messages")
+
+    proc = start_rollout(env, f"{env.name}@{candidate}", "--shadow")
+
+    def analysed() -> bool:
+        status = env.cli("rollout", "status", env.name, "--json")
+        body = json.loads(status.stdout or "null")
+        return bool(body and body["last_analysis"] and body["last_analysis"]["shadow"]["compared"] >= 20)
+
+    wait_for(analysed, 60, "a shadow analysis with compared texts", interval_s=1)
+    status = json.loads(env.cli("rollout", "status", env.name, "--json").stdout)
+    assert (status["state"], status["mode"], status["percent"]) == ("running", "shadow", 0)
+    assert (status["champion"], status["candidate"]) == (champion, candidate)
+    report = status["last_analysis"]["shadow"]
+    assert report["agreement"] == 1.0 and report["label_mix_distance"] == pytest.approx(0.0, abs=1e-9)
+    assert report["confusion"]["positive"]["positive"] > 0 and report["confusion"]["negative"]["negative"] > 0
+    assert report["candidate_latency_s"]["p99"] is not None
+
+    done = env.cli("rollout", "abort", env.name, "--why", "enough seen")
+    assert done.returncode == 0 and done.stdout.startswith(f"rolled_back {env.name}@{candidate}"), done.stderr
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and out.strip().splitlines()[-1].startswith("rolled_back"), out + err
+    assert env.registry.aliases(env.name) == {"champion": champion}
+    again = env.cli("rollout", "abort", env.name)
+    assert again.returncode == 2 and "no rollout of" in again.stderr and "Traceback" not in again.stderr
+    sent = traffic.stop()
+
+    events = scored(env, len(sent))
+    assert_exact(env, store, sent, events)
+    assert {e["model"]["version"] for e in events} == {champion}  # a shadow serves nothing
+    side = read_topic(env.settings.stack.kafka_servers, f"{env.stream_env.topics['scored']}.shadow", 1)
+    records = [json.loads(r.value) for r in side]
+    assert records and all(r["candidate"] == candidate and r["champion"] == champion for r in records)
+    results = [x for r in records for x in r["results"]]
+    assert results and all(x["champion"] == x["candidate"] for x in results)
+    assert {x["id"] for x in results} <= set(sent)
+
+
+def test_shadow_overhead_on_pipeline_throughput(rollout_env, tmp_path):
+    """Champion alone vs champion with a shadow candidate, in one process on the same batches (real Redis for the
+    rollout state; an in-memory window store, which takes no part in scoring). Prints the numbers."""
+    from sentimon import inference
+    from sentimon.core.parts import InferenceSettings
+    from sentimon.streams.entities import EntityExtractor
+    from sentimon.streams.follow import Follower, VersionedScorer
+    from sentimon.streams.pipeline import Pipeline, RawRecord
+    from sentimon.streams.rollout import RolloutState
+    from tests.streams.test_pipeline import MemoryStore
+
+    env = rollout_env
+    champion = env.register(TINY, promote=True)
+    candidate = env.register(copy_bundle(tmp_path, "overhead"))
+    opts = InferenceSettings(registry_dir=env.dir, languages=[], threads=1)
+
+    def load(version: str):
+        return VersionedScorer(inference.load(f"{env.name}@{version}", settings=opts), env.name, version)
+
+    follower = Follower(env.name, env.redis, load, lambda: champion, prefix=env.prefix, shadow_queue=8).start()
+    now = int(time.time() * 1000)
+
+    def batches(tag: str, n: int = 30, size: int = 128) -> list[list[RawRecord]]:
+        return [[RawRecord(json.dumps({"id": f"{tag}{b}-{i}", "ts": now, "text": TEXTS[i % 4],
+                                       "entities": [ENTITIES[i % 40]]}).encode(), "raw", 0, b * size + i)
+                 for i in range(size)] for b in range(n)]  # fmt: skip
+
+    def run(tag: str) -> float:
+        pipeline = Pipeline(follower.champion, MemoryStore(), EntityExtractor({}), router=follower)
+        work = batches(tag)
+        started = time.perf_counter()
+        for batch in work:
+            assert len(pipeline.process(batch).events) == len(batch)
+        return sum(map(len, work)) / (time.perf_counter() - started)
+
+    try:
+        run("warm")
+        alone = run("a")
+        state = RolloutState(env.name, champion, candidate, mode="shadow", steps=[0], percent=0)
+        env.redis.set(f"{env.prefix}:{env.name}:rollout", state.to_json())
+        follower._refresh()
+        assert follower.routing().shadow
+        shadowed = run("s")
+        wait_for(lambda: follower._queue.empty(), 60, "the shadow queue to drain")
+        time.sleep(0.5)
+        stats = follower._stats  # this step's (the next refresh starts new ones)
+        alone_again = run_without_rollout(env, follower, run)
+    finally:
+        follower.close()
+    messages = stats.model("champion").messages
+    assert messages == 30 * 128
+    assert stats.shadow.compared + stats.shadow.dropped == messages  # every copy scored or counted as dropped
+    assert stats.shadow.report().agreement == 1.0
+    base = (alone + alone_again) / 2
+    print(f"\nshadow overhead: champion alone {base:,.0f} msg/s, with a shadow candidate {shadowed:,.0f} msg/s "
+          f"({(1 - shadowed / base) * 100:+.0f}% cost), {stats.shadow.compared} copies scored, "
+          f"{stats.shadow.dropped} dropped (queue full)")  # fmt: skip
+
+
+def run_without_rollout(env: RolloutEnv, follower, run) -> float:
+    env.redis.delete(f"{env.prefix}:{env.name}:rollout")
+    follower._refresh()
+    assert follower.routing().state is None
+    return run("b")
