@@ -56,6 +56,15 @@ class Stack:
         if secure or self.secure:
             self._secure_state_dir()
             on_event("secure", f"TLS and logins on; client settings in {self.client_config}")
+        if not any(service.managed for service in self.services):
+            self._start(on_event)
+            return
+        # One `up` at a time: a second one waits here, then finds the services running.
+        timeout_s = LOCK_WAIT_STARTS * self.settings.stack.startup_timeout_s
+        with stack_lock(self.settings.stack.state_dir, timeout_s=timeout_s):
+            self._start(on_event)
+
+    def _start(self, on_event: Callable[[str, str], None]) -> None:
         # Check every binary before starting anything, so a missing one never leaves half a stack.
         for service in self.services:
             if service.managed and service.pid() is None:
