@@ -22,7 +22,6 @@ import json
 import logging
 import math
 import os
-import queue
 import socket
 import threading
 import time
@@ -32,7 +31,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from sentimon.streams.model_counts import count_by_model
 from sentimon.streams.rollout import RolloutState, StepStats, bucket_of, primary_entity, routes_to_candidate
+from sentimon.streams.shadow import ShadowJob, ShadowRunner
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,6 @@ def rollout_key(prefix: str, name: str) -> str:
 
 def stats_key(prefix: str, name: str) -> str:
     return f"{prefix}:{name}:rollout:stats"
-
-
-def model_counts_key(window_prefix: str, entity: str, bucket_ms: int) -> str:
-    return f"{window_prefix}:m:{entity}:{bucket_ms}"
 
 
 class VersionedScorer:
@@ -118,18 +115,6 @@ class RolloutMetrics:
         )  # fmt: skip
 
 
-@dataclass
-class _ShadowJob:
-    routing: Routing
-    role: str  # who scored the original: the shadow is scored by the other model
-    ids: list[str]
-    texts: list[str]
-    labels: list[str]
-    seconds: float  # the original's scoring time
-    rollout: str
-    step: int
-
-
 class Follower:
     """Follows ``NAME@champion`` and the model's rollout for one worker; see the module docstring.
 
@@ -173,7 +158,7 @@ class Follower:
         self._lock = threading.Lock()  # guards _stats, _pending_swap
         self._stats = StepStats()
         self._stats_dirty = False
-        self._queue: queue.Queue[_ShadowJob | None] = queue.Queue(maxsize=shadow_queue)
+        self.shadow = ShadowRunner(shadow_queue, self._shadowed, self._shadow_failed)
         self._threads: list[threading.Thread] = []
         self._pubsub: Any = None
 
@@ -194,10 +179,11 @@ class Follower:
         self._refresh(initial=True)
         self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(f"{self.prefix}:changes")
-        for target, what in ((self._listen, "listener"), (self._refresher, "refresher"), (self._shadow, "shadow")):
+        for target, what in ((self._listen, "listener"), (self._refresher, "refresher")):
             thread = threading.Thread(target=target, name=f"sentimon-follow-{what}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        self.shadow.start()
         return self
 
     def attach(self, registry: CollectorRegistry, publish: Any = None, stream_metrics: Any = None) -> None:
@@ -220,10 +206,7 @@ class Follower:
     def close(self) -> None:
         self._stop.set()
         self._wake.set()
-        try:
-            self._queue.put_nowait(None)
-        except queue.Full:
-            pass
+        self.shadow.close()
         for thread in self._threads:
             thread.join(timeout=5)
         self._publish_stats()
@@ -395,36 +378,20 @@ class Follower:
             keep = [i for i in keep if bucket_of(state.id, ids[i]) < math.ceil(self.shadow_sample * 100)]
         if not keep:
             return
-        job = _ShadowJob(routing, role, [ids[i] for i in keep], [texts[i] for i in keep],
-                         [preds[i].label for i in keep], seconds, state.id, state.step)  # fmt: skip
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
+        scored_by, other = (routing.champion, routing.candidate) if role == CHAMPION else (routing.candidate,
+                                                                                        routing.champion)  # fmt: skip
+        job = ShadowJob(scored_by, other, role, [ids[i] for i in keep], [texts[i] for i in keep],
+                        [preds[i].label for i in keep], seconds, state.id, state.step)  # fmt: skip
+        if not self.shadow.offer(job):
             self.metrics.shadow.labels(outcome="dropped").inc(len(keep))
             with self._lock:
                 if (self._stats.rollout, self._stats.step) == (state.id, state.step):
                     self._stats.shadow.dropped += len(keep)
                     self._stats_dirty = True
 
-    # -- the shadow thread -----------------------------------------------------------------------------------
+    # -- shadow results (the shadow thread) ------------------------------------------------------------------
 
-    def _shadow(self) -> None:
-        while not self._stop.is_set():
-            job = self._queue.get()
-            if job is None:
-                return
-            try:
-                self._shadow_one(job)
-            except Exception:
-                self.metrics.shadow.labels(outcome="failed").inc(len(job.texts))
-                log.exception("shadow scoring of %d texts failed", len(job.texts))
-
-    def _shadow_one(self, job: _ShadowJob) -> None:
-        other = job.routing.candidate if job.role == CHAMPION else job.routing.champion
-        started = time.perf_counter()
-        preds = other.score(job.texts)
-        seconds = time.perf_counter() - started
-        labels = [p.label for p in preds]
+    def _shadowed(self, job: ShadowJob, labels: list[str], seconds: float) -> None:
         champion_labels, candidate_labels = (job.labels, labels) if job.role == CHAMPION else (labels, job.labels)
         champion_s, candidate_s = (job.seconds, seconds) if job.role == CHAMPION else (seconds, None)
         with self._lock:
@@ -434,15 +401,18 @@ class Follower:
                 self._stats_dirty = True
         self.metrics.shadow.labels(outcome="scored").inc(len(labels))
         if self.shadow_topic and self.publish is not None:
-            champ, cand = job.routing.champion, job.routing.candidate
+            champion, candidate = (job.scored_by, job.other) if job.role == CHAMPION else (job.other, job.scored_by)
             record = {
                 "rollout": job.rollout, "step": job.step, "model": self.name,
-                "champion": champ.version, "candidate": cand.version,
+                "champion": champion.version, "candidate": candidate.version,
                 "results": [{"id": i, "champion": a, "candidate": b}
                             for i, a, b in zip(job.ids, champion_labels, candidate_labels, strict=True)],
                 "latency_s": {"champion": champion_s, "candidate": candidate_s},
             }  # fmt: skip
             self.publish(self.shadow_topic, job.rollout.encode(), json.dumps(record).encode())
+
+    def _shadow_failed(self, job: ShadowJob) -> None:
+        self.metrics.shadow.labels(outcome="failed").inc(len(job.texts))
 
     # -- step statistics -------------------------------------------------------------------------------------
 
@@ -466,41 +436,10 @@ class Follower:
     # -- per-model window counts (an after-batch hook) -------------------------------------------------------
 
     def window_hook(self, events: list[Any], store: Any) -> None:
-        """While a canary splits traffic, count applied events per model in ``<window prefix>:m:<entity>:<bucket>``
-        (fields ``NAME@VERSION:<label>``). Only events the window update applied count, so a re-delivery adds
-        nothing; a worker killed between the window update and this hook leaves that batch out of these counts
-        (the windows themselves stay exact)."""
+        """While a canary splits traffic, count applied events per model beside the windows (``model_counts``)."""
         routing = self._routing
-        if routing is None or routing.percent <= 0:
-            return
-        pipe = store.redis.pipeline(transaction=False)
-        touched = set()
-        for ev in events:
-            if ev.status != "applied":
-                continue
-            bucket = ev.ts_ms - ev.ts_ms % store.bucket_ms
-            for entity in dict.fromkeys(ev.entities):
-                key = model_counts_key(store.prefix, entity, bucket)
-                pipe.hincrby(key, f"{ev.model}@{ev.model_version}:{ev.label}", 1)
-                touched.add(key)
-        for key in touched:
-            pipe.pexpire(key, self.model_counts_ttl_ms)
-        if touched:
-            pipe.execute()
-
-
-def model_counts(redis: Any, window_prefix: str, entity: str, buckets: Sequence[int]) -> dict[str, dict[str, int]]:
-    """Per-model label counts of ``entity`` over ``buckets`` (bucket starts): ``{"NAME@VERSION": {label: n}}``."""
-    pipe = redis.pipeline(transaction=False)
-    for bucket in buckets:
-        pipe.hgetall(model_counts_key(window_prefix, entity, bucket))
-    totals: dict[str, dict[str, int]] = {}
-    for row in pipe.execute() if buckets else []:
-        for field, value in row.items():
-            text = field.decode() if isinstance(field, bytes) else field
-            model, _, label = text.rpartition(":")
-            totals.setdefault(model, {})[label] = totals.get(model, {}).get(label, 0) + int(value)
-    return totals
+        if routing is not None and routing.percent > 0:
+            count_by_model(events, store.redis, store.prefix, store.bucket_ms, self.model_counts_ttl_ms)
 
 
 def _same(a: Routing, b: Routing) -> bool:

@@ -138,12 +138,12 @@ def start(
 @rollout_app.command("status")
 def status(
     ctx: typer.Context,
-    name: str = typer.Argument(None, help="The model (default: the one rollout there is)."),
+    name: str = typer.Argument(None, help="The model (default: every model with a rollout)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (with the last analysis in full)."),
 ) -> None:
     """State (running, promoted, rolled_back), champion, candidate, percent and the last analysis of a rollout."""
     control = _control(ctx)
-    names = [_name(ctx, control, name)] if name or control.names() else []
+    names = [_name(ctx, control, name)] if name else control.names()
     states = [s for s in (control.read(n) for n in names) if s is not None]
     if as_json:
         typer.echo(json.dumps([_summary(s) for s in states] if not name else _summary(states[0]) if states else None,

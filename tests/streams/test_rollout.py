@@ -166,3 +166,83 @@ def test_analysis_config_from_yaml_and_its_errors(tmp_path):
     with pytest.raises(RolloutError):
         canary_steps(0, (5,))
     assert math.isclose(AnalysisConfig().min_agreement, 0.85)
+
+
+class _Pred:
+    def __init__(self, label: str):
+        self.label, self.score, self.probs = label, 0.0, {"negative": 0.0, "neutral": 1.0, "positive": 0.0}
+
+
+class _Scorer:
+    def __init__(self, version: str, label: str, fail_on: str = ""):
+        self.name, self.version, self.label, self.fail_on = "m", version, label, fail_on
+
+    def score(self, texts):
+        if any(self.fail_on and self.fail_on in t for t in texts):
+            raise ValueError("cannot score")
+        return [_Pred(self.label) for _ in texts]
+
+
+def test_pipeline_scores_each_message_with_its_routed_model_and_records_step_stats():
+    import json
+
+    from sentimon.streams.entities import EntityExtractor
+    from sentimon.streams.follow import Follower, Routing
+    from sentimon.streams.pipeline import Pipeline, RawRecord
+    from tests.streams.test_pipeline import MemoryStore
+
+    champion, candidate = _Scorer("a" * 12, "neutral"), _Scorer("b" * 12, "neutral", fail_on="boom")
+    state = RolloutState("m", champion.version, candidate.version, steps=[50], percent=50)
+    follower = Follower("m", None, lambda v: None, lambda: champion.version, shadow_sample=0.0)
+    follower._routing = Routing(champion, candidate, state)
+    follower._stats = StepStats(state.id, 0)
+    pipeline = Pipeline(champion, MemoryStore(), EntityExtractor({}), router=follower)
+    ents = [f"E{i}" for i in range(200)]
+    failing = next(e for e in ents if routes_to_candidate(state.salt, e, 50))  # the candidate cannot score its text
+
+    def raw(i: int, entities: list[str], text: str) -> RawRecord:
+        body = {"id": f"x{i}", "ts": 1_700_000_000_000, "text": text, "entities": entities}
+        return RawRecord(json.dumps(body).encode(), "raw", 0, i)
+
+    records = [raw(i, [e, "OTHER"], "boom" if e == failing else "ok") for i, e in enumerate(ents)]
+    result = pipeline.process([*records, raw(999, [], "ok")])
+    by_id = {ev.message_id: ev.model_version for ev in result.events}
+    for i, e in enumerate(ents):
+        if e != failing:
+            want = candidate.version if routes_to_candidate(state.salt, e, 50) else champion.version
+            assert by_id[f"x{i}"] == want
+    assert by_id["x999"] == champion.version  # no entity: the champion
+    stats = follower._stats
+    to_candidate = sum(routes_to_candidate(state.salt, e, 50) for e in ents)
+    assert stats.model("candidate").messages == to_candidate and stats.model("champion").messages == 201 - to_candidate
+    assert stats.model("candidate").errors == 1 and [d.reason for d in result.dead_letters] == ["scoring_failed"]
+
+
+def test_shadow_runner_drops_instead_of_waiting_when_full():
+    import threading
+
+    from sentimon.streams.shadow import ShadowJob, ShadowRunner
+
+    release, started = threading.Event(), threading.Event()
+
+    class Slow:
+        def score(self, texts):
+            started.set()
+            release.wait(10)
+            return [_Pred("neutral") for _ in texts]
+
+    done: list[tuple[list[str], float]] = []
+    runner = ShadowRunner(1, lambda job, labels, s: done.append((labels, s))).start()
+
+    def job(i: int) -> ShadowJob:
+        return ShadowJob(None, Slow(), "champion", [f"id{i}"], ["t"], ["neutral"], 0.01, "r", 0)
+
+    try:
+        assert runner.offer(job(1))
+        assert started.wait(10)  # the thread holds job 1
+        assert runner.offer(job(2))  # queued
+        assert not runner.offer(job(3))  # full: dropped at once, no waiting
+    finally:
+        release.set()
+        runner.close()
+    assert [labels for labels, _ in done] == [["neutral"], ["neutral"]]

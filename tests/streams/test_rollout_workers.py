@@ -20,7 +20,7 @@ import redis
 
 from sentimon.core.host import free_port
 from sentimon.inference.registry import Registry
-from sentimon.streams.follow import model_counts
+from sentimon.streams.model_counts import model_counts
 from sentimon.streams.rollout import routes_to_candidate
 from sentimon.streams.rollout_control import RolloutControl
 from tests.streams.conftest import hour_count, read_topic, wait_for
@@ -364,7 +364,7 @@ def test_shadow_overhead_on_pipeline_throughput(rollout_env, tmp_path):
         follower._refresh()
         assert follower.routing().shadow
         shadowed = run("s")
-        wait_for(lambda: follower._queue.empty(), 60, "the shadow queue to drain")
+        wait_for(lambda: follower.shadow.idle(), 60, "the shadow queue to drain")
         time.sleep(0.5)
         stats = follower._stats  # this step's (the next refresh starts new ones)
         alone_again = run_without_rollout(env, follower, run)
