@@ -16,7 +16,7 @@ from sentimon.infra.service import Service, require_binary
 
 KAFKA_DIR = Path(__file__).parent / "kafka"
 POM = KAFKA_DIR / "pom.xml"
-LOG4J = KAFKA_DIR / "log4j.properties"
+LOG4J2 = KAFKA_DIR / "log4j2.properties"
 
 
 def server_properties(
@@ -42,6 +42,9 @@ def server_properties(
             "offsets.topic.num.partitions=8",
             "transaction.state.log.replication.factor=1",
             "transaction.state.log.min.isr=1",
+            # Kafka 4 defaults these to 3 and 2 copies, which a single node cannot hold (share groups, KIP-932).
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
             # A single node has nobody to wait for; the default 3 s delays every first group join.
             "group.initial.rebalance.delay.ms=0",
             # Faust never creates source topics and we create ours explicitly: typos should fail loudly.
@@ -147,7 +150,7 @@ class KafkaService(Service):
     def _java_base(self) -> list[str]:
         return [
             self.java, f"-Xmx{self.settings.stack.kafka_heap}", "-Xms128m", "-XX:+UseG1GC",
-            "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{LOG4J}",
+            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile=file:{LOG4J2}",
             "-cp", f"{self.libs_dir}/*",
         ]  # fmt: skip
 

@@ -87,7 +87,11 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> dict[str, str]:
                     f"replication factor {copies} < topics.replication_factor {replication}: "
                     "reassign its partitions (kafka-reassign-partitions.sh) to add copies"
                 )
-            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=config)])
+            # raise_on_unknown=False: a topic created a moment ago (here or concurrently) may not list its configs
+            # yet, and kafka-python would call our own retention.ms "unrecognized".
+            admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=config)], raise_on_unknown=False
+            )
             actions[spec.name] = "exists" + (f" ({', '.join(changes)})" if changes else "")
         return actions
     except KafkaError as exc:

@@ -68,7 +68,7 @@ class StackSettings(Part):
     )
     # Non-default local ports so a system Kafka/Redis/PostgreSQL on the same host is left alone.
     kafka_version: str = Field(
-        "3.9.1", description="local broker, fetched from Maven Central; equal to docker-compose.yml"
+        "4.4.0", description="local broker, fetched from Maven Central; equal to docker-compose.yml"
     )
     kafka_port: int = Field(19092, ge=1, le=65535, description="local broker on 127.0.0.1")
     kafka_controller_port: int = Field(19093, ge=1, le=65535, description="local KRaft controller")
