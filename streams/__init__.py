@@ -8,6 +8,10 @@ Public API:
   ``hook(events: list[ScoredEvent], store: WindowStore) -> None``, called after each batch's window update.
 - ``parse_message`` / ``Message`` / ``Rejection``: the wire schema; ``EntityExtractor``: cashtags + watchlist.
 - ``StreamMetrics``: the Prometheus series; ``StreamsError``: the package's user-fixable error.
+- Model rollout (README "Rollout"): ``rollout`` is the pure core (sticky canary routing, shadow comparator,
+  analysis decisions); ``follow`` the worker side (hot swap on registry alias changes), ``shadow`` the candidate's
+  off-path scoring, ``model_counts`` per-model window counts, ``rollout_control`` the analysis loop `rollout start`
+  runs; ``drift`` the after-batch drift hook (``inference.drift`` is its core).
 The Faust app is imported lazily (``streams.worker.run_worker``) so reading windows never imports Faust.
 """
 

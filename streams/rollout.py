@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sentimon.inference.drift import js_distance
 from sentimon.streams.errors import StreamsError
 from sentimon.streams.windows import LABELS
 
@@ -229,16 +230,6 @@ def latency_summary(samples: Sequence[float]) -> dict[str, float | None]:
     return {f"p{q}": percentile(samples, q) for q in (50, 95, 99)}
 
 
-def js_distance(p: Sequence[float], q: Sequence[float]) -> float:
-    """Jensen-Shannon distance (square root of the divergence, base 2: 0 identical .. 1 disjoint)."""
-    m = [(a + b) / 2 for a, b in zip(p, q, strict=True)]
-
-    def kl(x: Sequence[float]) -> float:
-        return sum(a * math.log2(a / b) for a, b in zip(x, m, strict=True) if a > 0)
-
-    return math.sqrt(max((kl(p) + kl(q)) / 2, 0.0))
-
-
 def _mix(counts: Sequence[int]) -> list[float]:
     total = sum(counts)
     return [c / total for c in counts] if total else [0.0] * len(counts)
@@ -262,7 +253,11 @@ def compare(
         confusion=full,
         champion_mix=dict(zip(LABELS, cm, strict=True)),
         candidate_mix=dict(zip(LABELS, km, strict=True)),
-        label_mix_distance=js_distance(cm, km) if n else None,
+        label_mix_distance=(
+            js_distance(dict(zip(LABELS, champion, strict=True)), dict(zip(LABELS, candidate, strict=True)))
+            if n
+            else None
+        ),
         champion_latency_s=latency_summary(champion_s),
         candidate_latency_s=latency_summary(candidate_s),
         dropped=dropped,

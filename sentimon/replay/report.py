@@ -19,6 +19,7 @@ from sentimon.inference.evaluation import label_index, metrics
 from sentimon.replay.drift import replay_drift
 from sentimon.replay.run import ModelRun, ReplayStats
 from sentimon.replay.timeline import LABELS, Episode, score_detection
+from sentimon.streams.rollout import compare
 
 ALERT_MATCH_TOLERANCE_MS = 30 * 60_000  # the same (rule, entity) alert from both models within 30 min is "both"
 TARGET_POINTS = 200  # the series' bucket is the smallest round step giving at most this many points
@@ -109,11 +110,21 @@ def totals(run: ModelRun) -> dict[str, Any]:
 
 
 def agreement(a: ModelRun, b: ModelRun, examples: int = 10) -> dict[str, Any]:
+    """How ``b`` (the candidate) agrees with ``a`` (the champion) on the messages both scored: the canary's own
+    comparator (``streams.rollout.compare``), so an offline A/B on history gives the analysis numbers a rollout
+    would, plus disagreement examples."""
     common = [mid for mid in a.events if mid in b.events]
     differ = [mid for mid in common if a.events[mid].label != b.events[mid].label]
+    pairs: dict[str, dict[str, int]] = {}
+    for mid in common:
+        row = pairs.setdefault(a.events[mid].label, {})
+        row[b.events[mid].label] = row.get(b.events[mid].label, 0) + 1
+    analysis = compare(pairs)
     return {
         "n": len(common),
-        "rate": (1 - len(differ) / len(common)) if common else None,
+        "rate": analysis.agreement,
+        "label_mix_distance": analysis.label_mix_distance,
+        "matrix": analysis.confusion,  # champion label -> candidate label -> messages
         "confusion": Counter(f"{a.events[m].label}->{b.events[m].label}" for m in differ).most_common(),
         "disagreements": [
             {
@@ -242,7 +253,9 @@ def markdown(report: dict[str, Any], plot_name: str | None = None) -> str:
     if "comparison" in report:
         c = report["comparison"]
         ag = c["agreement"]
-        lines += ["", f"## {c['a']} vs {c['b']}", "", f"Label agreement {_pct(ag['rate'])} on {ag['n']:,} messages."]
+        distance = "-" if ag.get("label_mix_distance") is None else f"{ag['label_mix_distance']:.3f}"
+        lines += ["", f"## {c['a']} vs {c['b']}", "", f"Label agreement {_pct(ag['rate'])} on {ag['n']:,} messages; "
+                  f"label-mix distance (Jensen-Shannon) {distance}."]  # fmt: skip
         if ag["disagreements"]:
             lines += ["", f"| text | {c['a']} | {c['b']} | gold |", "|---|---|---|---|"]
             for d in ag["disagreements"]:

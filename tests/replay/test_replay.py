@@ -231,3 +231,54 @@ def test_replay_cli_rejects_bad_options(args: list[str], message: str) -> None:
     result = CliRunner().invoke(app, ["replay", "--topic", "x", *args])
     assert result.exit_code != 0
     assert message in str(result.exception) or message in result.output
+
+
+def test_replay_compares_registry_versions_with_the_canary_comparator(stack_settings, unique, history,
+                                                                      tmp_path: Path) -> None:  # fmt: skip
+    """An offline A/B on history: `--model NAME@champion --compare NAME@VERSION` replays both registry versions and
+    reports the numbers a canary's analysis would compute from the same pairs of labels."""
+    import shutil
+
+    from sentimon import inference
+    from sentimon.inference import registry as model_registry
+    from sentimon.replay.run import build_runs
+    from sentimon.streams.rollout import compare
+
+    topic, _spec, messages = history
+    broken = tmp_path / "reversed"
+    shutil.copytree(TINY, broken)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["labels"] = list(reversed(manifest["labels"]))  # a build that reads its logits in the wrong order
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    settings = _settings(stack_settings, unique).replace(
+        inference={"registry_dir": str(tmp_path / "registry"), "registry_database": f"sqlite:///{tmp_path}/reg.db"}
+    )
+    reg = model_registry.from_settings(settings)
+    try:
+        champion = reg.register(Path(TINY), "tiny").ref
+        reg.promote(champion)
+        candidate = reg.register(broken, "tiny").ref
+    finally:
+        reg.close()
+
+    runs = build_runs(settings, ["tiny@champion", str(candidate)], unique, tmp_path)
+    try:
+        stats = replay(TopicRange(settings, topic), runs, batch_size=500)
+    finally:
+        for run in runs:
+            run.close()
+    agreement = reporting.build(runs, stats, topic=topic)["comparison"]["agreement"]
+
+    texts = [m["text"] for m in messages]
+    a = inference.load("tiny@champion", settings.inference).score(texts)
+    b = inference.load(str(candidate), settings.inference).score(texts)
+    pairs: dict[str, dict[str, int]] = {}
+    for x, y in zip(a, b, strict=True):
+        pairs.setdefault(x.label, {}).setdefault(y.label, 0)
+        pairs[x.label][y.label] += 1
+    expected = compare(pairs)
+    assert agreement["n"] == len(messages)
+    assert agreement["rate"] == pytest.approx(expected.agreement)
+    assert agreement["label_mix_distance"] == pytest.approx(expected.label_mix_distance)
+    assert agreement["matrix"] == expected.confusion
+    assert agreement["rate"] < 0.85  # reversed labels disagree wherever the model is not neutral

@@ -16,7 +16,6 @@ from sentimon.streams.rollout import (
     bucket_of,
     compare,
     decide,
-    js_distance,
     merge_stats,
     percentile,
     primary_entity,
@@ -69,10 +68,7 @@ def test_comparator_agreement_confusion_mix_distance_and_latency():
     assert compare({}).agreement is None and compare({}).label_mix_distance is None
 
 
-def test_js_distance_and_percentile():
-    assert js_distance([0.5, 0.5, 0], [0.5, 0.5, 0]) == 0
-    assert js_distance([1, 0, 0], [0, 0, 1]) == pytest.approx(1.0)
-    assert 0 < js_distance([0.6, 0.3, 0.1], [0.3, 0.3, 0.4]) < 1
+def test_percentile():
     assert percentile([], 99) is None
     assert percentile(list(range(1, 101)), 99) == 99 and percentile([3.0], 50) == 3.0
 
