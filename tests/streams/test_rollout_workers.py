@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "assets" / "tiny-bundle"
+DEFAULT = ROOT / "models" / "default"  # the shipped model: the broken and good candidates are copies of it
 ENTITIES = [f"ENT{i}" for i in range(40)]
 TEXTS = ["i love this great phone", "terrible awful news today", "what a wonderful amazing day",
          "the worst horrible service"]  # fmt: skip
@@ -121,9 +122,9 @@ def rollout_env(stream_env, stack_settings, make_topic):
     env.close()
 
 
-def copy_bundle(tmp: Path, name: str, reverse_labels: bool = False) -> Path:
+def copy_bundle(tmp: Path, name: str, reverse_labels: bool = False, source: Path = TINY) -> Path:
     dest = tmp / name
-    shutil.copytree(TINY, dest)
+    shutil.copytree(source, dest)
     manifest = json.loads((dest / "manifest.json").read_text())
     if reverse_labels:  # the mistake a new build can ship: the logits are read in the wrong order
         manifest["labels"] = list(reversed(manifest["labels"]))
@@ -158,8 +159,8 @@ def start_rollout(env: RolloutEnv, *args: str) -> subprocess.Popen:
 
 def test_a_broken_candidate_under_a_25_percent_canary_is_rolled_back(rollout_env, store, tmp_path):
     env = rollout_env
-    champion = env.register(TINY, promote=True)
-    broken = env.register(copy_bundle(tmp_path, "reversed", reverse_labels=True))
+    champion = env.register(DEFAULT, promote=True)
+    broken = env.register(copy_bundle(tmp_path, "reversed", reverse_labels=True, source=DEFAULT))
     worker = env.stream_env.start_worker()
     worker.wait_ready()
     traffic = Traffic(env.settings.stack.kafka_servers, env.stream_env.topics["social"]).start()
@@ -201,8 +202,8 @@ def test_a_broken_candidate_under_a_25_percent_canary_is_rolled_back(rollout_env
 
 def test_a_good_copy_is_promoted_through_every_step(rollout_env, store, tmp_path):
     env = rollout_env
-    champion = env.register(TINY, promote=True)
-    copy = env.register(copy_bundle(tmp_path, "same"))
+    champion = env.register(DEFAULT, promote=True)
+    copy = env.register(copy_bundle(tmp_path, "same", source=DEFAULT))
     worker = env.stream_env.start_worker()
     worker.wait_ready()
     traffic = Traffic(env.settings.stack.kafka_servers, env.stream_env.topics["social"]).start()
@@ -236,8 +237,8 @@ def test_a_good_copy_is_promoted_through_every_step(rollout_env, store, tmp_path
 
 def test_models_rollback_reaches_running_workers_at_the_next_batch(rollout_env, store, tmp_path):
     env = rollout_env
-    first = env.register(TINY, promote=True)
-    second = env.register(copy_bundle(tmp_path, "second"))
+    first = env.register(DEFAULT, promote=True)
+    second = env.register(copy_bundle(tmp_path, "second", source=DEFAULT))
     worker = env.stream_env.start_worker()
     worker.wait_ready()
     traffic = Traffic(env.settings.stack.kafka_servers, env.stream_env.topics["social"]).start()
