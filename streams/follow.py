@@ -295,6 +295,9 @@ class Follower:
             except Exception:
                 log.exception("candidate %s@%s could not be loaded; the champion scores everything", self.name,
                               state.candidate)  # fmt: skip
+                with self._lock:  # the analysis fails the step on it
+                    self._step_stats_locked((state.id, state.step)).load_failures += 1
+                    self._stats_dirty = True
         else:
             state = None  # finished, or meant for another champion: the champion scores everything
         routing = Routing(champion, candidate, state)
@@ -306,10 +309,7 @@ class Follower:
         with self._lock:
             if previous is not None and previous.champion.version != champion_version:
                 self._pending_swap = (champion_version, noted)
-            key = (state.id, state.step) if state else ("", 0)
-            if (self._stats.rollout, self._stats.step) != key:
-                self._publish_stats_locked()
-                self._stats = StepStats(rollout=key[0], step=key[1])
+            self._step_stats_locked((state.id, state.step) if state else ("", 0))
         self._routing = routing  # the swap: the next batch reads this snapshot
         self._show(routing)
         if not initial:
@@ -415,6 +415,13 @@ class Follower:
         self.metrics.shadow.labels(outcome="failed").inc(len(job.texts))
 
     # -- step statistics -------------------------------------------------------------------------------------
+
+    def _step_stats_locked(self, key: tuple[str, int]) -> StepStats:
+        """The statistics of step ``key`` (rollout id, step): a new step publishes the last one's and starts afresh."""
+        if (self._stats.rollout, self._stats.step) != key:
+            self._publish_stats_locked()
+            self._stats = StepStats(rollout=key[0], step=key[1])
+        return self._stats
 
     def _publish_stats(self) -> None:
         with self._lock:

@@ -173,6 +173,7 @@ class StepStats:
     step: int = 0
     models: dict[str, ModelStats] = field(default_factory=dict)  # "champion" / "candidate"
     shadow: ShadowStats = field(default_factory=ShadowStats)
+    load_failures: int = 0  # tries to load the candidate that failed (it scores nothing then)
 
     def model(self, role: str) -> ModelStats:
         return self.models.setdefault(role, ModelStats())
@@ -181,6 +182,7 @@ class StepStats:
         for role, stats in other.models.items():
             self.model(role).merge(stats)
         self.shadow.merge(other.shadow)
+        self.load_failures += other.load_failures
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,7 +190,8 @@ class StepStats:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> StepStats:
         models = {role: ModelStats(**m) for role, m in raw.get("models", {}).items()}
-        return cls(raw.get("rollout", ""), int(raw.get("step", 0)), models, ShadowStats(**raw.get("shadow", {})))
+        shadow = ShadowStats(**raw.get("shadow", {}))
+        return cls(raw.get("rollout", ""), int(raw.get("step", 0)), models, shadow, int(raw.get("load_failures", 0)))
 
 
 def merge_stats(parts: Iterable[StepStats]) -> StepStats:
@@ -387,7 +390,8 @@ def analyse(
     traffic). ``baseline_p99_s``: the champion's batch p99 when this step has none (the candidate scores all)."""
     report = stats.shadow.report()
     cand, champ = stats.model("candidate"), stats.model("champion")
-    checks = []
+    # A candidate no worker can load never scores: a failed check, not an analysis that waits forever.
+    checks = [Check("candidate_loads", stats.load_failures, 0, stats.load_failures == 0)]
 
     enough = report.compared >= config.min_samples
     agreement = report.agreement

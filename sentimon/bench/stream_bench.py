@@ -1,283 +1,149 @@
-"""Streaming benchmark: a real `sentimon worker` fed through Kafka at fixed rates, then flat out.
+"""Streaming benchmark: the model's own offline speed, then real `sentimon worker` processes fed through Kafka.
 
-For each model and rate it creates fresh topics, a consumer group and a Redis prefix, starts one worker
-subprocess, produces ``rate x duration`` messages at that rate (``max``: a backlog produced before the worker
-starts), and reads the scored topic back. Per message the worker records ``ingest_to_window_ms`` (window update
-done minus the record's Kafka timestamp); the bench reports sustained throughput, p50/p99 of that latency and
-the worker's peak RSS, prints a table and rewrites the "## Streaming" section of BENCHMARKS.md.
+Per model, in one run: (1) offline texts/s of ``inference.load(model).score`` on the same texts, in calls of the
+worker's micro-batch size, with the worker's ORT threads and with one thread per core; (2) for each rate, fresh
+topics, a consumer group and a Redis prefix, ``--workers`` worker subprocesses, ``rate x duration`` messages
+produced at that rate, and the scored topic read back. ``max`` drains a backlog flat out and measures the
+deployment's maximum; ``25%`` etc. are fractions of that maximum (so ``max`` must come first). Per message the
+worker records ``ingest_to_window_ms`` (window update done minus the record's Kafka timestamp); the bench reports
+sustained msg/s, end-to-end / offline ratios, p50/p95/p99 of that latency, worker RSS and CPU, prints a table and
+rewrites the "## Streaming" section of BENCHMARKS.md. ``--profile FILE`` samples the first worker with py-spy
+during each ``max`` run and adds where its CPU went.
 
 Kafka and Redis: a private stack on free ports (infra.Stack) unless SENTIMON_KAFKA_BOOTSTRAP and
-SENTIMON_REDIS_URL name running ones. SENTIMON_STREAM_* / SENTIMON_WORKER_THREADS in the environment reach the
-worker (e.g. SENTIMON_STREAM_MAX_BATCH=512).
+SENTIMON_REDIS_URL name running ones. SENTIMON_STREAM_* / SENTIMON_WORKER_* / SENTIMON_INFERENCE_* in the
+environment reach the workers (e.g. SENTIMON_WORKER_INFERENCE_THREADS=2).
 
-    python -m sentimon.bench.stream_bench [--models vader,default] [--rates 500,1000,2000,max] [--duration-s 20]
+    python -m sentimon.bench.stream_bench [--models default] [--rates max,25%,50%,90%] [--duration-s 20]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sentimon.bench.stream_runs import Offline, RunResult, Runs, bench_texts, offline_rate, percentile
+from sentimon.core.errors import UserError
 from sentimon.core.host import free_port
 from sentimon.core.host import machine_description as machine
-from sentimon.core.pacing import Pacer
-from sentimon.core.settings import Settings, load_settings
-from sentimon.infra import Stack, TopicSpec, ensure_topics, kafka_clients
+from sentimon.core.settings import load_settings
+from sentimon.infra import Stack
 
 SECTION = "## Streaming"
-PARTITIONS = 4
+QUICK = {"rates": "max,50%", "duration_s": 3.0, "max_messages": 600, "offline_texts": 300}
 
-_SUBJECTS = ["$AAPL", "Apple", "$TSLA", "Tesla", "Boeing", "$NVDA", "Nvidia", "@united", "JetBlue", "Microsoft",
-             "Amazon", "$MSFT", "Google", "Nintendo", "PlayStation", "Delta Air Lines"]  # fmt: skip
-_TEMPLATES = [
-    "{s} just posted record earnings and the guidance looks strong, really impressed with this quarter",
-    "Absolutely furious with {s} right now, third time this month the service has let me down",
-    "{s} announced a new product today, not sure what to think about it yet",
-    "Selling my {s} position, the outlook is terrible and management keeps missing targets",
-    "Love the new update from {s}, everything feels faster and the design is gorgeous",
-    "{s} shares flat in early trading as investors wait for the Fed decision",
-    "Can't believe how bad the customer support at {s} is, waited two hours on hold",
-    "Analysts upgrade {s} to buy after a surprisingly solid quarter #stocks",
-    "{s} recall affects thousands of units, regulators are looking into it",
-    "Honestly {s} is fine, nothing special, does the job I guess",
-]
+
+class StreamBenchError(UserError):
+    """Bench arguments the user can fix."""
+
+
+def parse_rates(spec: str) -> list[str]:
+    """``max``, msg/s numbers and ``N%`` of the measured max; a percentage needs ``max`` before it."""
+    rates = [r.strip() for r in spec.split(",") if r.strip()]
+    seen_max = False
+    for rate in rates:
+        if rate == "max":
+            seen_max = True
+            continue
+        number = rate[:-1] if rate.endswith("%") else rate
+        try:
+            ok = float(number) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise StreamBenchError(f"--rates: {rate!r} is not 'max', a positive msg/s or a percentage like 50%")
+        if rate.endswith("%") and not seen_max:
+            raise StreamBenchError(f"--rates: {rate} is a share of the measured max: list 'max' before it")
+    if not rates:
+        raise StreamBenchError("--rates: give at least one rate")
+    return rates
 
 
 @dataclass
-class RunResult:
+class ModelReport:
     model: str
-    rate: str
-    sent: int
-    scored: int
-    throughput: float
-    p50_ms: float | None
-    p99_ms: float | None
-    rss_mb: float
-    cpu_ms_per_msg: float  # worker user+system CPU per scored message: load-independent cost
-    load: float  # the box's 1-minute load average when the run ended (other work shares the cores)
-    queue_p50_ms: float | None  # record timestamp -> batch start: Kafka, the Faust consumer and batching
-    batch_p50: float | None
+    scorer: str
+    offline: list[Offline]
+    runs: list[RunResult]
+    profile: list[tuple[str, float]] | None = None
 
-
-def make_messages(n: int, seed: int) -> list[dict]:
-    rng = random.Random(seed)
-    return [
-        {"id": f"b{seed}-{i}", "source": "bench",
-         "text": rng.choice(_TEMPLATES).format(s=rng.choice(_SUBJECTS)) + f" ({i})"}
-        for i in range(n)
-    ]  # fmt: skip
-
-
-def produce(settings: Settings, topic: str, messages: list[dict], rate: float) -> None:
-    producer = kafka_clients.producer(settings, acks=1, linger_ms=2)
-    pacer = Pacer()
-    for i, msg in enumerate(messages):
-        pacer.at_rate(i, rate)
-        msg["ts"] = int(time.time() * 1000)
-        producer.send(topic, key=msg["id"].encode(), value=json.dumps(msg).encode())
-    producer.flush()
-    producer.close()
-
-
-def read_scored(settings: Settings, topic: str, expected: int, timeout_s: float) -> list[dict]:
-    consumer = kafka_clients.consumer(
-        settings, topic, auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=1000,
-        max_poll_records=5000,
-    )  # fmt: skip
-    seen: dict[str, dict] = {}
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and len(seen) < expected:
-        for record in consumer:
-            event = json.loads(record.value)
-            seen.setdefault(event["id"], event)  # the first delivery is the one that updated the window
-    consumer.close()
-    return list(seen.values())
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def cpu_s(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
-class Bench:
-    def __init__(self, settings, tmp: Path):
-        self.settings = settings
-        self.tmp = tmp
-
-    def worker_env(self, model: str, name: str) -> dict[str, str]:
-        s = self.settings
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMON_")}
-        passthrough = {
-            k: v
-            for k, v in os.environ.items()
-            if k.startswith(("SENTIMON_STREAM_", "SENTIMON_WORKER_", "SENTIMON_INFERENCE_"))
-        }
-        env.update(
-            {
-                **kafka_clients.child_env(s),
-                "SENTIMON_REDIS_URL": s.stack.redis,
-                "SENTIMON_STATE_DIR": str(self.tmp / "state"),
-                "SENTIMON_MODEL": model,
-                "SENTIMON_WORKER_ID": f"{name}-group",
-                "SENTIMON_WINDOW_PREFIX": name,
-                "SENTIMON_METRICS_PORT": str(free_port()),
-                "SENTIMON_WEB_PORT": str(free_port()),
-                "SENTIMON_WORKER_SESSION_TIMEOUT_S": "10",
-                "SENTIMON_WORKER_HEARTBEAT_S": "1",
-                **{f"SENTIMON_TOPIC_{k.upper()}": f"{name}.{k}" for k in ("social", "market", "scored", "dlq")},
-                **passthrough,
-            }
-        )
-        return env
-
-    def run(self, model: str, rate: str, duration_s: float, max_messages: int) -> RunResult:
-        name = f"bench-{uuid.uuid4().hex[:8]}"
-        ensure_topics(
-            self.settings,
-            [TopicSpec(f"{name}.{k}", PARTITIONS if k in ("social", "market") else 1, 3_600_000)
-             for k in ("social", "market", "scored", "dlq")],
-        )  # fmt: skip
-        flat_out = rate == "max"
-        n = max_messages if flat_out else int(float(rate) * duration_s)
-        messages = make_messages(n, seed=hash((model, rate)) & 0xFFFF)
-        if flat_out:  # a backlog, so the worker runs as fast as it can
-            produce(self.settings, f"{name}.social", messages, 0)
-        log_path, ready_path = self.tmp / f"{name}.log", self.tmp / f"{name}.ready"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "sentimon", "worker", "--loglevel", "info", "--ready-file", str(ready_path)],
-                env=self.worker_env(model, name), stdout=log, stderr=subprocess.STDOUT, cwd=Path.cwd(),
-            )  # fmt: skip
-        peak = [0.0]
-        stop = threading.Event()
-
-        def sample_rss() -> None:
-            while not stop.is_set():
-                peak[0] = max(peak[0], rss_mb(proc.pid))
-                time.sleep(0.25)
-
-        sampler = threading.Thread(target=sample_rss, daemon=True)
-        sampler.start()
-        try:
-            deadline = time.monotonic() + 90
-            while not ready_path.exists():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-2000:]}")
-                time.sleep(0.2)
-            cpu_at_ready = cpu_s(proc.pid)
-            if not flat_out:
-                produce(self.settings, f"{name}.social", messages, float(rate))
-            events = read_scored(self.settings, f"{name}.scored", n, timeout_s=max(60.0, n / 200))
-            cpu_used = cpu_s(proc.pid) - cpu_at_ready
-        finally:
-            stop.set()
-            sampler.join()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        done = [e["timings"]["window_done_ms"] for e in events]
-        if flat_out:
-            # From the first window update to the last: the worker's own pace, startup excluded.
-            span_s = (max(done) - min(done)) / 1000 if len(done) > 1 else 0
-            throughput = (len(events) - 1) / span_s if span_s else 0.0
-            p50 = p99 = queue_p50 = None
-        else:
-            starts = [e["origin"]["timestamp_ms"] for e in events]
-            span_s = (max(done) - min(starts)) / 1000 if events else 0
-            throughput = len(events) / span_s if span_s else 0.0
-            latencies = [e["timings"]["ingest_to_window_ms"] for e in events]
-            p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-            queue_p50 = percentile([e["timings"]["queue_ms"] for e in events], 50)
-        cpu_per_msg = cpu_used * 1000 / len(events) if events else 0.0
-        batch_p50 = percentile([e["timings"]["batch_size"] for e in events], 50)
-        return RunResult(
-            model, rate, n, len(events), throughput, p50, p99, peak[0], cpu_per_msg, os.getloadavg()[0],
-            queue_p50, batch_p50,
-        )  # fmt: skip
+    @property
+    def max_rate(self) -> float | None:
+        return next((r.throughput for r in self.runs if r.rate == "max"), None)
 
 
 def fmt(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def render(results: list[RunResult], args, scorers: dict[str, str], kafka_version: str) -> str:
-    env_knobs = {
-        k: v
-        for k, v in os.environ.items()
-        if k.startswith(("SENTIMON_STREAM_", "SENTIMON_WORKER_", "SENTIMON_INFERENCE_"))
-    }
+def render(reports: list[ModelReport], workers: int, kafka_version: str, texts: str) -> str:
+    env_knobs = {k: v for k, v in os.environ.items()
+                 if k.startswith(("SENTIMON_STREAM_", "SENTIMON_WORKER_", "SENTIMON_INFERENCE_"))}  # fmt: skip
     command = "python -m sentimon.bench.stream_bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if env_knobs:
         command = " ".join(f"{k}={v}" for k, v in env_knobs.items()) + " " + command
     lines = [
         SECTION,
         "",
-        f"One `sentimon worker` (one process, {PARTITIONS} partitions) with Kafka {kafka_version} and Redis on the "
-        "same box, all sharing its cores; messages produced by the bench process itself.",
+        f"{workers} `sentimon worker` process(es) in one consumer group ({Runs.PARTITIONS} partitions) with Kafka "
+        f"{kafka_version} and Redis on the same box, all sharing its cores with the bench's own producer.",
         "",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {machine()}",
+        f"- machine: {machine()}; load average (1/5/15 min) at the start: "
+        + " / ".join(f"{x:.2f}" for x in os.getloadavg()),
         f"- command: `{command}`",
-        f"- scorers: {', '.join(f'{m} = {v}' for m, v in scorers.items())}",
-        "- latency = window update done minus the record's Kafka timestamp (ingest -> window), per message; "
-        "throughput at a fixed rate = messages / (last window update - first record); `max` = a backlog drained "
-        "flat out (latency not meaningful there); queue part = record timestamp to the start of its batch in the "
-        "worker (Kafka, the Faust consumer thread, waiting for the previous batch and for batch-mates); "
-        "RSS = worker peak resident memory; worker CPU = its user+system "
-        "CPU seconds per message (capacity = 1000 / that, for one core: a worker is one process, GIL-bound); "
-        "box load = 1-minute load average at the end of the run (the box is shared: above 2, the worker waited "
-        "for CPU and the latency columns show it).",
+        f"- texts: {texts}",
+        "- offline = `inference.load(model).score` on the same texts in calls of `stream.max_batch`, in the bench "
+        "process before any worker runs; end to end = window updated and scored event acknowledged by Kafka, "
+        "from the first window update to the last (`max`: a backlog drained flat out); latency = window update "
+        "done minus the record's Kafka timestamp, per message; queue part = record timestamp to the start of its "
+        "batch (Kafka, the consumer, batching); worker CPU = user+system CPU seconds of all workers per message; "
+        "load = the box's 1-minute load average at the end of the run.",
         "",
-        "| model | offered rate (msg/s) | messages | scored | sustained (msg/s) | p50 latency (ms) | p99 latency (ms) "
-        "| p50 queue part (ms) | p50 batch size "
-        "| worker RSS (MB) | worker CPU (ms/msg) | CPU-bound capacity (msg/s/core) | box load (1 min) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | offline, worker's ORT threads (texts/s) | offline, one thread per core (texts/s) "
+        "| end to end max (msg/s) | ratio to offline, same threads | ratio to offline, all cores |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
+    for rep in reports:
+        same, cores = (rep.offline + rep.offline)[:2] if len(rep.offline) == 1 else rep.offline[:2]
+        top = rep.max_rate
         lines.append(
-            f"| {r.model} | {r.rate} | {r.sent:,} | {r.scored:,} | {fmt(r.throughput)} | {fmt(r.p50_ms)} "
-            f"| {fmt(r.p99_ms)} | {fmt(r.queue_p50_ms)} | {fmt(r.batch_p50)} | {fmt(r.rss_mb)} "
-            f"| {fmt(r.cpu_ms_per_msg, 3)} "
-            f"| {fmt(1000 / r.cpu_ms_per_msg if r.cpu_ms_per_msg else None)} | {r.load:.1f} |"
+            f"| {rep.model} ({rep.scorer}) | {fmt(same.texts_per_s)} ({same.threads}) | {fmt(cores.texts_per_s)} "
+            f"({cores.threads}) | {fmt(top)} | {fmt(top / same.texts_per_s if top else None, 2)} "
+            f"| {fmt(top / cores.texts_per_s if top else None, 2)} |"
         )
-    lines += ["", "Targets (issue 5): >= 2,000 msg/s per worker; p99 <= 50 ms at 1,000 msg/s; RSS <= 500 MB.", ""]
+    lines += [
+        "",
+        "| model | rate | offered (msg/s) | messages | scored | sustained (msg/s) | p50 (ms) | p95 (ms) | p99 (ms) "
+        "| p50 queue part (ms) | p50 batch | RSS (MB) | worker CPU (ms/msg) | load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for rep in reports:
+        for r in rep.runs:
+            lines.append(
+                f"| {rep.model} | {r.rate} | {fmt(r.offered)} | {r.sent:,} | {r.scored:,} | {fmt(r.throughput)} "
+                f"| {fmt(r.p50_ms)} | {fmt(r.p95_ms)} | {fmt(r.p99_ms)} | {fmt(r.queue_p50_ms)} | {fmt(r.batch_p50)} "
+                f"| {fmt(r.rss_mb)} | {fmt(r.cpu_ms_per_msg, 3)} | {r.load:.1f} |"
+            )
+    for rep in reports:
+        if rep.profile:
+            lines += ["", f"Where the first worker's CPU went during the `max` run of {rep.model} (py-spy samples "
+                      "of running threads, leaf-most stage; flame-graph text under `--profile`):", "",
+                      "| stage | share of samples |", "|---|---:|"]  # fmt: skip
+            lines += [f"| {stage} | {share:.1%} |" for stage, share in rep.profile]
+    lines += [
+        "",
+        "Targets (issue 16): end to end >= 0.8x the model's offline throughput; p99 <= 50 ms at half the max rate.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -292,22 +158,70 @@ def write_section(path: Path, section: str) -> None:
     path.write_text(text.rstrip("\n") + "\n")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="vader", help="Comma-separated model names or bundle paths.")
-    parser.add_argument("--rates", default="500,1000,2000,max", help="Comma-separated msg/s, or 'max'.")
-    parser.add_argument("--duration-s", type=float, default=20.0, help="Seconds per fixed-rate run.")
-    parser.add_argument("--max-messages", type=int, default=40_000, help="Backlog size for the 'max' run.")
-    parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"), help="File to update ('-': none).")
-    args = parser.parse_args()
-
+def bench_model(runs: Runs, model: str, args, texts: list[str], base, log) -> ModelReport:
     from sentimon import inference
 
+    worker_threads = base.worker.inference_threads or base.inference.threads
+    offline = [offline_rate(model, base, t, texts[: args.offline_texts], base.stream.max_batch)
+               for t in dict.fromkeys([worker_threads, base.inference.threads])]  # fmt: skip
+    for o in offline:
+        log(f"{model:>10} offline, {o.threads} thread(s): {o.texts_per_s:,.0f} texts/s over {o.n:,} texts")
+    scorer = inference.load(model, base.inference)
+    report = ModelReport(model, f"{scorer.name} {scorer.version}", offline, [])
+    for rate in parse_rates(args.rates):
+        if rate == "max":
+            offered = None
+        elif rate.endswith("%"):
+            offered = float(rate[:-1]) / 100 * (report.max_rate or 0)
+        else:
+            offered = float(rate)
+        if offered is not None and offered <= 0:
+            raise StreamBenchError(f"{model}: the max run scored nothing, so {rate} of it is no rate")
+        profile_to = None
+        if args.profile and rate == "max":
+            profile_to = args.profile.with_name(f"{args.profile.stem}-{Path(model).name}{args.profile.suffix}")
+        result, profile = runs.run(model, rate, offered, texts, args.duration_s, args.max_messages, profile_to)
+        report.runs.append(result)
+        if profile is not None:
+            report.profile = profile
+        log(
+            f"{model:>10} {rate:>6}: {result.scored}/{result.sent} scored, {result.throughput:,.0f} msg/s, "
+            f"p50/p95/p99 {fmt(result.p50_ms)}/{fmt(result.p95_ms)}/{fmt(result.p99_ms)} ms, "
+            f"RSS {result.rss_mb:.0f} MB, CPU {result.cpu_ms_per_msg:.3f} ms/msg, load {result.load:.1f}"
+        )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="default", help="Comma-separated model names or bundle paths.")
+    parser.add_argument("--rates", default="max,25%,50%,90%", help="Comma-separated 'max', msg/s or N%% of max.")
+    parser.add_argument("--duration-s", type=float, default=20.0, help="Seconds per fixed-rate run.")
+    parser.add_argument("--max-messages", type=int, default=10_000, help="Backlog size for the 'max' run.")
+    parser.add_argument("--offline-texts", type=int, default=4_000, help="Texts timed offline.")
+    parser.add_argument("--workers", type=int, default=1, help="Worker processes in the group.")
+    parser.add_argument("--texts", choices=("corpus", "templates"), default="corpus",
+                        help="corpus: offline tweets and headlines; templates: built-in lines.")  # fmt: skip
+    parser.add_argument("--profile", type=Path, help="py-spy the first worker during 'max' (collapsed stacks).")
+    quick = ", ".join(f"{k}={v}" for k, v in QUICK.items())
+    parser.add_argument("--quick", action="store_true", help=f"A smoke test: {quick}.")
+    parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"), help="File to update ('-': none).")
+    args = parser.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            setattr(args, key, value)
+    if args.workers < 1 or args.max_messages < 2 or args.duration_s <= 0 or args.offline_texts < 1:
+        raise StreamBenchError("--workers, --offline-texts >= 1, --max-messages >= 2 and --duration-s > 0")
+    parse_rates(args.rates)
+    if args.profile and shutil.which("py-spy") is None and not (Path(sys.executable).parent / "py-spy").exists():
+        raise StreamBenchError("--profile needs py-spy: pip install 'sentimon[bench]'")
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
     base = load_settings()
-    scorers = {}
-    for model in args.models.split(","):
-        scorer = inference.load(model, base.inference)
-        scorers[model] = f"{scorer.name} {scorer.version}"
+    n_texts = max(args.max_messages, args.offline_texts, int(args.duration_s * 5000))
+    texts, described = bench_texts(args.texts, base.stack.cache_dir, n_texts)
     tmp = Path(tempfile.mkdtemp(prefix="sentimon-bench-", dir="/tmp"))
     own_stack = not (base.stack.kafka_bootstrap and base.stack.redis_url)
     settings = base
@@ -317,32 +231,32 @@ def main() -> int:
             redis_port=free_port(), postgres_port=free_port(),
         )  # fmt: skip
     stack = Stack(settings, only=("kafka", "redis"))
-    results: list[RunResult] = []
+    reports: list[ModelReport] = []
+    started = time.monotonic()
     try:
         if own_stack:
-            stack.up(lambda name, what: print(f"{name}: {what}", file=sys.stderr))
-        bench = Bench(settings, tmp)
+            stack.up(lambda name, what: log(f"{name}: {what}"))
+        runs = Runs(settings, tmp, args.workers)
         for model in args.models.split(","):
-            for rate in args.rates.split(","):
-                result = bench.run(model, rate.strip(), args.duration_s, args.max_messages)
-                results.append(result)
-                print(
-                    f"{model:>10} {rate:>6}: {result.scored}/{result.sent} scored, {result.throughput:,.0f} msg/s, "
-                    f"p50 {fmt(result.p50_ms)} ms, p99 {fmt(result.p99_ms)} ms, RSS {result.rss_mb:.0f} MB, "
-                    f"CPU {result.cpu_ms_per_msg:.3f} ms/msg, load {result.load:.1f}",
-                    file=sys.stderr,
-                )
+            reports.append(bench_model(runs, model.strip(), args, texts, base, log))
     finally:
         if own_stack:
             stack.down()
         shutil.rmtree(tmp, ignore_errors=True)
-    section = render(results, args, scorers, settings.stack.kafka_version)
+    log(f"bench took {time.monotonic() - started:.0f} s")
+    section = render(reports, args.workers, settings.stack.kafka_version, described)
     print(section)
     if str(args.output) != "-":
         write_section(args.output, section)
-        print(f"updated {args.output}", file=sys.stderr)
+        log(f"updated {args.output}")
     return 0
 
 
+__all__ = ["main", "parse_rates", "percentile", "render", "write_section"]
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

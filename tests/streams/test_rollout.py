@@ -96,6 +96,16 @@ def test_analysis_passes_fails_each_condition_and_waits_for_samples():
     assert analyse(_stats(5, 0), CONFIG).verdict == "inconclusive"  # 5 compared < min_samples
 
 
+def test_a_candidate_no_worker_can_load_fails_the_step_instead_of_waiting():
+    never_scored = StepStats("r", 0, load_failures=1)  # the candidate scored nothing: every other check is unknown
+    result = analyse(never_scored, CONFIG)
+    assert result.verdict == "fail" and [c.name for c in result.checks if c.ok is False] == ["candidate_loads"]
+    assert analyse(StepStats("r", 0), CONFIG).verdict == "inconclusive"
+    # Workers publish their counts as JSON; the analysis merges them.
+    one, two = StepStats("r", 0, load_failures=2), StepStats.from_dict(never_scored.to_dict())
+    assert two.load_failures == 1 and merge_stats([one, two]).load_failures == 3
+
+
 def test_at_100_percent_the_champions_last_p99_is_the_baseline():
     s = StepStats("r", 3)
     s.shadow.add(["neutral"] * 30, ["neutral"] * 30)
@@ -126,8 +136,8 @@ def test_shadow_analysis_compares_shadow_latencies_and_ignores_errors():
         s.shadow.add_latency(0.01, 0.05)
     s.model("candidate").add_batch(0, 5, 0.0)
     result = analyse(s, CONFIG, shadow_only=True)
-    assert [c.name for c in result.checks] == ["agreement", "latency_p99_ratio"]
-    assert result.verdict == "fail" and result.checks[1].value == pytest.approx(5.0)
+    assert [c.name for c in result.checks] == ["candidate_loads", "agreement", "latency_p99_ratio"]
+    assert result.verdict == "fail" and result.checks[2].value == pytest.approx(5.0)
 
 
 def test_step_stats_round_trip_and_merge():

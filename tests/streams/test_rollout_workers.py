@@ -6,6 +6,7 @@ that the swaps lost nothing and counted nothing twice."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -198,6 +199,34 @@ def test_a_broken_candidate_under_a_25_percent_canary_is_rolled_back(rollout_env
     buckets = range(now - now % 60_000 - 10 * 60_000, now + 60_000, 60_000)
     counts = model_counts(env.redis, env.stream_env.name, entity, buckets)
     assert sum(counts.get(f"{env.name}@{broken}", {}).values()) > 0
+
+
+def test_a_candidate_the_workers_cannot_load_is_rolled_back(rollout_env, store, tmp_path):
+    env = rollout_env
+    champion = env.register(TINY, promote=True)
+    damaged = copy_bundle(tmp_path, "damaged")
+    # A build that wrote a broken graph and hashed it: the registry takes it (the manifest matches), ORT refuses it.
+    (damaged / "model.onnx").write_bytes(b"not an ONNX graph")
+    manifest = json.loads((damaged / "manifest.json").read_text())
+    manifest["files"]["model.onnx"] = hashlib.sha256(b"not an ONNX graph").hexdigest()
+    (damaged / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    candidate = env.register(damaged)
+    worker = env.stream_env.start_worker()
+    worker.wait_ready()
+    traffic = Traffic(env.settings.stack.kafka_servers, env.stream_env.topics["social"]).start()
+    wait_for(lambda: hour_count(store, ENTITIES[0]) > 0, 60, "the first scored messages")
+
+    proc = start_rollout(env, f"{env.name}@{candidate}", "--canary", "25", "--failure-limit", "2")
+    out, err = proc.communicate(timeout=180)
+    sent = traffic.stop()
+
+    assert proc.returncode == 1, out + err
+    assert out.strip().splitlines()[-1].startswith(f"rolled_back {env.name}@{candidate}"), out
+    assert "candidate_loads" in out
+    assert env.registry.aliases(env.name) == {"champion": champion}
+    events = scored(env, len(sent))
+    assert_exact(env, store, sent, events)  # the champion scored everything meanwhile
+    assert {e["model"]["version"] for e in events} == {champion}
 
 
 def test_a_good_copy_is_promoted_through_every_step(rollout_env, store, tmp_path):
