@@ -29,6 +29,7 @@ from sentimon.infra import InfraError, Stack, kafka_clients
 from sentimon.infra.redis_client import connect
 from sentimon.infra.secure import CLIENT_FILE, SECRETS_FILE
 from sentimon.streams.windows import WindowStore
+from tests.alerts.test_stream_alerts import rules
 from tests.conftest import fresh_stack_settings
 from tests.streams.conftest import TEST_TIMINGS, wait_for
 
@@ -215,24 +216,6 @@ def test_the_application_database_role_is_no_superuser(secure: Secure) -> None:
         psycopg.connect(url.replace(secure.client.stack.database_password.get_secret_value(), "wrong")).close()
 
 
-def rules(name: str) -> str:
-    return f"""
-name: {name}
-entities: {{match: "[A-Z]{{1,5}}"}}
-rules:
-  - name: negative-share
-    kind: level
-    metric: negative_share
-    window: 5m
-    min_volume: 10
-    op: above
-    threshold: 0.5
-    clear: 0.3
-    for: 1m
-    severity: critical
-"""
-
-
 def minute(m: int, ts: int, burst: range) -> list[dict]:
     out = [{"id": f"{e}-{m}-{j}", "ts": ts + j * 1000, "source": "news", "text": f"{e} quarterly report is out",
             "entities": [e]} for e in ("AAPL", "MSFT") for j in range(4)]  # fmt: skip
@@ -246,7 +229,7 @@ def minute(m: int, ts: int, burst: range) -> list[dict]:
 def test_the_pipeline_round_trips_through_sasl_ssl_to_windows_and_alerts(secure: Secure, tmp_path: Path) -> None:
     name = f"sec{int(time.time() * 1000) % 10**8}"
     topics = {kind: f"{name}.{kind}" for kind in ("social", "market", "scored", "dlq", "alerts")}
-    (tmp_path / "rules.yaml").write_text(rules(name))
+    (tmp_path / "rules.yaml").write_text(rules(name, for_="1m"))
     env = clean_env(
         **{f"SENTIMON_TOPIC_{kind.upper()}": topic for kind, topic in topics.items()},
         SENTIMON_WORKER_ID=f"{name}-group", SENTIMON_WINDOW_PREFIX=name, SENTIMON_MODEL="vader",
