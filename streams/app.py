@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from sentimon.streams.errors import StreamsError
 from sentimon.streams.metrics import StreamMetrics
+from sentimon.streams.microbatch import BatchController
 from sentimon.streams.pipeline import BatchResult, Hook, Pipeline, RawRecord
 
 log = logging.getLogger(__name__)
@@ -370,10 +371,17 @@ def build_app(
 
         async def consume(stream):
             publisher.bind(app, asyncio.get_running_loop())
-            batches = stream.take_events(settings.stream.max_batch, within=settings.stream.batch_within_s)
+            s = settings.stream
+            limit = BatchLimit(BatchController(s.max_batch, adaptive=s.adaptive_batch, headroom=s.batch_headroom))
+            # take_events reads the limit at each record, so every batch gets the controller's latest size.
+            batches = stream.take_events(limit, within=s.batch_within_s)
+            last_start = time.monotonic()
             try:
                 async for events in batches:
+                    started = time.monotonic()
                     await handle(events)
+                    limit.observe(len(events), started - last_start, time.monotonic() - started)
+                    last_start = started
             except asyncio.CancelledError:
                 # handle finished and published the batch before letting the cancellation through: closing the
                 # generator runs take_events' ack of that batch now, before the consumer's final commit.
@@ -387,6 +395,31 @@ def build_app(
         make_agent(name)
 
     return app
+
+
+class BatchLimit:
+    """The ``max_`` of Faust's ``take_events``, chosen per batch by a ``BatchController``.
+
+    ``take_events`` closes a batch when ``len(buffer) >= max_``, read at each record; ``int >= BatchLimit`` lands
+    in ``__le__`` here, so the limit can change between batches without re-creating the generator (which would
+    strand a record already taken into the old one's buffer).
+    """
+
+    def __init__(self, controller: BatchController):
+        self.controller = controller
+        self.value = controller.size()
+
+    def observe(self, n: int, cycle_s: float, processing_s: float) -> None:
+        self.controller.observe(n, cycle_s, processing_s)
+        self.value = self.controller.size()
+
+    def __le__(self, size: object) -> bool:
+        if not isinstance(size, int):
+            return NotImplemented
+        return size >= self.value
+
+    def __repr__(self) -> str:
+        return f"BatchLimit({self.value})"
 
 
 def _update_lag(app, worker: Worker, records: list[RawRecord]) -> None:

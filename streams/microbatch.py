@@ -1,4 +1,4 @@
-"""Adaptive micro-batching: how many records the next batch may hold and how long it may wait for them.
+"""Adaptive micro-batching: how many records the next batch may hold before it closes.
 
 Pure: the Faust shell reports each batch (``observe``) and asks for the next plan (``plan``); nothing here
 touches Kafka or a clock of its own, so the controller is tested with numbers.
@@ -8,46 +8,29 @@ once -- the Redis script, the Kafka acknowledgement, thread hand-offs; ``b``: wh
 model), fitted by exponentially weighted least squares over recent batches. Records arrive at ``rate`` (an
 exponentially weighted mean of records per second between batch starts). A worker keeps up when it processes
 at least ``headroom x rate`` records per second, i.e. ``n / T(n) >= headroom x rate``; the smallest such ``n``
-gives the lowest latency (a batch closes as soon as it holds ``n`` records), so that is the plan's size, capped
-by ``stream.max_batch``. The plan's wait is the time ``n`` records take to arrive at the observed rate, between
-``min_wait_s`` and ``stream.batch_within_s``. Low traffic: batches of one, closed as each record arrives. High
-traffic or a backlog: the rate reaches what the worker can do, no size keeps up with headroom, so batches are
-full and the per-batch cost is spread over ``max_batch`` records.
+gives the lowest latency (a batch closes as soon as it holds ``n`` records), so that is the next batch's size,
+capped by ``stream.max_batch``. A batch waits for its ``n`` records at most ``stream.batch_within_s`` (Faust's
+``take_events`` takes one wait per stream), so the wait follows the size: the time ``n`` records take to arrive.
+Low traffic: batches of one, closed as each record arrives, no wait. High traffic or a backlog: the observed rate
+reaches what the worker can do, no size keeps up with headroom, so batches are full and the per-batch cost is
+spread over ``max_batch`` records.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class BatchPlan:
-    max_batch: int
-    wait_s: float
 
 
 class BatchController:
-    """Chooses (batch size, wait) from the observed arrival rate and batch cost; see the module docstring.
+    """Chooses the next batch's size from the observed arrival rate and batch cost; see the module docstring.
 
-    ``adaptive=False`` pins every plan to ``(max_batch, max_wait_s)``: the fixed behaviour.
+    ``adaptive=False`` pins every batch to ``max_batch``: the fixed behaviour.
     """
 
-    def __init__(
-        self,
-        max_batch: int,
-        max_wait_s: float,
-        *,
-        adaptive: bool = True,
-        headroom: float = 2.0,
-        min_wait_s: float = 0.001,
-        smoothing: float = 0.2,
-    ):
-        if max_batch < 1 or max_wait_s <= 0 or headroom < 1 or not 0 < smoothing <= 1 or min_wait_s < 0:
-            raise ValueError("max_batch >= 1, max_wait_s > 0, headroom >= 1, 0 < smoothing <= 1, min_wait_s >= 0")
-        self.max_batch, self.max_wait_s = max_batch, max_wait_s
-        self.adaptive, self.headroom, self.min_wait_s = adaptive, headroom, min(min_wait_s, max_wait_s)
-        self.alpha = smoothing
+    def __init__(self, max_batch: int, *, adaptive: bool = True, headroom: float = 1.5, smoothing: float = 0.2):
+        if max_batch < 1 or headroom < 1 or not 0 < smoothing <= 1:
+            raise ValueError("max_batch >= 1, headroom >= 1 and 0 < smoothing <= 1")
+        self.max_batch, self.adaptive, self.headroom, self.alpha = max_batch, adaptive, headroom, smoothing
         self.rate: float | None = None  # records/s
         # Exponentially weighted sums for the least-squares fit of T(n) = a + b n.
         self._w = self._n = self._t = self._nn = self._nt = 0.0
@@ -85,18 +68,16 @@ class BatchController:
         return 0.0, mean_t / mean_n
 
     # -- what the shell asks
-    def plan(self) -> BatchPlan:
+    def size(self) -> int:
+        """Records the next batch may hold: it closes when it has them (or after ``stream.batch_within_s``)."""
         if not self.adaptive:
-            return BatchPlan(self.max_batch, self.max_wait_s)
+            return self.max_batch
         fitted = self.cost()
         if fitted is None or self.rate is None:
-            return BatchPlan(1, self.min_wait_s)  # nothing seen yet: no reason to hold the first record
+            return 1  # nothing seen yet: no reason to hold the first record
         a, b = fitted
         need = self.headroom * self.rate
         # n / (a + b n) >= need  <=>  n (1 - need b) >= need a
         if need * b >= 1:
-            size = self.max_batch
-        else:
-            size = min(self.max_batch, max(1, math.ceil(need * a / (1 - need * b))))
-        wait = size / self.rate if self.rate > 0 else self.max_wait_s
-        return BatchPlan(size, min(self.max_wait_s, max(self.min_wait_s, wait)))
+            return self.max_batch
+        return min(self.max_batch, max(1, math.ceil(need * a / (1 - need * b))))

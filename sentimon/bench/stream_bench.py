@@ -8,7 +8,7 @@ deployment's maximum; ``25%`` etc. are fractions of that maximum (so ``max`` mus
 worker records ``ingest_to_window_ms`` (window update done minus the record's Kafka timestamp); the bench reports
 sustained msg/s, end-to-end / offline ratios, p50/p95/p99 of that latency, worker RSS and CPU, prints a table and
 rewrites the "## Streaming" section of BENCHMARKS.md. ``--profile FILE`` samples the first worker with py-spy
-during each ``max`` run and adds where its CPU went.
+during each run and adds where its CPU went.
 
 Kafka and Redis: a private stack on free ports (infra.Stack) unless SENTIMON_KAFKA_BOOTSTRAP and
 SENTIMON_REDIS_URL name running ones. SENTIMON_STREAM_* / SENTIMON_WORKER_* / SENTIMON_INFERENCE_* in the
@@ -26,7 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,7 +73,7 @@ class ModelReport:
     scorer: str
     offline: list[Offline]
     runs: list[RunResult]
-    profile: list[tuple[str, float]] | None = None
+    profiles: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # rate -> (stage, share)
 
     @property
     def max_rate(self) -> float | None:
@@ -134,11 +134,16 @@ def render(reports: list[ModelReport], workers: int, kafka_version: str, texts: 
                 f"| {fmt(r.rss_mb)} | {fmt(r.cpu_ms_per_msg, 3)} | {r.load:.1f} |"
             )
     for rep in reports:
-        if rep.profile:
-            lines += ["", f"Where the first worker's CPU went during the `max` run of {rep.model} (py-spy samples "
-                      "of running threads, leaf-most stage; flame-graph text under `--profile`):", "",
-                      "| stage | share of samples |", "|---|---:|"]  # fmt: skip
-            lines += [f"| {stage} | {share:.1%} |" for stage, share in rep.profile]
+        if rep.profiles:
+            rates = list(rep.profiles)
+            shares = {rate: dict(stages) for rate, stages in rep.profiles.items()}
+            stages = list(dict.fromkeys(stage for rate in rates for stage, _ in rep.profiles[rate]))
+            lines += ["", f"Where the first worker's CPU went, {rep.model} (py-spy samples of its running threads, "
+                      "each given to the first matching stage; collapsed stacks under `--profile`):", "",
+                      "| stage | " + " | ".join(f"rate {r}" for r in rates) + " |",
+                      "|---|" + "---:|" * len(rates)]  # fmt: skip
+            lines += [f"| {stage} | " + " | ".join(f"{shares[r].get(stage, 0):.1%}" for r in rates) + " |"
+                      for stage in stages]  # fmt: skip
     lines += [
         "",
         "Targets (issue 16): end to end >= 0.8x the model's offline throughput; p99 <= 50 ms at half the max rate.",
@@ -178,12 +183,13 @@ def bench_model(runs: Runs, model: str, args, texts: list[str], base, log) -> Mo
         if offered is not None and offered <= 0:
             raise StreamBenchError(f"{model}: the max run scored nothing, so {rate} of it is no rate")
         profile_to = None
-        if args.profile and rate == "max":
-            profile_to = args.profile.with_name(f"{args.profile.stem}-{Path(model).name}{args.profile.suffix}")
+        if args.profile:
+            tag = f"{Path(model).name}-{rate.replace('%', 'pct')}"
+            profile_to = args.profile.with_name(f"{args.profile.stem}-{tag}{args.profile.suffix}")
         result, profile = runs.run(model, rate, offered, texts, args.duration_s, args.max_messages, profile_to)
         report.runs.append(result)
         if profile is not None:
-            report.profile = profile
+            report.profiles[rate] = profile
         log(
             f"{model:>10} {rate:>6}: {result.scored}/{result.sent} scored, {result.throughput:,.0f} msg/s, "
             f"p50/p95/p99 {fmt(result.p50_ms)}/{fmt(result.p95_ms)}/{fmt(result.p99_ms)} ms, "
@@ -202,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="Worker processes in the group.")
     parser.add_argument("--texts", choices=("corpus", "templates"), default="corpus",
                         help="corpus: offline tweets and headlines; templates: built-in lines.")  # fmt: skip
-    parser.add_argument("--profile", type=Path, help="py-spy the first worker during 'max' (collapsed stacks).")
+    parser.add_argument("--profile", type=Path, help="py-spy the first worker of each run (collapsed stacks).")
     quick = ", ".join(f"{k}={v}" for k, v in QUICK.items())
     parser.add_argument("--quick", action="store_true", help=f"A smoke test: {quick}.")
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"), help="File to update ('-': none).")

@@ -140,7 +140,8 @@ def produce(settings: Settings, topic: str, messages: list[dict], rate: float | 
     producer.close()
 
 
-def read_scored(settings: Settings, topic: str, expected: int, timeout_s: float) -> list[dict]:
+def read_scored(settings: Settings, topic: str, expected: int, timeout_s: float, prefix: str) -> list[dict]:
+    """The scored events whose id starts with ``prefix``, once each, until ``expected`` of them came."""
     consumer = kafka_clients.consumer(
         settings, topic, auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=1000,
         max_poll_records=5000,
@@ -150,7 +151,10 @@ def read_scored(settings: Settings, topic: str, expected: int, timeout_s: float)
     while time.monotonic() < deadline and len(seen) < expected:
         for record in consumer:
             event = json.loads(record.value)
-            seen.setdefault(event["id"], event)  # the first delivery is the one that updated the window
+            if event["id"].startswith(prefix):
+                seen.setdefault(event["id"], event)  # the first delivery is the one that updated the window
+            if len(seen) >= expected:
+                break
     consumer.close()
     return list(seen.values())
 
@@ -182,6 +186,7 @@ class Runs:
     """Runs of ``workers`` real worker processes against one Kafka and Redis."""
 
     PARTITIONS = 4
+    WARM_UP = 500  # messages each run sends (flat out) and waits for before it measures
 
     def __init__(self, settings: Settings, tmp: Path, workers: int = 1):
         self.settings = settings
@@ -249,10 +254,8 @@ class Runs:
         first = random.Random(hash((model, rate)) & 0xFFFF).randrange(len(texts))
         messages = [{"id": f"{name}-{i}", "source": "bench", "text": texts[(first + i) % len(texts)]}
                     for i in range(n)]  # fmt: skip
-        # One worker drains a backlog produced before it starts; several would rebalance while draining it.
-        backlog = offered is None and self.workers == 1
-        if backlog:
-            produce(self.settings, f"{name}.social", messages, None)
+        warm = [{"id": f"warm-{i}", "source": "bench", "text": texts[(first + n + i) % len(texts)]}
+                for i in range(self.WARM_UP)]  # fmt: skip
         procs = self._start(model, name)
         peak = [0.0]
         stop = threading.Event()
@@ -266,6 +269,10 @@ class Runs:
         sampler.start()
         spy = None
         try:
+            # Warmed workers: the first batches of a fresh ONNX Runtime session (new shapes, arena growth) cost
+            # several times a warm one's, which would put a start-up backlog into every latency figure.
+            produce(self.settings, f"{name}.social", warm, None)
+            read_scored(self.settings, f"{name}.scored", len(warm), 120.0, "warm-")
             cpu_at_ready = sum(cpu_s(p.pid) for p, _, _ in procs)
             if profile_to is not None:
                 spy = subprocess.Popen(
@@ -274,12 +281,10 @@ class Runs:
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
             producer = threading.Thread(
-                target=produce,
-                args=(self.settings, f"{name}.social", [] if backlog else messages, offered),
-                daemon=True,
+                target=produce, args=(self.settings, f"{name}.social", messages, offered), daemon=True
             )
             producer.start()
-            events = read_scored(self.settings, f"{name}.scored", n, timeout_s=max(60.0, n / 100))
+            events = read_scored(self.settings, f"{name}.scored", n, max(60.0, n / 100), f"{name}-")
             producer.join()
             cpu_used = sum(cpu_s(p.pid) for p, _, _ in procs) - cpu_at_ready
         finally:

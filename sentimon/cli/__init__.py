@@ -115,3 +115,29 @@ def main() -> None:
         command().main(prog_name="sentimon")
     except UserError as exc:
         raise SystemExit(fail(str(exc)).exit_code) from None
+    except Exception as exc:
+        message = unreachable_service(exc)
+        if message is None:
+            raise
+        raise SystemExit(fail(message).exit_code) from None
+
+
+def unreachable_service(exc: BaseException) -> str | None:
+    """The one-line error for a Redis or Kafka that does not answer, wherever a command met it (commands name the
+    service earlier where they can); None for anything else, which stays a bug with its traceback."""
+    import redis
+    from kafka import errors as kafka_errors
+
+    from sentimon.core.redact import mask_urls_in
+
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return (
+            f"Redis is unreachable ({mask_urls_in(str(exc)).rstrip('.')}): start it with `sentimon up` or set "
+            "stack.redis_url (SENTIMON_REDIS_URL)"
+        )
+    if isinstance(exc, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError):
+        return (
+            f"Kafka is unreachable ({type(exc).__name__}: {exc}): start it with `sentimon up`, or check "
+            "stack.kafka_bootstrap (SENTIMON_KAFKA_BOOTSTRAP) and the kafka.* connection settings"
+        )
+    return None

@@ -346,8 +346,16 @@ class StreamSettings(Part):
     flat_prefix: ClassVar[str] = "stream_"
     flat_names: ClassVar[dict[str, str]] = {"watchlist": "watchlist"}
 
-    max_batch: int = Field(256, ge=1, description="records per micro-batch")
+    max_batch: int = Field(256, ge=1, description="records per micro-batch (the most, when adaptive_batch)")
     batch_within_s: float = Field(0.02, gt=0, description="the longest a lone message waits for batch-mates")
+    adaptive_batch: bool = Field(
+        True,
+        description="size each batch from the arrival rate and batch cost (README 'Micro-batching'); "
+        "false = always wait for max_batch records or batch_within_s",
+    )
+    batch_headroom: float = Field(
+        1.5, ge=1.0, description="adaptive batches are sized to process this many times the arrival rate"
+    )
     max_message_bytes: int = Field(64 * 1024, ge=64, description="larger records go to the DLQ as oversize")
     max_entities: int = Field(32, ge=1, description="more entities in one message go to the DLQ")
     max_future_ms: int = Field(5 * 60 * 1000, ge=0, description="reject event times this far ahead of the clock")

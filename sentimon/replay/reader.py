@@ -28,6 +28,8 @@ class PartitionRange:
     def size(self) -> int:
         return max(0, self.end - self.start)
 
+BOOTSTRAP_TIMEOUT_MS = 10_000  # a broker that does not answer in 10 s is down, not slow
+
 
 class TopicRange:
     """The records of ``topic`` with ``from_ms <= timestamp < to_ms`` (either bound optional)."""
@@ -36,7 +38,16 @@ class TopicRange:
         from kafka import TopicPartition
 
         self.settings, self.topic = settings, topic
-        probe = kafka_clients.consumer(settings, enable_auto_commit=False, client_id="sentimon-replay")
+        from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+        try:
+            probe = kafka_clients.consumer(settings, enable_auto_commit=False, client_id="sentimon-replay",
+                                           bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)  # fmt: skip
+        except (KafkaConnectionError, KafkaTimeoutError) as exc:
+            raise StreamsError(
+                f"Kafka at {settings.stack.kafka_servers} is unreachable ({type(exc).__name__}); start it with "
+                f"`sentimon up`, or {kafka_clients.settings_to_check(settings)}"
+            ) from None
         try:
             partitions = probe.partitions_for_topic(topic)
             if not partitions:

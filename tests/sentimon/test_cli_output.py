@@ -82,6 +82,22 @@ def test_produce_with_kafka_down_fails_fast_in_one_line():
     assert time.monotonic() - started < 30  # was 30 s before it said so; now the 5 s bootstrap timeout
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("rollout", "status"), ("rollout", "abort", "m"), ("drift", "status"), ("drift", "reference", "--topic", "t"),
+     ("windows", "AAPL")],
+)  # fmt: skip
+def test_redis_or_kafka_down_is_one_line_naming_the_fix(args):
+    env = base_env(SENTIMON_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
+                   SENTIMON_REDIS_URL=f"redis://:s3cret@127.0.0.1:{free_port()}/0")  # fmt: skip
+    result = sentimon(*args, env=env)
+    err = result.stderr.decode()
+    assert result.returncode == 2, err
+    assert "unreachable" in err and "sentimon up" in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "s3cret" not in err
+
+
 @pytest.mark.integration
 def test_produce_to_a_missing_topic_names_the_fix(stack_settings, unique):
     started = time.monotonic()
