@@ -3,8 +3,8 @@
 Sequences are sorted by length so each batch pads to its own longest member (little wasted compute), a batch
 closes when it would exceed ``max_batch`` sequences or ``max_batch_tokens`` padded tokens, or when its next
 member would add more padding to the rows already in it than one more ORT call costs (``CALL_COST_TOKENS``),
-and results are put back in input order by the caller. A text longer than the model's max_length is scored as overlapping
-windows (seed 000's local-window idea for long news); its probabilities are the mean over its windows, so
+and results are put back in input order by the caller. A text longer than the model's max_length is scored as
+overlapping windows (seed 000's local-window idea for long news); its probabilities are the mean over its windows, so
 every part of a long article counts equally whatever its length.
 """
 

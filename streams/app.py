@@ -370,7 +370,12 @@ def build_app(
         topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw")
 
         async def consume(stream):
-            publisher.bind(app, asyncio.get_running_loop())
+            loop = asyncio.get_running_loop()
+            publisher.bind(app, loop)
+            # Before the first batch: a cold ONNX Runtime session would make the first records wait seconds.
+            took_s = await loop.run_in_executor(worker.executor, pipeline.warm_up)
+            if took_s:
+                log.info("scorer warmed up in %.2f s", took_s)
             s = settings.stream
             limit = BatchLimit(BatchController(s.max_batch, adaptive=s.adaptive_batch, headroom=s.batch_headroom))
             # take_events reads the limit at each record, so every batch gets the controller's latest size.

@@ -3,9 +3,10 @@
 Per model, in one run: (1) offline texts/s of ``inference.load(model).score`` on the same texts, in calls of the
 worker's micro-batch size, with the worker's ORT threads and with one thread per core; (2) for each rate, fresh
 topics, a consumer group and a Redis prefix, ``--workers`` worker subprocesses, ``rate x duration`` messages
-produced at that rate, and the scored topic read back. ``max`` drains a backlog flat out and measures the
-deployment's maximum; ``25%`` etc. are fractions of that maximum (so ``max`` must come first). Per message the
-worker records ``ingest_to_window_ms`` (window update done minus the record's Kafka timestamp); the bench reports
+produced at that rate after 500 warm-up messages, and the scored topic read back. ``max`` sends flat out and
+measures the deployment's maximum; ``25%`` etc. are fractions of that maximum (so ``max`` must come first). Per
+message the worker records ``ingest_to_window_ms`` (window update done minus the record's Kafka timestamp); the
+bench reports
 sustained msg/s, end-to-end / offline ratios, p50/p95/p99 of that latency, worker RSS and CPU, prints a table and
 rewrites the "## Streaming" section of BENCHMARKS.md. ``--profile FILE`` samples the first worker with py-spy
 during each run and adds where its CPU went.
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sentimon.bench.stream_runs import Offline, RunResult, Runs, bench_texts, offline_rate, percentile
+from sentimon.bench.stream_runs import Offline, RunResult, Runs, bench_texts, offline_rate, percentile, rss_mb
 from sentimon.core.errors import UserError
 from sentimon.core.host import free_port
 from sentimon.core.host import machine_description as machine
@@ -84,7 +85,9 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def render(reports: list[ModelReport], workers: int, kafka_version: str, texts: str) -> str:
+def render(
+    reports: list[ModelReport], workers: int, kafka_version: str, texts: str, load_at_start: tuple[float, ...]
+) -> str:
     env_knobs = {k: v for k, v in os.environ.items()
                  if k.startswith(("SENTIMON_STREAM_", "SENTIMON_WORKER_", "SENTIMON_INFERENCE_"))}  # fmt: skip
     command = "python -m sentimon.bench.stream_bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -98,18 +101,19 @@ def render(reports: list[ModelReport], workers: int, kafka_version: str, texts: 
         "",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {machine()}; load average (1/5/15 min) at the start: "
-        + " / ".join(f"{x:.2f}" for x in os.getloadavg()),
+        + " / ".join(f"{x:.2f}" for x in load_at_start),
         f"- command: `{command}`",
         f"- texts: {texts}",
         "- offline = `inference.load(model).score` on the same texts in calls of `stream.max_batch`, in the bench "
         "process before any worker runs; end to end = window updated and scored event acknowledged by Kafka, "
-        "from the first window update to the last (`max`: a backlog drained flat out); latency = window update "
+        "from the first window update to the last (`max`: messages sent flat out, after 500 warm-up messages that "
+        "every run sends and waits for first); latency = window update "
         "done minus the record's Kafka timestamp, per message; queue part = record timestamp to the start of its "
         "batch (Kafka, the consumer, batching); worker CPU = user+system CPU seconds of all workers per message; "
         "load = the box's 1-minute load average at the end of the run.",
         "",
         "| model | offline, worker's ORT threads (texts/s) | offline, one thread per core (texts/s) "
-        "| end to end max (msg/s) | ratio to offline, same threads | ratio to offline, all cores |",
+        "| end to end max (msg/s) | ratio per worker to offline, same threads | ratio to offline, all cores |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for rep in reports:
@@ -117,7 +121,7 @@ def render(reports: list[ModelReport], workers: int, kafka_version: str, texts: 
         top = rep.max_rate
         lines.append(
             f"| {rep.model} ({rep.scorer}) | {fmt(same.texts_per_s)} ({same.threads}) | {fmt(cores.texts_per_s)} "
-            f"({cores.threads}) | {fmt(top)} | {fmt(top / same.texts_per_s if top else None, 2)} "
+            f"({cores.threads}) | {fmt(top)} | {fmt(top / workers / same.texts_per_s if top else None, 2)} "
             f"| {fmt(top / cores.texts_per_s if top else None, 2)} |"
         )
     lines += [
@@ -225,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    load_at_start = os.getloadavg()
     base = load_settings()
     n_texts = max(args.max_messages, args.offline_texts, int(args.duration_s * 5000))
     texts, described = bench_texts(args.texts, base.stack.cache_dir, n_texts)
@@ -250,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.down()
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"bench took {time.monotonic() - started:.0f} s")
-    section = render(reports, args.workers, settings.stack.kafka_version, described)
+    section = render(reports, args.workers, settings.stack.kafka_version, described, load_at_start)
     print(section)
     if str(args.output) != "-":
         write_section(args.output, section)
@@ -258,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["main", "parse_rates", "percentile", "render", "write_section"]
+__all__ = ["main", "parse_rates", "percentile", "render", "rss_mb", "write_section"]  # rss_mb: bench/soak.py
 
 if __name__ == "__main__":
     try:

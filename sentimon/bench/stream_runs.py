@@ -177,6 +177,13 @@ def cpu_s(pid: int) -> float:
         return 0.0
 
 
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # not written yet, or removed on a revocation
+        return None
+
+
 def _py_spy() -> str:
     local = Path(sys.executable).parent / "py-spy"
     return str(local) if local.exists() else "py-spy"
@@ -226,19 +233,21 @@ class Runs:
                 proc = subprocess.Popen(cmd, env=self.worker_env(model, name), stdout=log, stderr=subprocess.STDOUT)
             started.append((proc, log_path, ready))
         deadline = time.monotonic() + 120
-        while not all(ready.exists() for _, _, ready in started):
-            for proc, log_path, _ in started:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.2)
-        if self.workers > 1:
-            # Every worker ready: let the group settle (each one rewrites its ready file on a new assignment).
+        try:
+            # Every worker ready, then (several) the group settled: each rewrites its ready file on a new assignment.
             while True:
-                stamps = [ready.stat().st_mtime for _, _, ready in started if ready.exists()]
-                if len(stamps) == self.workers and time.time() - max(stamps) > 3:
-                    break
-                time.sleep(0.3)
-        return started
+                for proc, log_path, _ in started:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-2000:]}")
+                stamps = [t for _, _, ready in started if (t := _mtime(ready)) is not None]
+                if len(stamps) == self.workers and (self.workers == 1 or time.time() - max(stamps) > 3):
+                    return started
+                time.sleep(0.2)
+        except BaseException:
+            for proc, _, _ in started:
+                proc.kill()
+                proc.wait()
+            raise
 
     def run(
         self, model: str, rate: str, offered: float | None, texts: list[str], duration_s: float, max_messages: int,

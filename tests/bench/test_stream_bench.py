@@ -45,8 +45,10 @@ def test_render_reports_both_ratios():
     from sentimon.bench.stream_runs import RunResult
 
     run = RunResult("max", None, 10, 10, 400.0, None, None, None, 100.0, 2.0, 1.0, None, 256)
-    text = render([ModelReport("m", "m 1", [Offline(1, 10, 500.0), Offline(2, 10, 800.0)], [run])], 1, "4.4.0", "t")
-    assert "| m (m 1) | 500 (1) | 800 (2) | 400 | 0.80 | 0.50 |" in text
+    report = ModelReport("m", "m 1", [Offline(1, 10, 500.0), Offline(2, 10, 800.0)], [run])
+    assert "| m (m 1) | 500 (1) | 800 (2) | 400 | 0.80 | 0.50 |" in render([report], 1, "4.4.0", "t", (1.5, 1, 1))
+    two = render([report], 2, "4.4.0", "t", (1.5, 1, 1))  # two workers: per worker against one thread's rate
+    assert "| 400 | 0.40 | 0.50 |" in two and "at the start: 1.50 / 1.00 / 1.00" in two
 
 
 @pytest.mark.integration
