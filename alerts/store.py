@@ -2,7 +2,9 @@
 
 Redis transitions are atomic (WATCH/MULTI around the pure ``step``): of two workers evaluating the same
 observation, exactly one commits the transition and gets the notification; the other re-reads a state whose
-``last_eval_ms`` already covers that event time, so ``step`` returns no notification.
+``last_eval_ms`` already covers that event time, so ``step`` returns no notification. When an episode ends and
+its state is deleted (idle), a ``settled`` key keeps that event time for an hour, so a worker still evaluating
+older boundaries of the entity (its partitions lag) cannot open the ended episode again.
 
 A worker may die between committing a transition and delivering its notification. So the same transaction
 also pushes the notification onto the worker's own "claimed" list (the outbox), and the worker refreshes a
@@ -93,10 +95,12 @@ class RedisStates:
         lease_s: float = 30.0,
         owner: str | None = None,
         max_retries: int = 50,
+        settled_ttl_s: int = 3600,
     ):
         self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_s
+        self.settled_ttl_s = settled_ttl_s
         self.lease_ms = max(int(lease_s * 1000), 1)
         self.owner = owner or uuid.uuid4().hex
         self.max_retries = max_retries
@@ -120,6 +124,11 @@ class RedisStates:
     def key(self, rule_id: str, entity: str) -> str:
         return f"{self.prefix}:state:{rule_id}:{entity}"
 
+    def settled_key(self, rule_id: str, entity: str) -> str:
+        """The event time up to which a pair whose episode ended was evaluated (kept ``settled_ttl_s``): a worker
+        lagging behind on another partition must not open the ended episode again from an older boundary."""
+        return f"{self.prefix}:settled:{rule_id}:{entity}"
+
     def get(self, rule_id: str, entity: str) -> AlertState:
         return AlertState.from_json(self.client.get(self.key(rule_id, entity)))
 
@@ -139,13 +148,18 @@ class RedisStates:
     def apply(self, rule: RuleBase, rule_id: str, obs: Observation) -> Notification | None:
         import redis
 
-        key = self.key(rule_id, obs.entity)
+        key, settled = self.key(rule_id, obs.entity), self.settled_key(rule_id, obs.entity)
         with self.client.pipeline() as pipe:
             for _ in range(self.max_retries):
                 try:
-                    pipe.watch(key)
+                    pipe.watch(key, settled)
                     stored = pipe.get(key)
                     state = AlertState.from_json(stored)
+                    if stored is None:
+                        settled_ms = pipe.get(settled)
+                        if settled_ms is not None and obs.at_ms <= int(settled_ms):
+                            pipe.unwatch()
+                            return None  # an older boundary of an episode that already ended
                     new, note = step(rule, rule_id, state, obs)
                     # An idle state (inactive, or resolved with its cooldown over) is not stored: a pair that
                     # went quiet leaves no key behind, so Redis holds state only for pairs with something in flight.
@@ -156,6 +170,8 @@ class RedisStates:
                     pipe.multi()
                     if idle:
                         pipe.delete(key)
+                        if stored is not None and new.last_eval_ms is not None:
+                            pipe.set(settled, new.last_eval_ms, ex=self.settled_ttl_s)
                     else:
                         pipe.set(key, new.to_json(), ex=self.ttl_s)
                     if note is not None:

@@ -104,6 +104,30 @@ def test_two_evaluators_on_redis_notify_once_for_redelivered_observations(stack_
     assert [(p["kind"], (p["at"] - T0) // MIN) for p in sent] == [("firing", 5), ("resolved", 20)]
 
 
+def test_a_lagging_worker_cannot_reopen_an_episode_that_ended(stack_settings, unique):
+    """After an episode resolved (its state deleted: idle), another worker still evaluating older boundaries of
+    the same entity gets no notification: the pair remembers up to when it was settled."""
+    rs = parse_ruleset({"name": "it", "rules": [{"name": "neg", "kind": "level", "metric": "negative_share",
+                        "window": "5m", "op": "above", "threshold": 0.5, "clear": 0.3, "for": "2m"}]})  # fmt: skip
+    client = redis.Redis.from_url(stack_settings.stack.redis)
+    states = RedisStates(client, unique)
+    rule = rs.rules[0]
+
+    def obs(minute: int, breach: bool) -> Observation:
+        return Observation("AAPL", T0 + minute * MIN, "breach" if breach else "clear", 0.7 if breach else 0.1, 0.2, 50)
+
+    notes = [states.apply(rule, "it/neg", obs(i, 3 <= i < 20)) for i in range(21)]
+    assert [(n.kind, (n.at_ms - T0) // MIN) for n in notes if n] == [("firing", 5), ("resolved", 20)]
+    assert client.get(states.key("it/neg", "AAPL")) is None  # resolved, cooldown 0: idle, no state kept
+    assert [states.apply(rule, "it/neg", obs(i, True)) for i in range(16, 21)] == [None] * 5  # the lagging worker
+    assert client.get(states.key("it/neg", "AAPL")) is None
+    assert 0 < client.ttl(states.settled_key("it/neg", "AAPL")) <= 3600
+    # A new breach after the settled time is a new episode.
+    later = [states.apply(rule, "it/neg", obs(i, True)) for i in range(21, 25)]
+    assert [(n.kind, (n.at_ms - T0) // MIN) for n in later if n] == [("firing", 23)]
+    client.close()
+
+
 def scored(i: int, entity: str, label: str, ts_ms: int, text: str = "") -> ScoredEvent:
     score = {"negative": -0.9, "neutral": 0.0, "positive": 0.8}[label]
     return ScoredEvent(
