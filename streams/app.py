@@ -213,13 +213,6 @@ class GroupWatchdog:
                 return
 
 
-def faust_broker(kafka_servers: str) -> str:
-    """Faust's broker URL of Kafka's host list (built in ``infra.kafka_clients``)."""
-    from sentimon.infra.kafka_clients import faust_broker as broker
-
-    return broker(kafka_servers)
-
-
 @dataclass
 class Worker:
     """What the agents share: the pipeline, its executor and metrics; built by ``build_app``."""

@@ -32,6 +32,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from sentimon.streams.model_counts import count_by_model
+from sentimon.streams.pipeline import warm_up
 from sentimon.streams.rollout import RolloutState, StepStats, bucket_of, primary_entity, routes_to_candidate
 from sentimon.streams.shadow import ShadowJob, ShadowRunner
 
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 
 CHAMPION, CANDIDATE = "champion", "candidate"
 SWAP_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-WARM_TEXTS = ["warming up the model", "great results today", "terrible news"]
 
 
 def rollout_key(prefix: str, name: str) -> str:
@@ -272,7 +272,7 @@ class Follower:
             started = time.perf_counter()
             try:
                 scorer = self.load(version)
-                scorer.score(WARM_TEXTS)  # first-call allocations happen here, not in a batch
+                warm_up(scorer)  # first-call allocations happen here, not in a batch
             except Exception:
                 self.metrics.loads.labels(outcome="failed").inc()
                 raise

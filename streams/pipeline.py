@@ -283,10 +283,8 @@ class Pipeline:
         if self._warm:
             return 0.0
         started = time.perf_counter()
-        texts = [" ".join(_WARM_UP_WORDS[:n]) for n in (5, 10, 20, 40, len(_WARM_UP_WORDS))]
         try:
-            for size in batch_sizes:
-                self.scorer.score([texts[i % len(texts)] for i in range(size)])
+            warm_up(self.scorer, batch_sizes)
         except Exception:  # a scorer that fails here fails on real records too, where it is dead-lettered
             log.warning("warming the scorer up failed", exc_info=True)
         self._warm = True
@@ -406,10 +404,11 @@ class Pipeline:
         good, dead = self.parse(records)
 
         texts = [msg.text for _, msg in good]
+        # Listed by the producer, else found in the text: once per message (a canary routes by them too).
+        ents = [msg.entities if msg.entities is not None else self._extract(msg.text) for _, msg in good]
         t0 = time.perf_counter()
         if self.router is not None and texts:
             # One snapshot of the router per batch: a new model version takes over between batches.
-            ents = [msg.entities if msg.entities is not None else self._extract(msg.text) for _, msg in good]
             preds, by = self.router.score([msg.id for _, msg in good], texts, ents, self.score)
         else:
             preds = self.score(texts) if texts else []
@@ -423,7 +422,7 @@ class Pipeline:
             "inference_ms": round(inference_s * 1000, 3),
             "batch_size": len(records),
         }
-        for (rec, msg), pred, scorer in zip(good, preds, by, strict=True):
+        for (rec, msg), entities, pred, scorer in zip(good, ents, preds, by, strict=True):
             if isinstance(pred, Exception):
                 dead.append(_dead(rec, SCORING_FAILED, f"{type(pred).__name__}: {pred}"[:300]))
                 continue
@@ -434,12 +433,8 @@ class Pipeline:
             score, probs = float(pred.score), {k: float(v) for k, v in pred.probs.items()}
             if not (math.isfinite(score) and all(math.isfinite(p) for p in probs.values())):
                 # Redis refuses HINCRBYFLOAT NaN midway through the script; the model's output is the bad data.
-                dead.append(_dead(rec, NON_FINITE_SCORE, f"model {self.scorer.name} gave score {score}, probs {probs}"))
+                dead.append(_dead(rec, NON_FINITE_SCORE, f"model {scorer.name} gave score {score}, probs {probs}"))
                 continue
-            if msg.entities is not None:
-                entities = msg.entities
-            else:
-                entities = self._extract(msg.text)
             event = ScoredEvent(
                 message_id=msg.id,
                 ts_ms=msg.ts_ms,
@@ -502,6 +497,13 @@ _WARM_UP_WORDS = (
     "called to ask what had happened to our order which never came even after we waited for more than two hours "
     "in the rain outside the shop that had promised"
 ).split()
+
+
+def warm_up(scorer: ScorerLike, batch_sizes: Sequence[int] = (1, 8, 64)) -> None:
+    """Score synthetic texts of several lengths in batches of ``batch_sizes`` (raises what the scorer raises)."""
+    texts = [" ".join(_WARM_UP_WORDS[:n]) for n in (5, 10, 20, 40, len(_WARM_UP_WORDS))]
+    for size in batch_sizes:
+        scorer.score([texts[i % len(texts)] for i in range(size)])
 
 
 def _final_timings(ev: ScoredEvent, done_ms: int) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """Time the local stack: cold start (fresh state dir), warm start (existing data), a 1,000-message
 kafka-python round trip, and `down`. Prints a Markdown table; ports are picked free, nothing else is touched.
 
-    .venv/bin/python -m sentimon.bench.stack_start [--fetch]   # --fetch also times downloading the Kafka jars
+    .venv/bin/python -m sentimon.bench.stack_start [--fetch] [--secure]
+    # --fetch also times downloading the Kafka jars; --secure also times `up --secure` in the same run
 """
 
 from __future__ import annotations
@@ -45,13 +46,10 @@ def round_trip(settings: Settings, n: int = 1000) -> float:
     return timed(run)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--fetch", action="store_true", help="also time the Kafka jar download (empty cache)")
-    args = parser.parse_args()
+def measure(secure: bool, cache: Path | None) -> tuple[Settings, list[tuple[str, float]]]:
+    """The steps on a fresh local stack on free ports; ``secure``: `up --secure` (TLS, logins)."""
     state = Path(tempfile.mkdtemp(prefix="sentimon-bench-", dir="/tmp"))
-    cache = Path(tempfile.mkdtemp(prefix="sentimon-cache-")) if args.fetch else None
-    local: dict[str, Any] = {  # a fresh local stack on free ports
+    local: dict[str, Any] = {
         "state_dir": state,
         "kafka_port": free_port(),
         "kafka_controller_port": free_port(),
@@ -64,23 +62,43 @@ def main() -> None:
     stack = Stack(settings)
     rows = []
     try:
-        rows.append(("cold up (format Kafka storage, initdb, start all)", timed(stack.up)))
+        rows.append(("cold up (format Kafka storage, initdb, start all)", timed(lambda: stack.up(secure=secure))))
+        # A secure stack's clients need its logins and certificates (client.toml); a plain one's settings serve.
+        client = load_settings(stack.client_config) if secure and stack.client_config else settings
         rows.append(("1,000-message kafka-python round trip (create topic, produce, consume)",
-                     round_trip(settings)))  # fmt: skip
+                     round_trip(client)))  # fmt: skip
         rows.append(("down", timed(stack.down)))
-        rows.append(("warm up (existing data)", timed(stack.up)))
+        rows.append(("warm up (existing data)", timed(lambda: stack.up(secure=secure))))
         rows.append(("down", timed(stack.down)))
     finally:
         stack.down()
         shutil.rmtree(state, ignore_errors=True)
+    return settings, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fetch", action="store_true", help="also time the Kafka jar download (empty cache)")
+    parser.add_argument("--secure", action="store_true", help="also time `up --secure`, right after the plain stack")
+    args = parser.parse_args()
+    cache = Path(tempfile.mkdtemp(prefix="sentimon-cache-")) if args.fetch else None
+    try:
+        settings, plain = measure(False, cache)
+        secure = measure(True, cache)[1] if args.secure else None
+    finally:
         if cache:
             shutil.rmtree(cache, ignore_errors=True)
     jars = "jars downloaded" if args.fetch else "jars cached"
     print(f"stack start, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()} ({platform.machine()}), "
           f"Kafka {settings.stack.kafka_version}, {jars}")  # fmt: skip
-    print("| step | seconds |\n|---|---|")
-    for name, seconds in rows:
-        print(f"| {name} | {seconds:.1f} |")
+    if secure is None:
+        print("| step | seconds |\n|---|---|")
+        for name, seconds in plain:
+            print(f"| {name} | {seconds:.1f} |")
+        return
+    print("| step | plain `up`, s | `up --secure`, s |\n|---|---:|---:|")
+    for (name, a), (_, b) in zip(plain, secure, strict=True):
+        print(f"| {name} | {a:.1f} | {b:.1f} |")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import pytest
 from sentimon.cli.common import window_option
 from sentimon.core.errors import UserError
 from sentimon.core.host import free_port
-from sentimon.streams.app import faust_broker, load_hooks
+from sentimon.infra.kafka_clients import faust_broker
+from sentimon.streams.app import load_hooks
 from sentimon.streams.errors import StreamsError
 from tests.streams.conftest import read_topic
 
@@ -72,8 +73,8 @@ def test_load_hooks_errors_name_the_setting():
 
 def test_hooks_named_by_their_pre_namespace_module_still_load(caplog):
     # Any one-argument function serves as the factory: what is tested is where its module is found.
-    assert load_hooks(["streams.app:faust_broker"], "a:1") == ["kafka://a:1"]
-    assert "now sentimon.streams.app" in caplog.text
+    assert load_hooks(["infra.kafka_clients:faust_broker"], "a:1") == ["kafka://a:1"]
+    assert "now sentimon.infra.kafka_clients" in caplog.text
 
 
 def _hook_factory(settings):

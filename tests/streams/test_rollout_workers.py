@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -150,6 +151,15 @@ def assert_exact(env: RolloutEnv, store, sent: dict[str, str], events: list[dict
     assert {e: hour_count(store, e) for e in per_entity} == per_entity
 
 
+def start_scoring(env: RolloutEnv, store) -> tuple[Any, Traffic]:
+    """A ready worker and steady traffic, once the first messages reached the windows."""
+    worker = env.stream_env.start_worker()
+    worker.wait_ready()
+    traffic = Traffic(env.settings.stack.kafka_servers, env.stream_env.topics["social"]).start()
+    wait_for(lambda: hour_count(store, ENTITIES[0]) > 0, 60, "the first scored messages")
+    return worker, traffic
+
+
 def start_rollout(env: RolloutEnv, *args: str) -> subprocess.Popen:
     analysis = env.stream_env.tmp / "analysis.yaml"
     analysis.write_text(ANALYSIS)
@@ -162,10 +172,7 @@ def test_a_broken_candidate_under_a_25_percent_canary_is_rolled_back(rollout_env
     env = rollout_env
     champion = env.register(DEFAULT, promote=True)
     broken = env.register(copy_bundle(tmp_path, "reversed", reverse_labels=True, source=DEFAULT))
-    worker = env.stream_env.start_worker()
-    worker.wait_ready()
-    traffic = Traffic(env.settings.stack.kafka_servers, env.stream_env.topics["social"]).start()
-    wait_for(lambda: hour_count(store, ENTITIES[0]) > 0, 60, "the first scored messages")
+    worker, traffic = start_scoring(env, store)
 
     proc = start_rollout(env, f"{env.name}@{broken}", "--canary", "25", "--failure-limit", "2")
     out, err = proc.communicate(timeout=180)
@@ -211,10 +218,7 @@ def test_a_candidate_the_workers_cannot_load_is_rolled_back(rollout_env, store, 
     manifest["files"]["model.onnx"] = hashlib.sha256(b"not an ONNX graph").hexdigest()
     (damaged / "manifest.json").write_text(json.dumps(manifest, indent=2))
     candidate = env.register(damaged)
-    worker = env.stream_env.start_worker()
-    worker.wait_ready()
-    traffic = Traffic(env.settings.stack.kafka_servers, env.stream_env.topics["social"]).start()
-    wait_for(lambda: hour_count(store, ENTITIES[0]) > 0, 60, "the first scored messages")
+    worker, traffic = start_scoring(env, store)
 
     proc = start_rollout(env, f"{env.name}@{candidate}", "--canary", "25", "--failure-limit", "2")
     out, err = proc.communicate(timeout=180)
@@ -233,10 +237,7 @@ def test_a_good_copy_is_promoted_through_every_step(rollout_env, store, tmp_path
     env = rollout_env
     champion = env.register(DEFAULT, promote=True)
     copy = env.register(copy_bundle(tmp_path, "same", source=DEFAULT))
-    worker = env.stream_env.start_worker()
-    worker.wait_ready()
-    traffic = Traffic(env.settings.stack.kafka_servers, env.stream_env.topics["social"]).start()
-    wait_for(lambda: hour_count(store, ENTITIES[0]) > 0, 60, "the first scored messages")
+    worker, traffic = start_scoring(env, store)
 
     proc = start_rollout(env, f"{env.name}@{copy}", "--canary", "25", "--steps", "25,50,100")
     out, err = proc.communicate(timeout=180)
@@ -268,10 +269,7 @@ def test_models_rollback_reaches_running_workers_at_the_next_batch(rollout_env, 
     env = rollout_env
     first = env.register(DEFAULT, promote=True)
     second = env.register(copy_bundle(tmp_path, "second", source=DEFAULT))
-    worker = env.stream_env.start_worker()
-    worker.wait_ready()
-    traffic = Traffic(env.settings.stack.kafka_servers, env.stream_env.topics["social"]).start()
-    wait_for(lambda: hour_count(store, ENTITIES[0]) > 0, 60, "the first scored messages")
+    worker, traffic = start_scoring(env, store)
 
     env.registry.promote(f"{env.name}@{second}")
     wait_for(lambda: worker.sample("sentimon_model_swap_seconds_count") >= 1, 30, "the swap to the second version")
@@ -310,10 +308,7 @@ def test_shadow_from_the_cli_reports_on_the_side_topic_and_aborts(rollout_env, s
     env = rollout_env
     champion = env.register(TINY, promote=True)
     candidate = env.register(copy_bundle(tmp_path, "shadow"))
-    worker = env.stream_env.start_worker()
-    worker.wait_ready()
-    traffic = Traffic(env.settings.stack.kafka_servers, env.stream_env.topics["social"]).start()
-    wait_for(lambda: hour_count(store, ENTITIES[0]) > 0, 60, "the first scored messages")
+    worker, traffic = start_scoring(env, store)
 
     proc = start_rollout(env, f"{env.name}@{candidate}", "--shadow")
 
