@@ -15,6 +15,8 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
+from sentimon.inference.text import spell_emoji_all
+
 from .data import LABELS
 from .recipe import CompressionError
 from .sources import FetchedFile, fetch_member
@@ -35,8 +37,9 @@ def load_tokenizer(path: Path, max_length: int) -> Tokenizer:
 
 
 def encode(tok: Tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids and attention mask padded to the longest text in the batch (int64, like the runtime)."""
-    encs = tok.encode_batch(texts)
+    """Token ids and attention mask padded to the longest text in the batch (int64, like the runtime); emoji are
+    spelled out first, as the scorer does."""
+    encs = tok.encode_batch(spell_emoji_all(texts))
     width = max(1, max(len(e.ids) for e in encs))
     pad_id = tok.token_to_id("[PAD]") or 0
     ids = np.full((len(encs), width), pad_id, dtype=np.int64)

@@ -18,6 +18,7 @@ from sentimon.inference.batching import aggregate_windows, padded_length, plan_b
 from sentimon.inference.bundle import LABELS, MODEL_FILE, TOKENIZER_FILE, BundleError, Manifest, read_manifest
 from sentimon.inference.options import InferenceError
 from sentimon.inference.prediction import Scorer, check_texts
+from sentimon.inference.text import spell_emoji_all
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class OnnxScorer(Scorer):
         types: list[list[int]] | None = [] if self._want_types else None
         owners: list[int] = []
         full = self.max_length
-        for i, enc in enumerate(self._encode_batch(texts, add_special_tokens=True)):
+        for i, enc in enumerate(self._encode_batch(spell_emoji_all(texts), add_special_tokens=True)):
             first = enc.ids
             # Reading .overflowing copies encodings out of Rust: only a window that hit max_length can have any.
             parts = (enc, *enc.overflowing) if len(first) >= full else (enc,)

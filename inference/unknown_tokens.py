@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sentimon.inference.bundle import TOKENIZER_FILE
 from sentimon.inference.cascade import CASCADE_FILE, read_cascade
+from sentimon.inference.text import spell_emoji_all
 
 MAX_TOKENS = 512  # a long article is judged by its start: the cost stays bounded per text
 
@@ -50,5 +51,5 @@ class UnknownTokens:
         """(unknown tokens, tokens) of each text."""
         if not texts:
             return []
-        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        encodings = self.tokenizer.encode_batch(spell_emoji_all(list(texts)), add_special_tokens=False)
         return [(enc.ids.count(self.unk_id), len(enc.ids)) for enc in encodings]

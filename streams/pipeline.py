@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -239,6 +239,7 @@ class Pipeline:
         sleep: Callable[[float], None] = time.sleep,
         retry_backoff_s: tuple[float, float] = (0.05, 2.0),
         router: Router | None = None,
+        topic_scorers: Mapping[str, ScorerLike] | None = None,
     ):
         self.scorer = scorer
         self.store = store
@@ -255,6 +256,8 @@ class Pipeline:
         self.sleep = sleep
         self.retry_backoff_s = retry_backoff_s
         self.router = router  # a rollout: the scorer(s) of each batch come from it (streams.follow)
+        # Records of these topics are scored by their own model (inference.market_model), never by the router.
+        self.topic_scorers = dict(topic_scorers or {})
         self._warm = False
         if metrics is not None:
             metrics.set_scorer(scorer)
@@ -284,7 +287,8 @@ class Pipeline:
             return 0.0
         started = time.perf_counter()
         try:
-            warm_up(self.scorer, batch_sizes)
+            for scorer in [self.scorer, *self.topic_scorers.values()]:
+                warm_up(scorer, batch_sizes)
         except Exception:  # a scorer that fails here fails on real records too, where it is dead-lettered
             log.warning("warming the scorer up failed", exc_info=True)
         self._warm = True
@@ -399,6 +403,29 @@ class Pipeline:
             dead = _dead(rec, PROCESSING_FAILED, f"{type(exc).__name__}: {exc}")
             return BatchResult([], [dead], dead=[dead.encode(self.dlq_original_max_bytes)])
 
+    def _score_routed(
+        self, good: list[tuple[RawRecord, Message]], texts: list[str], ents: list[tuple[str, ...]]
+    ) -> tuple[list[Any | Exception], list[ScorerLike]]:
+        """Predictions and the scorer of each: a topic's own model for its records, else the router (a rollout:
+        one snapshot per batch, so a new model version takes over between batches) or the pipeline's scorer."""
+        preds: list[Any | Exception] = [None] * len(texts)
+        by: list[ScorerLike] = [self.scorer] * len(texts)
+        groups: dict[str | None, list[int]] = {}
+        for i, (rec, _) in enumerate(good):
+            groups.setdefault(rec.topic if rec.topic in self.topic_scorers else None, []).append(i)
+        for topic, idx in groups.items():
+            part = [texts[i] for i in idx]
+            if topic is not None:
+                scorer = self.topic_scorers[topic]
+                got, who = self.score(part, scorer), [scorer] * len(idx)
+            elif self.router is not None:
+                got, who = self.router.score([good[i][1].id for i in idx], part, [ents[i] for i in idx], self.score)
+            else:
+                got, who = self.score(part), [self.scorer] * len(idx)
+            for i, pred, scorer in zip(idx, got, who, strict=True):
+                preds[i], by[i] = pred, scorer
+        return preds, by
+
     def _process(self, records: Sequence[RawRecord]) -> BatchResult:
         started_ms = self.now_ms()
         good, dead = self.parse(records)
@@ -407,12 +434,7 @@ class Pipeline:
         # Listed by the producer, else found in the text: once per message (a canary routes by them too).
         ents = [msg.entities if msg.entities is not None else self._extract(msg.text) for _, msg in good]
         t0 = time.perf_counter()
-        if self.router is not None and texts:
-            # One snapshot of the router per batch: a new model version takes over between batches.
-            preds, by = self.router.score([msg.id for _, msg in good], texts, ents, self.score)
-        else:
-            preds = self.score(texts) if texts else []
-            by = [self.scorer] * len(preds)
+        preds, by = self._score_routed(good, texts, ents)
         inference_s = time.perf_counter() - t0
 
         events: list[ScoredEvent] = []

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from sentimon.core.redact import mask_url, mask_urls_in
 from sentimon.streams.errors import StreamsError
@@ -101,6 +102,24 @@ def _faust_worker_class():
     return FaustWorker
 
 
+def market_scorer(settings, threads: int) -> dict[str, Any]:
+    """{topics.market: its scorer} when inference.market_model names a model other than inference.model, else {}.
+    A missing bundle is one error naming the setting."""
+    from sentimon import inference
+    from sentimon.inference.bundle import BundleError
+
+    name = settings.inference.market_model
+    if not name or name == settings.inference.model:
+        return {}
+    try:
+        return {settings.topics.market: inference.load(name, settings.inference, threads=threads)}
+    except BundleError as exc:
+        raise StreamsError(
+            f'inference.market_model: {exc} (set SENTIMON_INFERENCE__MARKET_MODEL="" to score '
+            "market records with inference.model)"
+        ) from None
+
+
 def run_worker(
     settings, hooks: list[Hook] | None = None, loglevel: str = "info", ready_file: Path | None = None
 ) -> None:
@@ -123,6 +142,7 @@ def run_worker(
     # A worker whose model is NAME@champion follows the alias and the model's rollouts (README "Rollout").
     follower = follower_for(settings, client, threads)
     scorer = follower.start().champion if follower else inference.load(settings=settings.inference, threads=threads)
+    topic_scorers = market_scorer(settings, threads)
     registry = CollectorRegistry()
     metrics = StreamMetrics(registry)
     server = serve_metrics(registry, settings.metrics)
@@ -146,13 +166,15 @@ def run_worker(
         metrics=metrics,
         dead_letter_unsupported=settings.inference.unsupported_language == "dead_letter",
         router=follower,
+        topic_scorers=topic_scorers,
     )
     executor = ThreadPoolExecutor(settings.worker.threads, thread_name_prefix="sentimon")
     app = build_app(settings, pipeline, executor, metrics, publisher, ready_file)
     quiet_libraries(loglevel)
     log.info(
-        "worker %s: model %s %s, metrics on http://%s:%d/metrics",
-        settings.worker.id, scorer.name, scorer.version, settings.metrics.host, settings.metrics.port,
+        "worker %s: model %s %s%s, metrics on http://%s:%d/metrics", settings.worker.id, scorer.name,
+        scorer.version, "".join(f"; {t}: {s.name} {s.version}" for t, s in topic_scorers.items()),
+        settings.metrics.host, settings.metrics.port,
     )  # fmt: skip
     try:
         _faust_worker_class()(app, loglevel=loglevel, quiet=True).execute_from_commandline()

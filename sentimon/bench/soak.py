@@ -129,6 +129,7 @@ class Soak:
             "SENTIMON_DATABASE_URL": s.stack.database,
             "SENTIMON_STATE_DIR": str(self.tmp / "state"),
             "SENTIMON_MODEL": self.args.model,
+            "SENTIMON_INFERENCE__MARKET_MODEL": "",
             "SENTIMON_WORKER_ID": f"{self.name}-group",
             "SENTIMON_WINDOW_PREFIX": self.name,
             "SENTIMON_METRICS_PORT": str(free_port()),

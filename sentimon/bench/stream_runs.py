@@ -211,6 +211,7 @@ class Runs:
                 "SENTIMON_REDIS_URL": s.stack.redis,
                 "SENTIMON_STATE_DIR": str(self.tmp / "state" / uuid.uuid4().hex[:6]),
                 "SENTIMON_MODEL": model,
+                "SENTIMON_INFERENCE__MARKET_MODEL": "",
                 "SENTIMON_WORKER_ID": f"{name}-group",
                 "SENTIMON_WINDOW_PREFIX": name,
                 "SENTIMON_METRICS_PORT": str(free_port()),

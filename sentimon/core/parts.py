@@ -245,6 +245,11 @@ class InferenceSettings(Part):
     model: str = Field(
         "default", description='bundle name under models_dir, bundle path, "static", "cascade" or "vader"'
     )
+    market_model: str = Field(
+        "finance",
+        description="the model that scores records of topics.market (headlines, market news); empty = `model` "
+        "scores them too",
+    )
     models_dir: Path = Field(
         default_factory=lambda: Path(__file__).resolve().parents[2] / "models",
         description="folder of model bundles (default: the shipped models/)",

@@ -55,6 +55,7 @@ class StreamEnv:
                 "SENTIMON_WORKER_ID": f"{self.name}-group",
                 "SENTIMON_WINDOW_PREFIX": self.name,
                 "SENTIMON_MODEL": "vader",
+                "SENTIMON_INFERENCE__MARKET_MODEL": "",  # one model for both raw topics
                 "SENTIMON_METRICS_PORT": str(metrics_port),
                 "SENTIMON_WEB_PORT": str(free_port()),
                 **{f"SENTIMON_TOPIC_{k.upper()}": v for k, v in self.topics.items()},

@@ -150,6 +150,7 @@ def test_worker_refuses_to_start_without_topics(stack_settings, unique):
         SENTIMON_REDIS_URL=stack_settings.stack.redis,
         SENTIMON_TOPIC_SOCIAL=f"{unique}.missing",
         SENTIMON_MODEL="vader",
+        SENTIMON_INFERENCE__MARKET_MODEL="",
     )
     result = sentimon("worker", env=env)
     assert result.returncode == 2
@@ -166,6 +167,7 @@ def test_worker_refuses_a_busy_metrics_port(stack_settings, unique, make_topic):
             SENTIMON_KAFKA_BOOTSTRAP=stack_settings.stack.kafka_servers,
             SENTIMON_REDIS_URL=stack_settings.stack.redis,
             SENTIMON_MODEL="vader",
+            SENTIMON_INFERENCE__MARKET_MODEL="",
             SENTIMON_METRICS_PORT=str(busy.getsockname()[1]),
             **{f"SENTIMON_TOPIC_{k.upper()}": v for k, v in topics.items()},
         )

@@ -202,3 +202,32 @@ def test_real_store_and_vader_late_events_are_counted_not_applied(stack_settings
     assert (s.count, s.positive, s.negative) == (2, 1, 1)
     assert value(m, "sentimon_messages_total", topic="raw", outcome="late") == 1
     client.close()
+
+
+class NamedScorer(FakeScorer):
+    def __init__(self, name: str, fail_on: str | None = None):
+        super().__init__(fail_on)
+        self.name = name
+
+
+def test_a_topic_with_its_own_model_is_scored_by_it_and_each_event_names_its_model():
+    social, market = NamedScorer("social-model"), NamedScorer("finance", fail_on="explode")
+    p, store, _ = make(social, topic_scorers={"raw.market": market})
+    records = [
+        rec({"id": "1", "text": "good Apple news"}, 0, topic="raw.social"),
+        rec({"id": "2", "text": "bad quarter for Apple"}, 1, topic="raw.market"),
+        rec({"id": "3", "text": "meh"}, 2, topic="raw.social"),
+        rec({"id": "4", "text": "this will explode"}, 3, topic="raw.market"),
+        rec({"id": "5", "text": "good guidance"}, 4, topic="raw.market"),
+    ]
+    result = p.process(records)
+    # Order is kept across the two models; the failing market text is isolated by its own model's fallback.
+    assert [(e.message_id, e.model, e.topic) for e in result.events] == [
+        ("1", "social-model", "raw.social"), ("2", "finance", "raw.market"), ("3", "social-model", "raw.social"),
+        ("5", "finance", "raw.market"),
+    ]  # fmt: skip
+    assert [e.label for e in result.events] == ["positive", "negative", "neutral", "positive"]
+    assert social.calls == 1  # one call for the social records of the batch
+    [dead] = result.dead_letters
+    assert (dead.reason, dead.offset) == ("scoring_failed", 3)
+    assert [e.message_id for e in store.applied] == ["1", "2", "3", "5"]

@@ -145,6 +145,29 @@ def test_onnx_bundle_scores_in_the_worker(stream_env, store, stack_settings):
     assert worker.sample('sentimon_model_info{name="tiny-transformer"') == 1
 
 
+
+def test_market_records_are_scored_by_the_market_model(stream_env, store, stack_settings):
+    # inference.market_model routes the market topic to its own model (here the tiny bundle; social: VADER).
+    bundle = Path(__file__).resolve().parents[1] / "assets" / "tiny-bundle"
+    stream_env.extra_env["SENTIMON_INFERENCE__MARKET_MODEL"] = str(bundle)
+    worker = stream_env.start_worker()
+    bootstrap, n = stack_settings.stack.kafka_servers, 40
+    send(bootstrap, stream_env.topics["social"], [message(i, ["ROUTE"]) for i in range(n)])
+    send(bootstrap, stream_env.topics["market"], [message(n + i, ["ROUTE"]) for i in range(n)])
+    worker.wait_ready()
+    scored = [json.loads(r.value) for r in read_topic(bootstrap, stream_env.topics["scored"], 2 * n)]
+    models = collections.Counter((e["origin"]["topic"], e["model"]["name"]) for e in scored)
+    assert models == {(stream_env.topics["social"], "vader"): n, (stream_env.topics["market"], "tiny-transformer"): n}
+    assert hour_count(store, "ROUTE") == 2 * n
+
+
+def test_a_missing_market_model_is_one_error_naming_the_setting(stream_env):
+    stream_env.extra_env["SENTIMON_INFERENCE__MARKET_MODEL"] = "no-such-model"
+    worker = stream_env.start_worker()
+    assert worker.proc.wait(60) == 2
+    log = worker.log.read_text()
+    assert "inference.market_model" in log and "no-such-model" in log and "Traceback" not in log
+
 def _live_corpus() -> list[tuple[bytes, str]]:
     """The unit tests' bad-message corpus, with its "future" timestamp moved relative to the real clock."""
     import time
