@@ -63,10 +63,19 @@ class TeacherConfig:
     lr: float = 5e-5
     max_train: int = 12000  # cap on teacher training examples (balanced subset of the training split)
     warmup_fraction: float = 0.1
+    # More fine-tuned models whose calibrated probabilities are averaged with the teacher's into the students' soft
+    # targets: each {init: <a student.init spec>, epochs, lr} (batch_size and max_train as the teacher's). The
+    # teacher model alone is exported and reported as "teacher"; the ensemble's own test metrics land in its info.
+    ensemble: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _check("source" in self.model, "teacher.model needs a 'source' (pypi, hub, path or scratch)")
         _check(self.epochs > 0 and self.batch_size > 0 and self.lr > 0, "teacher epochs/batch_size/lr must be > 0")
+        for member in self.ensemble:
+            _check(isinstance(member, dict) and "source" in member.get("init", {}),
+                   f"each teacher.ensemble entry needs an init with a 'source', got {member!r}")  # fmt: skip
+            _check(float(member.get("epochs", 1)) > 0 and float(member.get("lr", 1)) > 0,
+                   f"teacher.ensemble epochs and lr must be > 0, got {member!r}")  # fmt: skip
 
 
 @dataclass

@@ -74,23 +74,23 @@ def ship(
         header["behaviour"] = behaviour_record(scorer, shipped)
     report_dir = Path(recipe.ship.report_dir) if recipe.ship.report_dir else ws.report_dir
     md, png = write_report(results, ws.report_dir, header)
-    if report_dir != ws.report_dir:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(md, report_dir / md.name)
-        shutil.copy(png, report_dir / png.name)
-        md, png = report_dir / md.name, report_dir / png.name
-    say(f"report: {md}")
-    summary: dict[str, Any] = {"report": str(md), "plot": str(png), "bundles": {}, "results": results}
+    bundles: dict[str, str] = {}
     data_json = json.loads(ws.data_summary.read_text())
     for candidate, where in recipe.ship.bundles.items():
         if candidate not in results:
             raise CompressionError(f"ship.bundles names {candidate!r} but this recipe did not build it "
                                    f"(built: {', '.join(r for r in results if r != 'vader')})")  # fmt: skip
         bundle = Path(where)
-        summary["bundles"][candidate] = str(write_bundle(recipe, ws, candidate, bundle, results, header, infos,
-                                                         data_json))  # fmt: skip
+        bundles[candidate] = str(write_bundle(recipe, ws, candidate, bundle, results, header, infos, data_json))
         say(f"bundle {candidate}: {bundle}")
-    return summary
+    # After the bundles: a report_dir may be a bundle's own folder, which writing the bundle replaces.
+    if report_dir != ws.report_dir:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(md, report_dir / md.name)
+        shutil.copy(png, report_dir / png.name)
+        md, png = report_dir / md.name, report_dir / png.name
+    say(f"report: {md}")
+    return {"report": str(md), "plot": str(png), "bundles": bundles, "results": results}
 
 
 def write_bundle(recipe, ws: Workspace, candidate, bundle: Path, results, header, infos, data_json) -> Path:

@@ -100,9 +100,59 @@ def teacher_stage(b: Build) -> dict[str, Any]:
     # Calibrated before anything reads it: the soft targets, the exported teacher row and the report share T.
     calibration = _calibrate(model, tok, data, "teacher")
     model.save_pretrained(ws.teacher_model_dir)
-    np.save(ws.teacher_logits, predict_logits(model, tok, [e.text for e in data.distill], desc="teacher logits"))
-    return {"provenance": provenance, "files": _files(fetched), "trained_on": len(subset), **_trained(model, losses),
+    distill_texts = [e.text for e in data.distill]
+    logits = predict_logits(model, tok, distill_texts, desc="teacher logits")
+    info = {"provenance": provenance, "files": _files(fetched), "trained_on": len(subset), **_trained(model, losses),
             "calibration": calibration}  # fmt: skip
+    if cfg.ensemble:
+        logits, info["ensemble"] = _ensemble(b, model, tok, subset, logits, distill_texts)
+        info["files"] += info["ensemble"].pop("files")
+    np.save(ws.teacher_logits, logits)
+    return info
+
+
+def _ensemble(b: Build, teacher, tok, subset, logits: np.ndarray, distill_texts: list[str]):
+    """Fine-tune and calibrate each teacher.ensemble member; returns the soft targets (the mean of the members'
+    and the teacher's calibrated log-probabilities) and an info dict with every member's and the ensemble's test
+    metrics."""
+    import torch
+
+    from sentimon.inference.evaluation import metrics
+
+    from .modeling import build_student
+    from .training import fit, predict_logits
+
+    recipe, cfg, data = b.recipe, b.recipe.teacher, b.ws.load_data()
+    log_probs = [torch.log_softmax(torch.from_numpy(logits), -1).numpy()]
+    test_logits = [{name: predict_logits(teacher, tok, [e.text for e in ex]) for name, ex in data.tests.items()}]
+    members: list[dict[str, Any]] = []
+    files: list[dict[str, str]] = []
+    for i, spec in enumerate(cfg.ensemble):
+        model, provenance, fetched = build_student(spec["init"], teacher, b.cache_dir, tok.get_vocab_size())
+        losses = fit(model, tok, [e.text for e in subset], label_array(subset), None,
+                     epochs=float(spec.get("epochs", cfg.epochs)), batch_size=cfg.batch_size,
+                     lr=float(spec.get("lr", cfg.lr)), seed=recipe.seed + 1 + i, warmup_fraction=cfg.warmup_fraction,
+                     desc=f"ensemble member {i + 1} fine-tune")  # fmt: skip
+        calibration = _calibrate(model, tok, data, f"ensemble member {i + 1}")
+        log_probs.append(torch.log_softmax(torch.from_numpy(
+            predict_logits(model, tok, distill_texts, desc=f"member {i + 1} logits")), -1).numpy())  # fmt: skip
+        test_logits.append({name: predict_logits(model, tok, [e.text for e in ex]) for name, ex in data.tests.items()})
+        members.append({"provenance": provenance, "calibration": calibration, **_trained(model, losses)})
+        files += _files(fetched)
+
+    def test_metrics(per_split: list[dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
+        out = {}
+        for name, examples in data.tests.items():
+            mean = np.mean([torch.softmax(torch.from_numpy(m[name]), -1).numpy() for m in per_split], axis=0)
+            got = metrics(mean, label_array(examples))
+            out[name] = {"accuracy": got.accuracy, "macro_f1": got.macro_f1}
+        return out
+
+    for member, split_logits in zip(members, test_logits[1:], strict=True):
+        member["test"] = test_metrics([split_logits])
+    summary = {"members": members, "test": test_metrics(test_logits), "teacher_test": test_metrics(test_logits[:1]),
+               "files": files}  # fmt: skip
+    return np.mean(log_probs, axis=0).astype(np.float32), summary
 
 
 def student_stage(b: Build) -> dict[str, Any]:

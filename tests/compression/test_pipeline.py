@@ -67,6 +67,19 @@ def test_teacher_and_students_are_temperature_scaled_on_the_dev_split(built):
     assert "macro-F1 >= 0.80 on held-out finance tweets" in md and "neutral texts negative" in md
 
 
+
+def test_the_teacher_ensemble_averages_calibrated_members_into_the_soft_targets(built):
+    ws = Workspace(built["tmp"] / "work")
+    info = json.loads(ws.marker("teacher").read_text())["ensemble"]
+    [member] = info["members"]  # tiny.yaml: one member besides the teacher
+    assert member["calibration"]["temperature"] > 0 and member["architecture"].endswith("1L/32")
+    for split in SPLITS:
+        for figures in (info["test"][split], info["teacher_test"][split], member["test"][split]):
+            assert 0 <= figures["accuracy"] <= 1 and 0 <= figures["macro_f1"] <= 1
+    # Soft targets are mean log-probabilities: each row's exp sums to at most 1 (a geometric mean).
+    targets = np.load(ws.teacher_logits)
+    assert targets.shape == (len(ws.load_data().distill), 3) and (np.exp(targets).sum(1) <= 1 + 1e-5).all()
+
 def test_report_and_manifest_carry_the_behaviour_suite(built):
     md = (built["tmp"] / "models" / "REPORT.md").read_text()
     assert "## Behaviour" in md and "minimum-functionality pass rate" in md

@@ -9,11 +9,13 @@ from sentimon.compression.recipe import recipe_from_dict
 
 
 def test_shipped_recipes_load():
-    assert {"default", "tiny"} <= set(shipped_recipes())
+    assert {"default", "finance", "tiny"} <= set(shipped_recipes())
     default = load_recipe()
     assert default.name == "default" and default.max_length == 64
     assert default.ship.bundles == {"student_int8": "models/default", "static": "models/static"}
     assert load_recipe("tiny").teacher.model["source"] == "scratch"
+    finance = load_recipe("finance")
+    assert finance.ship.bundles == {"student_int8": "models/finance"} and finance.teacher.ensemble
 
 
 def test_missing_recipe_file_names_the_fix(tmp_path: Path):
@@ -43,6 +45,8 @@ def test_unknown_keys_are_errors(tiny_raw):
         ("prune", "heads_fraction", 1.0, "heads_fraction"),
         ("export", "min_label_agreement", 0, "min_label_agreement"),
         ("ship", "bundles", {"teacher_fp32": "x"}, "ship.bundles"),
+        ("teacher", "ensemble", [{"epochs": 1}], "teacher.ensemble entry needs an init"),
+        ("teacher", "ensemble", [{"init": {"source": "scratch"}, "lr": 0}], "teacher.ensemble epochs and lr"),
     ],
 )
 def test_bad_values_fail_before_work(tiny_raw, section, key, value, message):
