@@ -64,7 +64,11 @@ STAGES: tuple[Stage, ...] = (
           tokenizer is the one every student and every bundle uses. With a dev split, the teacher (and after it each
           student, pruned and low-rank model) is temperature-scaled there (Guo et al. 2017; 1/T folded into the
           output layer, so soft targets and exported graphs are calibrated); ECE and NLL before/after land in the
-          manifest and the report."""),
+          manifest and the report. `teacher.ensemble` adds fine-tuned members (each `{init: <a student.init>,
+          epochs, lr}`, calibrated the same way): the students' soft targets become the mean of the members' and the
+          teacher's calibrated log-probabilities, and each member's and the ensemble's test metrics land in the
+          stage info. Text reaches every model (here, in the students and in the runtime) with its emoji spelled
+          as their names (`inference.text`): the WordPiece vocabulary has none."""),
     Stage("student", stages.student_stage, needs=("data", "teacher"), sections=("student",),
           writes=("student_model_dir",), description="""
           BERT student (default: paraphrase-MiniLM-L3, 3 layers, recovered from the ONNX-only

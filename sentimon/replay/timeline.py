@@ -19,6 +19,7 @@ SESSION_MIN = 390  # NYSE regular session, 09:30-16:00 New York time
 EXCHANGE_TZ = zoneinfo.ZoneInfo("America/New_York")
 
 EpisodeKind = Literal["negative_shift", "volume_spike"]
+MARKET_SOURCE = "demo/market"  # tickers' messages: the demo sends them to the market topic
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def trading_day(
     )
     at = lambda fraction: open_ms + int(minutes * fraction) * MINUTE_MS  # noqa: E731
     tickers = [("AAPL", 3.0), ("TSLA", 3.0), ("NVDA", 2.5), ("MSFT", 2.0), ("AMZN", 2.0)]
-    entities = tuple(EntityProfile(t, "stock", r, f"${t}", "demo/market") for t, r in tickers) + (
+    entities = tuple(EntityProfile(t, "stock", r, f"${t}", MARKET_SOURCE) for t, r in tickers) + (
         EntityProfile("acme air", "opinion", 2.0, "Acme Air", "demo/social"),
     )
     episodes = (
@@ -129,14 +130,19 @@ def trading_day(
                         sessions=sessions)  # fmt: skip
 
 
-def generate(spec: TimelineSpec, pool: dict[str, list[str]]) -> list[dict]:
-    """Messages (the raw-topic schema plus a gold ``label``), sorted by event time."""
-    missing = [label for label in LABELS if not pool.get(label)]
-    if missing:
-        raise ValueError(f"the text pool has no {', '.join(missing)} texts")
+def generate(
+    spec: TimelineSpec, pool: dict[str, list[str]], market_pool: dict[str, list[str]] | None = None
+) -> list[dict]:
+    """Messages (the raw-topic schema plus a gold ``label``), sorted by event time. Texts come from ``pool`` (by
+    label), a ticker's from ``market_pool`` when given."""
+    for texts in (pool, market_pool or pool):
+        missing = [label for label in LABELS if not texts.get(label)]
+        if missing:
+            raise ValueError(f"the text pool has no {', '.join(missing)} texts")
     rng = random.Random(spec.seed)
     messages: list[dict] = []
     for entity in spec.entities:
+        texts = market_pool if market_pool and entity.kind == "stock" else pool
         episodes = [ep for ep in spec.episodes if ep.entity == entity.name]
         for minute in range(spec.duration_min):
             t0 = spec.start_ms + minute * MINUTE_MS
@@ -147,7 +153,7 @@ def generate(spec: TimelineSpec, pool: dict[str, list[str]]) -> list[dict]:
             mix = spec.shift_mix if "negative_shift" in active else spec.base_mix
             for _ in range(_poisson(rng, rate)):
                 label = rng.choices(LABELS, weights=[mix[k] for k in LABELS])[0]
-                text = rng.choice(pool[label])
+                text = rng.choice(texts[label])
                 messages.append(
                     {
                         "ts": t0 + rng.randrange(MINUTE_MS),

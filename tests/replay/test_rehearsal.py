@@ -25,3 +25,13 @@ def test_rehearsal_with_gold_labels_scores_the_session(stack_settings, tmp_path:
     assert result.detection.recall > 0  # the TSLA sell-off at least, with perfect labels
     table = markdown([result])
     assert "| gold | 3 |" in table and f"{result.session_alerts} (" in table
+
+
+@pytest.mark.integration
+def test_social_plus_market_scores_tickers_with_the_market_model(stack_settings, tmp_path: Path) -> None:
+    # gold labels for brands, VADER for tickers' (market) messages: a worker with inference.market_model.
+    gold, mixed = rehearse(stack_settings, ["gold", "gold+vader"], seed=3, minutes=90, history_min=60,
+                           date="2026-12-03", out_dir=tmp_path)  # fmt: skip
+    assert mixed.model == "gold+vader" and mixed.messages == gold.messages
+    brand = lambda r: sorted((a["rule"], a["started_at_ms"]) for a in r.alerts if a["entity"] == "acme air")  # noqa: E731
+    assert brand(mixed) == brand(gold)  # brands are still scored by the gold labels

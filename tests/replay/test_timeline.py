@@ -6,6 +6,7 @@ import pytest
 from sentimon.alerts.evaluate import evaluate
 from sentimon.alerts.schema import load_rulesets
 from sentimon.replay.timeline import (
+    MARKET_SOURCE,
     MINUTE_MS,
     EntityProfile,
     Episode,
@@ -42,6 +43,19 @@ def test_messages_are_valid_sorted_and_uniquely_identified() -> None:
         assert m["label"] in ("negative", "neutral", "positive")
         assert m["entities"] and m["text"]
 
+
+
+def test_tickers_draw_from_the_market_pool_and_carry_the_market_source() -> None:
+    market = {label: [f"{label} headline {i}" for i in range(5)] for label in POOL}
+    spec = trading_day(minutes=60)
+    messages = generate(spec, POOL, market)
+    kinds = {e.name: e.kind for e in spec.entities}
+    for m in messages:
+        stock = kinds[m["entities"][0]] == "stock"
+        assert ("headline" in m["text"]) == stock
+        assert (m["source"] == MARKET_SOURCE) == stock
+    with pytest.raises(ValueError, match="no negative"):
+        generate(spec, POOL, {**market, "negative": []})
 
 def test_planted_episodes_change_mix_and_volume() -> None:
     spec = trading_day(minutes=390)
