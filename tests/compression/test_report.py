@@ -11,7 +11,14 @@ import yaml
 
 from sentimon.compression import pipeline
 from sentimon.compression.recipe import RECIPES_DIR, recipe_from_dict
-from sentimon.compression.report import mean_metric, rewrite_shipped, shipped_results, targets, write_report
+from sentimon.compression.report import (
+    mean_metric,
+    rewrite_shipped,
+    shipped_results,
+    targets,
+    with_build_teacher,
+    write_report,
+)
 from sentimon.inference import load
 from sentimon.inference.bundle import CARD_FILE, MODEL_FILE, TOKENIZER_FILE, read_manifest, sha256_file
 
@@ -108,3 +115,14 @@ def test_report_has_the_neutral_and_calibration_table(tmp_path: Path) -> None:
     assert "One bundle on the union." in text and "## Neutral text and calibration" in text
     assert "- teacher: T = 1.700 on 9 dev texts, ECE 0.1000 -> 0.0200" in text and "- student:" not in text
     assert f"| student int8 | {30 / 640:.3f} (n=640) | 0.050 / 0.050 | 0.000 / 0.300 |" in text
+
+
+def test_a_reevaluation_repeats_the_build_teacher_row_from_the_manifest(tmp_path: Path) -> None:
+    bundle = tmp_path / "default"
+    shutil.copytree(ASSETS / "tiny-bundle", bundle)
+    assert with_build_teacher({"vader": {}}, bundle) == {"vader": {}}  # no teacher figures: no row
+    raw = json.loads((bundle / "manifest.json").read_text())
+    raw["teacher"] = {"model": "t", "metrics": {"small": {"accuracy": 0.5, "macro_f1": 0.4}}, "texts_per_s": 98.0}
+    (bundle / "manifest.json").write_text(json.dumps(raw))
+    got = with_build_teacher({"vader": {}}, bundle)["teacher_build"]
+    assert got == {"metrics": {"small": {"accuracy": 0.5, "macro_f1": 0.4}}, "texts_per_s": 98.0, "size_bytes": None}
