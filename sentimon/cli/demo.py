@@ -47,8 +47,9 @@ def demo(
     seed: int = typer.Option(7, help="Timeline seed."),
     out: Path = typer.Option(None, help="Where the timeline, alert history and report go (default: state dir)."),
     serve: bool = typer.Option(
-        True, help="Serve the web console from the start; after the summary keep serving until Ctrl-C when run in "
-        "a terminal (--no-serve: no console)."
+        True,
+        help="Serve the web console from the start; after the summary keep serving until Ctrl-C when run in "
+        "a terminal (--no-serve: no console).",
     ),
 ) -> None:
     """Start the local stack and a worker, play a trading day with planted episodes (a TSLA sell-off, an NVDA
@@ -194,17 +195,19 @@ def _print_summary(result: DemoResult) -> None:
 
 def next_steps(result: DemoResult) -> list[tuple[str, str]]:
     """The commands that look into what the demo left behind: its alert history, its windows (TSLA over the
-    hour its sell-off ended), and a replay of its topic comparing two models (its report beside the demo's)."""
+    hour its sell-off ended), and a replay of its market topic (the tickers) comparing the market model with VADER
+    (its report beside the demo's)."""
     settings, spec = result.settings, result.spec
     tsla = next((ep for ep in spec.episodes if ep.entity == "TSLA"), None)
     end_ms = tsla.end_ms if tsla else (result.last_ts_ms or spec.end_ms)
     end = datetime.fromtimestamp(end_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    market_model = settings.inference.market_model or settings.inference.model
     return [
         ("alerts", f"SENTIMON_STACK__DATABASE_URL={shlex.quote(mask_url(settings.stack.database))} "
                    "sentimon alerts list"),
         ("windows", f"SENTIMON_WINDOWS__PREFIX={shlex.quote(settings.windows.prefix)} sentimon windows TSLA "
                     f"--window 1h --end {end}"),
-        ("replay", f"sentimon replay --topic {settings.topics.social} --model static --compare default "
+        ("replay", f"sentimon replay --topic {settings.topics.market} --model {market_model} --compare vader "
                    f"--episodes {shlex.quote(str(result.out_dir / 'episodes.json'))} "
                    f"--report {shlex.quote(str(result.out_dir / 'replay' / 'report.json'))}"),
     ]  # fmt: skip

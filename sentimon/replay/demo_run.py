@@ -112,7 +112,8 @@ def run_demo(settings, options: DemoOptions, screen: DemoScreen) -> DemoResult:
     screen.detail(f"session {_iso(open_ms)} to {_iso(spec.end_ms)} after {options.history_min} min of history: "
                   f"{len(messages):,} messages for {', '.join(e.name for e in spec.entities)} -> "
                   f"{out / 'timeline.jsonl'}")  # fmt: skip
-    screen.step(3, f"worker (model {settings.inference.model}, "
+    market = settings.inference.market_model or settings.inference.model
+    screen.step(3, f"worker (model {settings.inference.model}, market topic: {market}, "
                    f"metrics http://{settings.metrics.host}:{settings.metrics.port}/metrics)")  # fmt: skip
     n = len(messages)
     with ExitStack() as cleanup:

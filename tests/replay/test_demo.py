@@ -14,6 +14,7 @@ import pytest
 from sentimon.core.settings import Settings, load_settings
 from sentimon.replay.demo import demo_settings, settings_env
 from sentimon.replay.demo_run import pace
+from sentimon.replay.timeline import MARKET_SOURCE
 
 
 def test_demo_settings_isolate_every_write_target(tmp_path: Path) -> None:
@@ -101,9 +102,10 @@ def test_demo_end_to_end_and_where_to_look_next(stack_settings, tmp_path: Path) 
     assert windows and int(windows[1]) > 0 and int(windows[2]) > 0, ran["windows"].stdout
 
     report = json.loads((out / "replay" / "report.json").read_text())
-    assert report["records"] == len(timeline)
-    assert len(report["models"]) == 2  # --model static --compare default
-    assert all(m["scored"] == len(timeline) and "detection" in m for m in report["models"].values())
+    tickers = [m for m in timeline if m["source"] == MARKET_SOURCE]  # the market topic's records
+    assert 0 < len(tickers) < len(timeline) and report["records"] == len(tickers)
+    assert set(report["models"]) == {"finance", "vader"}  # --model finance --compare vader
+    assert all(m["scored"] == len(tickers) and "detection" in m for m in report["models"].values())
     assert "Label agreement" in (out / "replay" / "report.md").read_text()
 
 
