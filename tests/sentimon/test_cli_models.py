@@ -65,7 +65,7 @@ def test_register_prints_the_reference_last_and_again_the_same(cli, tmp_path):
     assert [(e["action"], e["version"], e["why"]) for e in events] == [("register", version, "first build")]
     code, out, _ = cli("models", "list", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
-    assert {"vader", "cascade", "default", f"tiny@{version}"} <= set(rows)  # the catalogue rows stay
+    assert {"vader", "cascade", "default", "finance", f"tiny@{version}"} <= set(rows)  # the catalogue rows stay
     assert rows[f"tiny@{version}"]["aliases"] == [] and rows[f"tiny@{version}"]["kind"] == "transformer"
 
 
