@@ -162,18 +162,27 @@ class StreamMetrics:
         )  # fmt: skip
         self.model_info = Gauge(
             "sentimon_model_info",
-            "The scorer in use (value 1): name, version and tier (transformer, static, cascade, lexicon).",
+            "The scorers in use (value 1 each): name, version and tier (transformer, static, cascade, lexicon).",
             ["name", "version", "tier"],
             registry=registry,
         )
+        self._fixed_models: list[tuple[str, str, str]] = []
 
     def set_model(self, name: str, version: str, tier: str = "") -> None:
+        """The model scoring now (a rollout swaps it); the fixed models (``add_fixed_scorer``) stay listed."""
         self.model_info.clear()
-        self.model_info.labels(name=name, version=version, tier=tier or _tier_of(name)).set(1)
+        for fixed in [(name, version, tier), *self._fixed_models]:
+            self.model_info.labels(name=fixed[0], version=fixed[1], tier=fixed[2] or _tier_of(fixed[0])).set(1)
 
     def set_scorer(self, scorer: Any) -> None:
         """``set_model`` from a loaded scorer (its ``kind`` is the tier)."""
         self.set_model(scorer.name, scorer.version, getattr(scorer, "kind", ""))
+
+    def add_fixed_scorer(self, scorer: Any) -> None:
+        """A model that scores for the worker's whole life besides the swappable one (inference.market_model)."""
+        self._fixed_models.append((scorer.name, scorer.version, getattr(scorer, "kind", "")))
+        self.model_info.labels(name=scorer.name, version=scorer.version,
+                               tier=getattr(scorer, "kind", "") or _tier_of(scorer.name)).set(1)  # fmt: skip
 
     def observe_positions(
         self,

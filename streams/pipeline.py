@@ -261,6 +261,8 @@ class Pipeline:
         self._warm = False
         if metrics is not None:
             metrics.set_scorer(scorer)
+            for fixed in self.topic_scorers.values():
+                metrics.add_fixed_scorer(fixed)
 
     @classmethod
     def from_settings(cls, settings: StreamSettings, scorer: ScorerLike, store: WindowStore, **kwargs: Any) -> Pipeline:

@@ -231,3 +231,9 @@ def test_a_topic_with_its_own_model_is_scored_by_it_and_each_event_names_its_mod
     [dead] = result.dead_letters
     assert (dead.reason, dead.offset) == ("scoring_failed", 3)
     assert [e.message_id for e in store.applied] == ["1", "2", "3", "5"]
+    # Both models are listed; a rollout swapping the main model keeps the market model's series.
+    m = p.metrics
+    assert value(m, "sentimon_model_info", name="finance", version="0", tier="unknown") == 1
+    m.set_model("social-model-v2", "1")
+    assert value(m, "sentimon_model_info", name="finance", version="0", tier="unknown") == 1
+    assert value(m, "sentimon_model_info", name="social-model", version="0", tier="unknown") == 0

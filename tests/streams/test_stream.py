@@ -145,7 +145,6 @@ def test_onnx_bundle_scores_in_the_worker(stream_env, store, stack_settings):
     assert worker.sample('sentimon_model_info{name="tiny-transformer"') == 1
 
 
-
 def test_market_records_are_scored_by_the_market_model(stream_env, store, stack_settings):
     # inference.market_model routes the market topic to its own model (here the tiny bundle; social: VADER).
     bundle = Path(__file__).resolve().parents[1] / "assets" / "tiny-bundle"
@@ -167,6 +166,7 @@ def test_a_missing_market_model_is_one_error_naming_the_setting(stream_env):
     assert worker.proc.wait(60) == 2
     log = worker.log.read_text()
     assert "inference.market_model" in log and "no-such-model" in log and "Traceback" not in log
+
 
 def _live_corpus() -> list[tuple[bytes, str]]:
     """The unit tests' bad-message corpus, with its "future" timestamp moved relative to the real clock."""
