@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--texts", choices=("corpus", "templates"), default="corpus",
                         help="corpus: offline tweets and headlines; templates: built-in lines.")  # fmt: skip
     parser.add_argument("--profile", type=Path, help="py-spy the first worker of each run (collapsed stacks).")
-    quick = ", ".join(f"{k}={v}" for k, v in QUICK.items())
+    quick = ", ".join(f"{k}={v}" for k, v in QUICK.items()).replace("%", "%%")  # argparse formats help with %
     parser.add_argument("--quick", action="store_true", help=f"A smoke test: {quick}.")
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"), help="File to update ('-': none).")
     args = parser.parse_args(argv)

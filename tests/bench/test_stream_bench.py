@@ -69,3 +69,9 @@ def test_quick_run_measures_offline_end_to_end_and_latency(stack_settings, monke
     ratio_row = next(line for line in text.splitlines() if line.startswith("| vader (vader"))
     assert float(ratio_row.split("|")[5]) > 0
     assert "## Streaming" in capsys.readouterr().out
+
+
+def test_help_prints(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0 and "--quick" in capsys.readouterr().out
