@@ -413,8 +413,13 @@ class Pipeline:
         preds: list[Any | Exception] = [None] * len(texts)
         by: list[ScorerLike] = [self.scorer] * len(texts)
         groups: dict[str | None, list[int]] = {}
-        for i, (rec, _) in enumerate(good):
-            groups.setdefault(rec.topic if rec.topic in self.topic_scorers else None, []).append(i)
+        if not texts:
+            return [], []
+        if not self.topic_scorers:  # the common case: one group, no per-record lookup
+            groups[None] = list(range(len(texts)))
+        else:
+            for i, (rec, _) in enumerate(good):
+                groups.setdefault(rec.topic if rec.topic in self.topic_scorers else None, []).append(i)
         for topic, idx in groups.items():
             part = [texts[i] for i in idx]
             if topic is not None:

@@ -19,6 +19,7 @@ import json
 import shutil
 import tempfile
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +69,7 @@ class Rehearsal:
     alerts: list[dict]  # all firing alerts, history included
     session_alerts: int  # those the detection scores
     detection: DetectionReport
+    scored_by: dict[str, int]  # model name -> messages it scored
 
 
 def rehearse(settings, models: list[str], seed: int, minutes: int, history_min: int, date: str | None,
@@ -94,7 +96,8 @@ def rehearse(settings, models: list[str], seed: int, minutes: int, history_min: 
         alerts = firing_alerts(run)
         in_session = session_alerts(alerts, spec)
         scored = score_detection(in_session, list(spec.episodes))
-        results.append(Rehearsal(model, seed, len(messages), alerts, len(in_session), scored))
+        scored_by = dict(Counter(ev.model for ev in run.events.values()))
+        results.append(Rehearsal(model, seed, len(messages), alerts, len(in_session), scored, scored_by))
     return results
 
 

@@ -33,5 +33,9 @@ def test_social_plus_market_scores_tickers_with_the_market_model(stack_settings,
     gold, mixed = rehearse(stack_settings, ["gold", "gold+vader"], seed=3, minutes=90, history_min=60,
                            date="2026-12-03", out_dir=tmp_path)  # fmt: skip
     assert mixed.model == "gold+vader" and mixed.messages == gold.messages
+    assert gold.scored_by == {"gold": gold.messages}
+    # Every ticker message (the market topic) went to VADER, every brand message to the gold labels.
+    assert set(mixed.scored_by) == {"gold", "vader"} and sum(mixed.scored_by.values()) == gold.messages
+    assert 0 < mixed.scored_by["vader"] < gold.messages
     brand = lambda r: sorted((a["rule"], a["started_at_ms"]) for a in r.alerts if a["entity"] == "acme air")  # noqa: E731
     assert brand(mixed) == brand(gold)  # brands are still scored by the gold labels

@@ -44,7 +44,6 @@ def test_messages_are_valid_sorted_and_uniquely_identified() -> None:
         assert m["entities"] and m["text"]
 
 
-
 def test_tickers_draw_from_the_market_pool_and_carry_the_market_source() -> None:
     market = {label: [f"{label} headline {i}" for i in range(5)] for label in POOL}
     spec = trading_day(minutes=60)
@@ -56,6 +55,7 @@ def test_tickers_draw_from_the_market_pool_and_carry_the_market_source() -> None
         assert (m["source"] == MARKET_SOURCE) == stock
     with pytest.raises(ValueError, match="no negative"):
         generate(spec, POOL, {**market, "negative": []})
+
 
 def test_planted_episodes_change_mix_and_volume() -> None:
     spec = trading_day(minutes=390)
