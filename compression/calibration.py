@@ -69,6 +69,7 @@ def fold_temperature(model: Any, temperature: float) -> None:
     import torch
 
     head = getattr(model, "classifier", None) or getattr(model, "head", None)
+    head = getattr(head, "out_proj", head)  # MPNet/RoBERTa heads end in out_proj
     if not isinstance(head, torch.nn.Linear):
         raise CompressionError(f"{type(model).__name__} has no linear output layer to fold a temperature into")
     with torch.no_grad():

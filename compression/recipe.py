@@ -56,7 +56,8 @@ class DataConfig:
 
 @dataclass
 class TeacherConfig:
-    # {source: pypi, package, version, path} | {source: hub, name} | {source: path, path} | {source: scratch, ...}
+    # {source: pypi, package, version, path} | {source: pypi_parts, package (with {n}), parts, version, path}
+    # | {source: hub, name} | {source: path, path} | {source: scratch, ...}
     model: dict[str, Any] = field(default_factory=dict)
     epochs: float = 1.0
     batch_size: int = 32
@@ -64,18 +65,24 @@ class TeacherConfig:
     max_train: int = 12000  # cap on teacher training examples (balanced subset of the training split)
     warmup_fraction: float = 0.1
     # More fine-tuned models whose calibrated probabilities are averaged with the teacher's into the students' soft
-    # targets: each {init: <a student.init spec>, epochs, lr} (batch_size and max_train as the teacher's). The
-    # teacher model alone is exported and reported as "teacher"; the ensemble's own test metrics land in its info.
+    # targets: each {init: <a student.init spec>, epochs, lr} on the teacher's tokenizer, or {model: <a teacher.model
+    # spec>, frozen_layers, epochs, lr}, an encoder with its own tokenizer whose lower layers stay frozen
+    # (compression.frozen: for encoders too large to fine-tune on a CPU). batch_size and max_train as the
+    # teacher's. The teacher model alone is exported and reported as "teacher"; the ensemble's own test metrics
+    # land in its info.
     ensemble: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        _check("source" in self.model, "teacher.model needs a 'source' (pypi, hub, path or scratch)")
+        _check("source" in self.model, "teacher.model needs a 'source' (pypi, pypi_parts, hub, path or scratch)")
         _check(self.epochs > 0 and self.batch_size > 0 and self.lr > 0, "teacher epochs/batch_size/lr must be > 0")
         for member in self.ensemble:
-            _check(isinstance(member, dict) and "source" in member.get("init", {}),
-                   f"each teacher.ensemble entry needs an init with a 'source', got {member!r}")  # fmt: skip
+            _check(isinstance(member, dict) and (("source" in member.get("init", {})) != ("source" in member.get("model", {}))),
+                   "each teacher.ensemble entry needs either an init with a 'source' (a copy of teacher layers or a "
+                   f"student init, on the teacher's tokenizer) or a model with a 'source' (its own), got {member!r}")  # fmt: skip
             _check(float(member.get("epochs", 1)) > 0 and float(member.get("lr", 1)) > 0,
                    f"teacher.ensemble epochs and lr must be > 0, got {member!r}")  # fmt: skip
+            _check("model" not in member or int(member.get("frozen_layers", 0)) > 0,
+                   f"a teacher.ensemble entry with its own model needs frozen_layers >= 1, got {member!r}")  # fmt: skip
 
 
 @dataclass

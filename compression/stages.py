@@ -64,16 +64,18 @@ def _trained(model, losses: list[float]) -> dict[str, Any]:
     return info
 
 
-def _calibrate(model, tok, data, what: str) -> dict[str, Any] | None:
-    """Temperature-scale ``model`` on the dev split (folded into its output layer); None without a dev split."""
+def _calibrate(model, tok, data, what: str, predict: Callable[[list[str]], np.ndarray] | None = None):
+    """Temperature-scale ``model`` on the dev split (folded into its output layer); None without a dev split.
+    ``predict`` gives its logits for texts (default: the model run on ``tok``'s ids)."""
     from .calibration import calibration_report, fold_temperature
     from .training import predict_logits
 
     dev = data.dev_examples()
     if not dev:
         return None
-    report = calibration_report(predict_logits(model, tok, [e.text for e in dev], desc=f"{what} dev logits"),
-                                label_array(dev))  # fmt: skip
+    texts = [e.text for e in dev]
+    logits = predict(texts) if predict else predict_logits(model, tok, texts, desc=f"{what} dev logits")
+    report = calibration_report(logits, label_array(dev))
     fold_temperature(model, report["temperature"])
     return report
 
@@ -119,7 +121,7 @@ def _ensemble(b: Build, teacher, tok, subset, logits: np.ndarray, distill_texts:
 
     from sentimon.inference.evaluation import metrics
 
-    from .modeling import build_student
+    from .modeling import build_student, build_teacher
     from .training import fit, predict_logits
 
     recipe, cfg, data = b.recipe, b.recipe.teacher, b.ws.load_data()
@@ -127,18 +129,45 @@ def _ensemble(b: Build, teacher, tok, subset, logits: np.ndarray, distill_texts:
     test_logits = [{name: predict_logits(teacher, tok, [e.text for e in ex]) for name, ex in data.tests.items()}]
     members: list[dict[str, Any]] = []
     files: list[dict[str, str]] = []
+    train_texts, train_labels = [e.text for e in subset], label_array(subset)
     for i, spec in enumerate(cfg.ensemble):
-        model, provenance, fetched = build_student(spec["init"], teacher, b.cache_dir, tok.get_vocab_size())
-        losses = fit(model, tok, [e.text for e in subset], label_array(subset), None,
-                     epochs=float(spec.get("epochs", cfg.epochs)), batch_size=cfg.batch_size,
-                     lr=float(spec.get("lr", cfg.lr)), seed=recipe.seed + 1 + i, warmup_fraction=cfg.warmup_fraction,
-                     desc=f"ensemble member {i + 1} fine-tune")  # fmt: skip
-        calibration = _calibrate(model, tok, data, f"ensemble member {i + 1}")
-        log_probs.append(torch.log_softmax(torch.from_numpy(
-            predict_logits(model, tok, distill_texts, desc=f"member {i + 1} logits")), -1).numpy())  # fmt: skip
-        test_logits.append({name: predict_logits(model, tok, [e.text for e in ex]) for name, ex in data.tests.items()})
-        members.append({"provenance": provenance, "calibration": calibration, **_trained(model, losses)})
+        what, seed = f"ensemble member {i + 1}", recipe.seed + 1 + i
+        epochs, lr = float(spec.get("epochs", cfg.epochs)), float(spec.get("lr", cfg.lr))
+        if "model" in spec:  # its own encoder and tokenizer, lower layers frozen (compression.frozen)
+            from .frozen import FrozenStates
+            from .modeling import load_tokenizer
+
+            model, provenance, fetched = build_teacher(spec["model"], b.cache_dir, b.ws.member_tokenizer(i + 1),
+                                                       train_texts)  # fmt: skip
+            member_tok = load_tokenizer(b.ws.member_tokenizer(i + 1), recipe.max_length)
+            states = FrozenStates(model, int(spec["frozen_layers"]))
+            tests = [e.text for ex in data.tests.values() for e in ex]
+            states.cache(member_tok, train_texts + [e.text for e in data.dev_examples()] + distill_texts + tests,
+                         desc=f"{what}: frozen layers")  # fmt: skip
+            losses = states.fit(train_texts, train_labels, epochs=epochs, batch_size=cfg.batch_size, lr=lr,
+                                seed=seed, warmup_fraction=cfg.warmup_fraction, desc=f"{what}: top layers")  # fmt: skip
+
+            def predict(texts: list[str], states=states) -> np.ndarray:
+                return states.predict(texts)
+
+            calibration = _calibrate(model, member_tok, data, what, predict)
+        else:
+            model, provenance, fetched = build_student(spec["init"], teacher, b.cache_dir, tok.get_vocab_size())
+            losses = fit(model, tok, train_texts, train_labels, None, epochs=epochs, batch_size=cfg.batch_size,
+                         lr=lr, seed=seed, warmup_fraction=cfg.warmup_fraction, desc=f"{what} fine-tune")  # fmt: skip
+            calibration = _calibrate(model, tok, data, what)
+
+            def predict(texts: list[str], model=model) -> np.ndarray:
+                return predict_logits(model, tok, texts, desc=f"{what} logits")
+
+        log_probs.append(torch.log_softmax(torch.from_numpy(predict(distill_texts)), -1).numpy())
+        test_logits.append({name: predict([e.text for e in ex]) for name, ex in data.tests.items()})
+        member = {"provenance": provenance, "calibration": calibration, **_trained(model, losses)}
+        if "model" in spec:
+            member["frozen_layers"] = int(spec["frozen_layers"])
+        members.append(member)
         files += _files(fetched)
+        del model
 
     def test_metrics(per_split: list[dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
         out = {}

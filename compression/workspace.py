@@ -80,6 +80,10 @@ class Workspace:
     def teacher_tokenizer(self) -> Path:
         return self.stage_dir("teacher") / "tokenizer.json"
 
+    def member_tokenizer(self, i: int) -> Path:
+        """The tokenizer of teacher.ensemble member ``i`` (from 1) that brings its own model."""
+        return self.stage_dir("teacher") / f"member{i}_tokenizer.json"
+
     @property
     def teacher_logits(self) -> Path:
         """Teacher logits on PreparedData.distill, row for row."""

@@ -71,10 +71,15 @@ def test_teacher_and_students_are_temperature_scaled_on_the_dev_split(built):
 def test_the_teacher_ensemble_averages_calibrated_members_into_the_soft_targets(built):
     ws = Workspace(built["tmp"] / "work")
     info = json.loads(ws.marker("teacher").read_text())["ensemble"]
-    [member] = info["members"]  # tiny.yaml: one member besides the teacher
-    assert member["calibration"]["temperature"] > 0 and member["architecture"].endswith("1L/32")
+    # tiny.yaml: a copy of the teacher's first layer, and an encoder of its own with its lower layer frozen
+    copied, own = info["members"]
+    assert copied["architecture"].endswith("1L/32") and "frozen_layers" not in copied
+    assert own["architecture"].endswith("2L/32") and own["frozen_layers"] == 1
+    assert ws.member_tokenizer(2).is_file() and not ws.member_tokenizer(1).exists()
+    for member in (copied, own):
+        assert member["calibration"]["temperature"] > 0
     for split in SPLITS:
-        for figures in (info["test"][split], info["teacher_test"][split], member["test"][split]):
+        for figures in (info["test"][split], info["teacher_test"][split], copied["test"][split], own["test"][split]):
             assert 0 <= figures["accuracy"] <= 1 and 0 <= figures["macro_f1"] <= 1
     # Soft targets are mean log-probabilities: each row's exp sums to at most 1 (a geometric mean).
     targets = np.load(ws.teacher_logits)

@@ -45,7 +45,9 @@ def test_unknown_keys_are_errors(tiny_raw):
         ("prune", "heads_fraction", 1.0, "heads_fraction"),
         ("export", "min_label_agreement", 0, "min_label_agreement"),
         ("ship", "bundles", {"teacher_fp32": "x"}, "ship.bundles"),
-        ("teacher", "ensemble", [{"epochs": 1}], "teacher.ensemble entry needs an init"),
+        ("teacher", "ensemble", [{"epochs": 1}], "teacher.ensemble entry needs either an init"),
+        ("teacher", "ensemble", [{"init": {"source": "scratch"}, "model": {"source": "scratch"}}], "either an init"),
+        ("teacher", "ensemble", [{"model": {"source": "scratch"}}], "needs frozen_layers >= 1"),
         ("teacher", "ensemble", [{"init": {"source": "scratch"}, "lr": 0}], "teacher.ensemble epochs and lr"),
     ],
 )
