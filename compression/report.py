@@ -120,6 +120,7 @@ def write_report(results: dict[str, Any], out_dir: Path, header: dict[str, Any])
               "(rotten_tomatoes) is scored that way throughout, so its acc equals its bin-acc (the rule of "
               "`inference.evaluation`).", ""]  # fmt: skip
     lines += calibration_lines(results, header)
+    lines += ensemble_lines(header.get("ensemble"))
     lines += ["## Targets", ""]
     for what, met, detail in targets(results, header.get("shipped", "student_int8")):
         lines.append(f"- {'met' if met else 'NOT met'}: {what} ({detail})")
@@ -176,6 +177,32 @@ def calibration_lines(results: dict[str, Any], header: dict[str, Any]) -> list[s
             lines.append(f"- {name}: T = {c['temperature']:.3f} on {c['dev_texts']} dev texts, ECE "
                          f"{c['ece_before']:.4f} -> {c['ece_after']:.4f}, NLL {c['nll_before']:.4f} -> "
                          f"{c['nll_after']:.4f}")  # fmt: skip
+    return [*lines, ""]
+
+
+def ensemble_lines(ensemble: dict[str, Any] | None) -> list[str]:
+    """The teacher.ensemble section: each member's and the ensemble's macro-F1 on the test splits (teacher stage
+    info; empty without an ensemble)."""
+    if not ensemble:
+        return []
+    splits = sorted(ensemble["test"])
+    lines = ["## Teacher ensemble (the students' soft targets)", "",
+             "The students learn from the mean of these models' calibrated log-probabilities (teacher.ensemble). "
+             "Macro-F1 on the test splits, fp32, measured in the teacher stage:", "",
+             "| model | dev temperature | " + " | ".join(splits) + " |", "|---|---:|" + "---:|" * len(splits)]  # fmt: skip
+
+    def row(name: str, test: dict[str, Any], temperature: str) -> str:
+        return f"| {name} | {temperature} | " + " | ".join(f"{test[s]['macro_f1']:.3f}" for s in splits) + " |"
+
+    lines.append(row("teacher", ensemble["teacher_test"], "(above)"))
+    for i, member in enumerate(ensemble["members"], start=1):
+        origin = member["provenance"].get("path") or member["provenance"].get("source")
+        n = member.get("frozen_layers")
+        frozen = f", lower {n} layer{'s' if n > 1 else ''} frozen" if n else ""
+        fit = member.get("calibration")
+        lines.append(row(f"member {i}: {member.get('architecture', '?')} ({origin}{frozen})", member["test"],
+                         f"{fit['temperature']:.3f}" if fit else "-"))  # fmt: skip
+    lines.append(row("**ensemble (mean)**", ensemble["test"], "-"))
     return [*lines, ""]
 
 

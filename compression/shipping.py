@@ -64,7 +64,7 @@ def ship(
               "load_avg": tput.get("load_avg"), "parity": infos["export"].get("parity"),
               "timings": {stage: info["seconds"] for stage, info in infos.items()},
               "calibration": calibration_records(infos), "shipped": shipped_candidate(recipe),
-              "note": recipe.ship.note}  # fmt: skip
+              "ensemble": infos.get("teacher", {}).get("ensemble"), "note": recipe.ship.note}  # fmt: skip
     shipped = header["shipped"]
     if shipped in results:
         from .evaluate import load_candidate

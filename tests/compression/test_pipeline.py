@@ -81,6 +81,10 @@ def test_the_teacher_ensemble_averages_calibrated_members_into_the_soft_targets(
     for split in SPLITS:
         for figures in (info["test"][split], info["teacher_test"][split], copied["test"][split], own["test"][split]):
             assert 0 <= figures["accuracy"] <= 1 and 0 <= figures["macro_f1"] <= 1
+    md = (built["tmp"] / "models" / "REPORT.md").read_text()
+    section = md.split("## Teacher ensemble (the students' soft targets)")[1].split("\n## ")[0]
+    assert "| member 2: bert 2L/32 (scratch, lower 1 layer frozen) |" in section
+    assert section.count("\n| ") == 5  # header, teacher, two members, the ensemble
     # Soft targets are mean log-probabilities: each row's exp sums to at most 1 (a geometric mean).
     targets = np.load(ws.teacher_logits)
     assert targets.shape == (len(ws.load_data().distill), 3) and (np.exp(targets).sum(1) <= 1 + 1e-5).all()
