@@ -76,9 +76,11 @@ class TeacherConfig:
         _check("source" in self.model, "teacher.model needs a 'source' (pypi, pypi_parts, hub, path or scratch)")
         _check(self.epochs > 0 and self.batch_size > 0 and self.lr > 0, "teacher epochs/batch_size/lr must be > 0")
         for member in self.ensemble:
-            _check(isinstance(member, dict) and (("source" in member.get("init", {})) != ("source" in member.get("model", {}))),
+            kinds = [isinstance(member, dict) and "source" in member.get(k, {}) for k in ("init", "model")]
+            _check(sum(kinds) == 1,
                    "each teacher.ensemble entry needs either an init with a 'source' (a copy of teacher layers or a "
-                   f"student init, on the teacher's tokenizer) or a model with a 'source' (its own), got {member!r}")  # fmt: skip
+                   "student init, on the teacher's tokenizer) or a model with a 'source' (its own), got "
+                   f"{member!r}")  # fmt: skip
             _check(float(member.get("epochs", 1)) > 0 and float(member.get("lr", 1)) > 0,
                    f"teacher.ensemble epochs and lr must be > 0, got {member!r}")  # fmt: skip
             _check("model" not in member or int(member.get("frozen_layers", 0)) > 0,

@@ -189,7 +189,8 @@ def ensemble_lines(ensemble: dict[str, Any] | None) -> list[str]:
     lines = ["## Teacher ensemble (the students' soft targets)", "",
              "The students learn from the mean of these models' calibrated log-probabilities (teacher.ensemble). "
              "Macro-F1 on the test splits, fp32, measured in the teacher stage:", "",
-             "| model | dev temperature | " + " | ".join(splits) + " |", "|---|---:|" + "---:|" * len(splits)]  # fmt: skip
+             "| model | dev temperature | " + " | ".join(splits) + " |",
+             "|---|---:|" + "---:|" * len(splits)]  # fmt: skip
 
     def row(name: str, test: dict[str, Any], temperature: str) -> str:
         return f"| {name} | {temperature} | " + " | ".join(f"{test[s]['macro_f1']:.3f}" for s in splits) + " |"

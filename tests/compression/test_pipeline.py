@@ -67,7 +67,6 @@ def test_teacher_and_students_are_temperature_scaled_on_the_dev_split(built):
     assert "macro-F1 >= 0.80 on held-out finance tweets" in md and "neutral texts negative" in md
 
 
-
 def test_the_teacher_ensemble_averages_calibrated_members_into_the_soft_targets(built):
     ws = Workspace(built["tmp"] / "work")
     info = json.loads(ws.marker("teacher").read_text())["ensemble"]
@@ -88,6 +87,7 @@ def test_the_teacher_ensemble_averages_calibrated_members_into_the_soft_targets(
     # Soft targets are mean log-probabilities: each row's exp sums to at most 1 (a geometric mean).
     targets = np.load(ws.teacher_logits)
     assert targets.shape == (len(ws.load_data().distill), 3) and (np.exp(targets).sum(1) <= 1 + 1e-5).all()
+
 
 def test_report_and_manifest_carry_the_behaviour_suite(built):
     md = (built["tmp"] / "models" / "REPORT.md").read_text()
