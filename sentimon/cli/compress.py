@@ -15,7 +15,9 @@ from sentimon.compression.pipeline import STAGE_NAMES
 
 def compress(
     ctx: typer.Context,
-    recipe: str = typer.Option(None, "--recipe", help="Recipe YAML file or a shipped recipe name (default, finance, tiny)."),
+    recipe: str = typer.Option(
+        None, "--recipe", help="Recipe YAML file or a shipped recipe name (default, finance, tiny)."
+    ),
     work_dir: str = typer.Option(
         None, "--work-dir", help="Stage outputs (default: <stack.cache_dir>/compress/<recipe>)."
     ),

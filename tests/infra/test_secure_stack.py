@@ -232,7 +232,8 @@ def test_the_pipeline_round_trips_through_sasl_ssl_to_windows_and_alerts(secure:
     (tmp_path / "rules.yaml").write_text(rules(name, for_="1m"))
     env = clean_env(
         **{f"SENTIMON_TOPIC_{kind.upper()}": topic for kind, topic in topics.items()},
-        SENTIMON_WORKER_ID=f"{name}-group", SENTIMON_WINDOW_PREFIX=name, SENTIMON_MODEL="vader", SENTIMON_INFERENCE__MARKET_MODEL="",
+        SENTIMON_WORKER_ID=f"{name}-group", SENTIMON_WINDOW_PREFIX=name, SENTIMON_MODEL="vader",
+        SENTIMON_INFERENCE__MARKET_MODEL="",
         SENTIMON_METRICS_PORT=str(free_port()), SENTIMON_WEB_PORT=str(free_port()),
         SENTIMON_WORKER_DATA_DIR=str(tmp_path / "worker"),
         SENTIMON_STREAM_HOOKS='["sentimon.alerts:stream_hook"]',
