@@ -19,7 +19,7 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from .modeling import encode
-from .training import batches
+from .training import adamw_with_warmup, batches
 
 
 def _base(model):
@@ -95,11 +95,7 @@ class FrozenStates:
         random.seed(seed)
         plan = batches(len(texts), batch_size, epochs, seed, [self.states[t].shape[0] for t in texts])
         params = [p for p in self.model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-        warmup = max(1, int(len(plan) * warmup_fraction))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min((s + 1) / warmup, max(0.0, (len(plan) - s) / max(1, len(plan) - warmup)))
-        )
+        opt, sched = adamw_with_warmup(params, lr, len(plan), warmup_fraction)
         self.model.train()
         losses: list[float] = []
         bar = tqdm(plan, desc=desc, unit="batch", mininterval=5)

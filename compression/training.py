@@ -67,6 +67,17 @@ def batches(n: int, batch_size: int, epochs: float, seed: int, lengths: list[int
     return out[:total]
 
 
+def adamw_with_warmup(params: list, lr: float, steps: int, warmup_fraction: float):
+    """AdamW (weight decay 0.01) and a schedule of linear warmup over ``warmup_fraction`` of ``steps``, then linear
+    decay to 0."""
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    warmup = max(1, int(steps * warmup_fraction))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
+    )
+    return opt, sched
+
+
 def fit(
     model,
     tok: Tokenizer,
@@ -89,11 +100,7 @@ def fit(
     torch.manual_seed(seed)
     random.seed(seed)
     plan = batches(len(texts), batch_size, epochs, seed, [len(t) for t in texts])
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
-    warmup = max(1, int(len(plan) * warmup_fraction))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (len(plan) - s) / max(1, len(plan) - warmup)))
-    )
+    opt, sched = adamw_with_warmup([p for p in model.parameters() if p.requires_grad], lr, len(plan), warmup_fraction)
     model.train()
     losses = []
     bar = tqdm(plan, desc=desc, unit="batch", mininterval=5)
