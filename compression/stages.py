@@ -65,7 +65,9 @@ def _trained(model, losses: list[float]) -> dict[str, Any]:
     return info
 
 
-def _calibrate(model, tok, data, what: str, predict: Callable[[list[str]], np.ndarray] | None = None):
+def _calibrate(
+    model, tok, data, what: str, predict: Callable[[list[str]], np.ndarray] | None = None
+) -> dict[str, Any] | None:
     """Temperature-scale ``model`` on the dev split (folded into its output layer); None without a dev split.
     ``predict`` gives its logits for texts (default: the model run on ``tok``'s ids)."""
     from .calibration import calibration_report, fold_temperature
@@ -164,7 +166,6 @@ def _ensemble(b: Build, teacher, tok, subset, logits: np.ndarray, distill_texts:
             member["frozen_layers"] = int(spec["frozen_layers"])
         members.append(member)
         files += _files(fetched)
-        del model
 
     def test_metrics(per_split: list[dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
         out = {}
