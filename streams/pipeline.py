@@ -410,11 +410,11 @@ class Pipeline:
     ) -> tuple[list[Any | Exception], list[ScorerLike]]:
         """Predictions and the scorer of each: a topic's own model for its records, else the router (a rollout:
         one snapshot per batch, so a new model version takes over between batches) or the pipeline's scorer."""
+        if not texts:
+            return [], []
         preds: list[Any | Exception] = [None] * len(texts)
         by: list[ScorerLike] = [self.scorer] * len(texts)
         groups: dict[str | None, list[int]] = {}
-        if not texts:
-            return [], []
         if not self.topic_scorers:  # the common case: one group, no per-record lookup
             groups[None] = list(range(len(texts)))
         else:
