@@ -35,6 +35,7 @@ import numpy as np
 
 from sentimon.inference.labels import DEFAULT_LABEL_MAP, DROP, LABEL_INDEX, LABELS  # shared with `sentimon eval`
 
+from .augment import GROUP_PREFIX, negation_examples
 from .recipe import CompressionError
 from .sources import fetch_member
 
@@ -157,6 +158,15 @@ def balanced_cap(examples: list[Example], cap: int, seed: int) -> list[Example]:
         chosen.extend(take)
         remaining -= len(take)
     rng.shuffle(chosen)
+    return chosen
+
+
+def teacher_subset(train: list[Example], cap: int, seed: int) -> list[Example]:
+    """The teacher's training rows: every synthetic row (compression.augment) plus a balanced cap of the rest."""
+    synthetic = [e for e in train if e.group.startswith(GROUP_PREFIX)]
+    corpus = [e for e in train if not e.group.startswith(GROUP_PREFIX)]
+    chosen = balanced_cap(corpus, cap, seed) + synthetic
+    random.Random(seed).shuffle(chosen)
     return chosen
 
 
@@ -429,6 +439,10 @@ def prepare(data_cfg, cache_dir: Path, seed: int) -> PreparedData:
     test_texts = {normalize(e.text) for te in [*tests.values(), *dev.values()] for e in te}
     transfer = [e for e in transfer if normalize(e.text) not in test_texts]
     transfer = sample(transfer, data_cfg.max_transfer, seed)
+    if data_cfg.negation_contrasts:
+        synthetic = [Example(*row) for row in negation_examples(data_cfg.negation_contrasts, seed)]
+        train.extend(synthetic)
+        summary["sources"]["negation_contrasts"] = {"train": len(synthetic), "train_labels": _label_counts(synthetic)}
     random.Random(seed).shuffle(train)
     summary["train"] = len(train)
     summary["transfer"] = len(transfer)

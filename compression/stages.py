@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import balanced_cap, label_array, prepare
+from .data import label_array, prepare, teacher_subset
 from .recipe import Recipe
 from .workspace import Workspace
 
@@ -98,7 +98,7 @@ def teacher_stage(b: Build) -> dict[str, Any]:
     train_texts = [e.text for e in data.train]
     model, provenance, fetched = build_teacher(cfg.model, b.cache_dir, ws.teacher_tokenizer, train_texts)
     tok = _tokenizer(b)
-    subset = balanced_cap(data.train, cfg.max_train, recipe.seed)
+    subset = teacher_subset(data.train, cfg.max_train, recipe.seed)
     losses = fit(model, tok, [e.text for e in subset], label_array(subset), None, epochs=cfg.epochs,
                  batch_size=cfg.batch_size, lr=cfg.lr, seed=recipe.seed, warmup_fraction=cfg.warmup_fraction,
                  desc="teacher fine-tune")  # fmt: skip
