@@ -69,8 +69,11 @@ def timing_texts(sets: list[LabelledSet], n: int, seed: int) -> list[str]:
 def measure(
     models: Iterable[tuple[str, Scorer, int | None]], sets: list[LabelledSet], texts: list[str]
 ) -> dict[str, Any]:
-    """(name, scorer, size in bytes or None) -> metrics per test split, texts/s on ``texts``, size; plus the load
-    average around the run. A generator of models keeps one loaded at a time."""
+    """(name, scorer, size in bytes or None) -> metrics per test split, texts/s on ``texts``, size, the
+    behavioural suite's minimum-functionality pass rate; plus the load average around the run. A generator of
+    models keeps one loaded at a time."""
+    from sentimon.inference.behaviour import run_suite
+
     results: dict[str, Any] = {}
     load_before = os.getloadavg()[0]
     for name, scorer, size in models:
@@ -79,6 +82,8 @@ def measure(
             "texts_per_s": round(throughput(scorer.score_probs, texts), 1),
             "size_bytes": size,
         }
+        # After the timing: the suite is a few hundred short texts, cheap next to the test splits.
+        results[name]["mft_pass_rate"] = run_suite(scorer).mft_pass_rate
     # The 1-minute load average brackets the timings: on a shared box the figures are only comparable within a run.
     return {"results": results, "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
 

@@ -34,6 +34,7 @@ PRETTY = {
 FINANCE_SPLIT = "finance_tweets"
 FINANCE_MIN_F1 = 0.80  # issue 11: the shipped default on held-out finance tweets
 NEUTRAL_MAX_NEGATIVE = 0.10  # issue 11: share of neutral texts called negative, neutral-heavy check
+MFT_MIN_PASS = 0.90  # issue 11: behavioural minimum-functionality pass rate of the shipped default
 
 
 def mean_metric(entry: dict[str, Any], key: str) -> float:
@@ -80,6 +81,10 @@ def targets(results: dict[str, Any], student: str = "student_int8") -> list[tupl
         out.append((f"shipped {student} calls <= {NEUTRAL_MAX_NEGATIVE:.0%} of neutral texts negative "
                     "(neutral finance tweets + plain facts)", rate <= NEUTRAL_MAX_NEGATIVE,
                     f"{rate:.1%} of {n}"))  # fmt: skip
+    if s_q and s_q.get("mft_pass_rate") is not None:
+        mft = s_q["mft_pass_rate"]
+        out.append((f"shipped {student} passes >= {MFT_MIN_PASS:.0%} of the behavioural minimum-functionality tests",
+                    mft >= MFT_MIN_PASS, f"{mft:.1%}"))  # fmt: skip
     if s_q and vader:
         gaps = {n: s_q["metrics"][n]["binary_accuracy"] - vader["metrics"][n]["binary_accuracy"]
                 for n in s_q["metrics"] if "binary_accuracy" in s_q["metrics"][n]}  # fmt: skip
@@ -104,18 +109,20 @@ def write_report(results: dict[str, Any], out_dir: Path, header: dict[str, Any])
         f"test texts, best of 3; every row measured in this run (1-minute load average {header.get('load_avg')} "
         "before/after: other work on the machine makes the speeds noisy, compare rows within one report).",
         "",
-        "| model | size MB | texts/s | " + " | ".join(f"{s} acc / F1 / bin-acc" for s in splits) + " |",
-        "|---|---:|---:|" + "---:|" * len(splits),
+        "| model | size MB | texts/s | MFT pass | " + " | ".join(f"{s} acc / F1 / bin-acc" for s in splits) + " |",
+        "|---|---:|---:|---:|" + "---:|" * len(splits),
     ]
     for name, entry in results.items():
         size = f"{entry['size_bytes'] / 1e6:.1f}" if entry.get("size_bytes") else "-"
-        cells = []
+        mft = entry.get("mft_pass_rate")
+        cells = ["-" if mft is None else f"{mft:.1%}"]
         for s in splits:
             m = entry["metrics"].get(s, {})
             bin_acc = f"{m['binary_accuracy']:.3f}" if "binary_accuracy" in m else "-"
             cells.append(f"{m.get('accuracy', float('nan')):.3f} / {m.get('macro_f1', float('nan')):.3f} / {bin_acc}")
         lines.append(f"| {PRETTY.get(name, name)} | {size} | {entry['texts_per_s']:,.0f} | " + " | ".join(cells) + " |")
-    lines += ["", "size = the ONNX graph (a bundle adds its tokenizer), acc = accuracy, F1 = macro-F1, bin-acc = "
+    lines += ["", "size = the ONNX graph (a bundle adds its tokenizer), MFT pass = the behavioural suite's "
+              "minimum-functionality pass rate (section Behaviour), acc = accuracy, F1 = macro-F1, bin-acc = "
               "accuracy on the gold negative/positive rows deciding by P(pos) >= P(neg). A split with no neutral gold "
               "(rotten_tomatoes) is scored that way throughout, so its acc equals its bin-acc (the rule of "
               "`inference.evaluation`).", ""]  # fmt: skip

@@ -28,7 +28,7 @@ def built(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("tiny")
     raw = yaml.safe_load((Path(__file__).parents[2] / "compression" / "recipes" / "tiny.yaml").read_text())
-    raw["data"] = fixture_sources()
+    raw["data"] = {**fixture_sources(), "negation_contrasts": raw["data"]["negation_contrasts"]}
     raw["ship"] = {"bundles": {"student_int8": str(tmp / "models" / "default"),
                                "static": str(tmp / "models" / "static")},
                    "report_dir": str(tmp / "models")}  # fmt: skip
@@ -49,6 +49,7 @@ def test_every_stage_ran_and_every_candidate_was_measured(built):
         finance = entry["metrics"]["finance_tweets"]
         assert 0 <= finance["neutral_as_negative"] <= 1 and finance["neutral_n"] > 0 and 0 <= finance["ece"] <= 1
         assert entry["metrics"]["plain_facts"]["single_class"] == 1.0
+        assert 0 <= entry["mft_pass_rate"] <= 1
 
 
 def test_teacher_and_students_are_temperature_scaled_on_the_dev_split(built):
@@ -87,6 +88,14 @@ def test_the_teacher_ensemble_averages_calibrated_members_into_the_soft_targets(
     # Soft targets are mean log-probabilities: each row's exp sums to at most 1 (a geometric mean).
     targets = np.load(ws.teacher_logits)
     assert targets.shape == (len(ws.load_data().distill), 3) and (np.exp(targets).sum(1) <= 1 + 1e-5).all()
+
+
+def test_negation_contrasts_reach_the_teacher_and_the_students(built):
+    ws = Workspace(built["tmp"] / "work")
+    synthetic = [e for e in ws.load_data().train if e.group.startswith("synthetic:negation:")]
+    assert len(synthetic) == built["raw"]["data"]["negation_contrasts"] > 0
+    teacher = json.loads(ws.marker("teacher").read_text())
+    assert teacher["trained_on"] >= len(synthetic)
 
 
 def test_report_and_manifest_carry_the_behaviour_suite(built):
@@ -140,7 +149,8 @@ def test_report_compares_all_candidates(built):
     md = (built["tmp"] / "models" / "REPORT.md").read_text()
     for row in ("VADER (lexicon)", "teacher fp32", "student fp32", "student int8", "pruned int8", "static (fast tier)"):
         assert f"| {row} |" in md
-    assert "## Targets" in md and "## INT8 parity" in md
+    assert "## Targets" in md and "## INT8 parity" in md and "| MFT pass |" in md
+    assert "shipped student_int8 passes >= 90% of the behavioural minimum-functionality tests" in md
     assert (built["tmp"] / "models" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
