@@ -45,9 +45,11 @@ POSITIVE_VERBS = {"adore": "adored", "appreciate": "appreciated", "recommend": "
 
 _PLAIN_ADJ = ["{S} was {A}.", "{S} is {A}.", "{S} is really {A}.", "Honestly, {s} was {A}.",
               "I thought {s} was {A}.", "{S} was so {A} today.", "Wow, {s} is {A}.", "{A}, just {A}."]  # fmt: skip
-_NEGATED_ADJ = ["{S} was not {A}.", "{S} wasn't {A}.", "{S} is not {A} at all.", "Honestly, {s} was not {A}.",
-                "I thought {s} was not {A}.", "{S} is never {A}.", "{S} wasn't very {A}.", "{S} isn't {A}.",
-                "{S} was not {A}, to be fair.", "No, {s} is not {A}.", "Not {A}.", "{S} is not {A} anymore."]  # fmt: skip
+_NEGATED_ADJ = [
+    "{S} was not {A}.", "{S} wasn't {A}.", "{S} is not {A} at all.", "Honestly, {s} was not {A}.",
+    "I thought {s} was not {A}.", "{S} is never {A}.", "{S} wasn't very {A}.", "{S} isn't {A}.",
+    "{S} was not {A}, to be fair.", "No, {s} is not {A}.", "Not {A}.", "{S} is not {A} anymore.",
+]  # fmt: skip
 _PLAIN_VERB = ["I {V} {s}.", "I really {V} {s}.", "We {V} {s}.", "I {D} {s}."]
 _NEGATED_VERB = ["I don't {V} {s}.", "I do not {V} {s}.", "I don't really {V} {s}.", "We don't {V} {s}.",
                  "I never {D} {s}.", "I did not {V} {s} at all."]  # fmt: skip
