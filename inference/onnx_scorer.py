@@ -89,6 +89,8 @@ class OnnxScorer(Scorer):
         path = self.bundle_dir / MODEL_FILE
         so = ort.SessionOptions()
         so.intra_op_num_threads = self.options.threads
+        if not self.options.spin_wait:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = getattr(

@@ -139,6 +139,10 @@ def run_worker(
     check_topics(settings)
     client = connect_redis(settings)
     threads = settings.worker.inference_threads or settings.inference.threads
+    # ORT threads that spin compete with the event loop, Kafka and Redis for the cores: with two threads in a
+    # worker, spinning doubled to quadrupled its latency; without it p99 at 222 msg/s fell to 138 ms from one
+    # thread's 218 (BENCHMARKS.md, "Streaming hot path"). One thread never spins.
+    settings = settings.model_copy(update={"inference": settings.inference.model_copy(update={"spin_wait": False})})
     # A worker whose model is NAME@champion follows the alias and the model's rollouts (README "Rollout").
     follower = follower_for(settings, client, threads)
     scorer = follower.start().champion if follower else inference.load(settings=settings.inference, threads=threads)

@@ -255,6 +255,11 @@ class InferenceSettings(Part):
         description="folder of model bundles (default: the shipped models/)",
     )
     threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 = one per core")
+    spin_wait: bool = Field(
+        True,
+        description="ORT's intra-op threads spin between operators: faster alone, but they take a core from "
+        "whatever shares the process (a worker turns it off)",
+    )
     providers: str = Field(
         "auto", description='"auto" = CUDA when available, else CPU; or a comma list of ORT execution providers'
     )

@@ -90,3 +90,14 @@ def test_concurrent_calls_give_identical_results(tiny):
         for _ in range(3):
             got = list(pool.map(tiny.score, batches))
             assert got == expected
+
+
+def test_spin_wait_off_reaches_the_ort_session_and_keeps_results():
+    spinning = inference.load(TINY, threads=2)
+    quiet = inference.load(TINY, threads=2, spin_wait=False)
+    entry = "session.intra_op.allow_spinning"
+    assert quiet._session.get_session_options().get_session_config_entry(entry) == "0"
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # ORT's default: spinning
+        spinning._session.get_session_options().get_session_config_entry(entry)
+    texts = ["good", "bad day", "the meeting is at noon"]
+    assert np.allclose(quiet.score_probs(texts), spinning.score_probs(texts), atol=1e-6)
