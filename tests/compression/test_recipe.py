@@ -12,7 +12,8 @@ def test_shipped_recipes_load():
     assert {"default", "finance", "tiny"} <= set(shipped_recipes())
     default = load_recipe()
     assert default.name == "default" and default.max_length == 64
-    assert default.ship.bundles == {"student_int8": "models/default", "static": "models/static"}
+    assert default.ship.bundles == {"pruned_int8": "models/default", "static": "models/static"}
+    assert default.data.negation_contrasts > 0
     assert load_recipe("tiny").teacher.model["source"] == "scratch"
     finance = load_recipe("finance")
     assert finance.ship.bundles == {"student_int8": "models/finance"} and finance.teacher.ensemble
