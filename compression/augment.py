@@ -17,7 +17,6 @@ or the words it was shown.
 from __future__ import annotations
 
 import random
-import re
 
 from sentimon.inference.labels import LABEL_INDEX
 
@@ -56,7 +55,6 @@ _NEGATED_VERB = ["I don't {V} {s}.", "I do not {V} {s}.", "I don't really {V} {s
                  "I never {D} {s}.", "I did not {V} {s} at all."]  # fmt: skip
 
 GROUP_PREFIX = "synthetic:negation:"
-PERTURBED_PREFIX = "synthetic:perturbed:"
 
 
 def negation_contrasts(count: int, seed: int) -> list[tuple[str, str]]:
@@ -90,33 +88,3 @@ def negation_examples(count: int, seed: int) -> list[tuple[str, int, str]]:
     """(text, label index, group) rows for the training split; each text is its own group."""
     return [(text, LABEL_INDEX[label], GROUP_PREFIX + text) for text, label in negation_contrasts(count, seed)]
 
-
-# --- perturbed copies of training texts: more distillation inputs near the labelled ones -----------------------
-
-_TICKER = re.compile(r"\$[A-Za-z]{1,6}\b")
-_NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
-
-
-def perturbations(texts: list[str], per_text: int, seed: int, dropout: float = 0.15) -> list[str]:
-    """``per_text`` perturbed copies of each text (TinyBERT-style augmentation without a masked LM): words dropped
-    at rate ``dropout``, cashtags swapped for another cashtag of ``texts``, numbers replaced. The copies carry no
-    label; the teacher's soft targets on them give the student more of the teacher's function than the labelled
-    texts alone (whose soft targets are close to their gold labels, since the teacher trained on them)."""
-    rng = random.Random(seed)
-    tickers = sorted({t for text in texts for t in _TICKER.findall(text)}) or ["$SPY"]
-    out: list[str] = []
-    for text in texts:
-        seen = {text}
-        for _ in range(per_text * 3):  # a short text may give fewer distinct copies
-            if len(seen) > per_text:
-                break
-            copy = _TICKER.sub(lambda _m: rng.choice(tickers), text)
-            copy = _NUMBER.sub(lambda m: str(max(1, round(float(m.group().replace(",", "")) * rng.uniform(0.5, 2)))),
-                               copy)  # fmt: skip
-            words = copy.split()
-            kept = [w for w in words if rng.random() >= dropout] if len(words) > 3 else words
-            copy = " ".join(kept or words)
-            if copy not in seen:
-                seen.add(copy)
-                out.append(copy)
-    return out

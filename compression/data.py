@@ -35,7 +35,7 @@ import numpy as np
 
 from sentimon.inference.labels import DEFAULT_LABEL_MAP, DROP, LABEL_INDEX, LABELS  # shared with `sentimon eval`
 
-from .augment import GROUP_PREFIX, PERTURBED_PREFIX, negation_examples, perturbations
+from .augment import GROUP_PREFIX, negation_examples
 from .recipe import CompressionError
 from .sources import fetch_member
 
@@ -439,11 +439,6 @@ def prepare(data_cfg, cache_dir: Path, seed: int) -> PreparedData:
     test_texts = {normalize(e.text) for te in [*tests.values(), *dev.values()] for e in te}
     transfer = [e for e in transfer if normalize(e.text) not in test_texts]
     transfer = sample(transfer, data_cfg.max_transfer, seed)
-    if data_cfg.train_perturbations:
-        copies = perturbations([e.text for e in train], data_cfg.train_perturbations, seed)
-        copies = [text for text in copies if normalize(text) not in test_texts]
-        transfer.extend(Example(text, None, PERTURBED_PREFIX + text) for text in copies)
-        summary["sources"]["train_perturbations"] = {"transfer": len(copies)}
     if data_cfg.negation_contrasts:
         synthetic = [Example(*row) for row in negation_examples(data_cfg.negation_contrasts, seed)]
         train.extend(synthetic)

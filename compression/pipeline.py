@@ -52,8 +52,7 @@ STAGES: tuple[Stage, ...] = (
           (distillation transfer set, minus any text that is also a test or dev text); `checks` such as
           `plain_facts` are test-only splits; `negation_contrasts` adds short plain and negated opinions
           (`compression.augment`, words disjoint from the behavioural suite's) to the training split, all of them
-          in the teacher's; `train_perturbations` adds perturbed copies of the training texts (word dropout,
-          cashtag and number swaps) to the transfer set. Texts are deduplicated per source; the test split is a seeded hash of
+          in the teacher's. Texts are deduplicated per source; the test split is a seeded hash of
           the group id (same group, same side, whatever the row order), the dev split (`dev_fraction`, temperature
           calibration) a second hash of the remaining groups; training data is capped per source with a
           label-balanced sample (a source's own `max_train` wins). Own data:

@@ -46,16 +46,13 @@ class DataConfig:
     # Synthetic negation contrasts added to the training split (compression.augment): plain and negated short
     # opinions; the teacher always trains on all of them. 0: none.
     negation_contrasts: int = 0
-    # Perturbed copies (compression.augment.perturbations) of each training text added to the transfer set: more
-    # inputs for the teacher's soft targets near the labelled ones. 0: none.
-    train_perturbations: int = 0
 
     def __post_init__(self) -> None:
         _check(bool(self.sources), "data.sources is empty: name at least one labeled source")
         _check(0 < self.test_fraction < 1, f"data.test_fraction must be in (0, 1), got {self.test_fraction}")
         _check(0 <= self.dev_fraction < 1, f"data.dev_fraction must be in [0, 1), got {self.dev_fraction}")
         for name in ("max_train_per_source", "max_test_per_source", "max_dev_per_source", "max_transfer",
-                     "negation_contrasts", "train_perturbations"):
+                     "negation_contrasts"):
             _check(getattr(self, name) >= 0, f"data.{name} must be >= 0")
         for src in [*self.sources, *self.transfer, *self.checks]:
             _check(isinstance(src, dict) and "kind" in src, f"each data source needs a 'kind', got {src!r}")

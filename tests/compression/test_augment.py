@@ -8,12 +8,10 @@ from sentimon.compression.augment import (
     GROUP_PREFIX,
     NEGATIVE_ADJECTIVES,
     NEGATIVE_VERBS,
-    PERTURBED_PREFIX,
     POSITIVE_ADJECTIVES,
     POSITIVE_VERBS,
     SUBJECTS,
     negation_contrasts,
-    perturbations,
 )
 from sentimon.compression.data import Example, prepare, teacher_subset
 from sentimon.compression.recipe import DataConfig
@@ -74,22 +72,3 @@ def test_teacher_subset_without_synthetic_rows_is_the_balanced_cap():
     rows = [Example(f"t{i}", i % 3, f"g{i}") for i in range(30)]
     assert Counter(e.label for e in teacher_subset(rows, 9, seed=1)) == {0: 3, 1: 3, 2: 3}
 
-
-def test_perturbations_copy_only_training_texts_and_keep_cashtags_cashtags():
-    texts = ["$AAPL beats on revenue, shares up 4% after hours", "$TSLA cuts guidance for the full year", "ok"]
-    copies = perturbations(texts, per_text=2, seed=3)
-    assert copies == perturbations(texts, per_text=2, seed=3) and not set(copies) & set(texts)
-    assert 4 <= len(copies) <= 6  # "ok" is too short to drop words from: at most a ticker/number change
-    for copy in copies:
-        assert all(t in {"$AAPL", "$TSLA"} for t in re.findall(r"\$[A-Z]+", copy))
-
-
-def test_prepare_adds_perturbed_copies_to_the_transfer_set_never_a_test_text(tmp_path: Path):
-    data = prepare(DataConfig(**fixture_sources(), train_perturbations=2), tmp_path, seed=13)
-    copies = [e for e in data.transfer if e.group.startswith(PERTURBED_PREFIX)]
-    assert len(copies) == data.summary["sources"]["train_perturbations"]["transfer"] > 0
-    assert all(e.label is None for e in copies)
-    held_out = {e.text for split in data.tests.values() for e in split}
-    assert not {e.text for e in copies} & held_out
-    plain = prepare(DataConfig(**fixture_sources()), tmp_path, seed=13)
-    assert [e for e in data.transfer if not e.group.startswith(PERTURBED_PREFIX)] == plain.transfer
