@@ -87,4 +87,3 @@ def negation_contrasts(count: int, seed: int) -> list[tuple[str, str]]:
 def negation_examples(count: int, seed: int) -> list[tuple[str, int, str]]:
     """(text, label index, group) rows for the training split; each text is its own group."""
     return [(text, LABEL_INDEX[label], GROUP_PREFIX + text) for text, label in negation_contrasts(count, seed)]
-

@@ -71,4 +71,3 @@ def test_prepare_adds_contrasts_to_train_only_and_the_teacher_keeps_them_all(tmp
 def test_teacher_subset_without_synthetic_rows_is_the_balanced_cap():
     rows = [Example(f"t{i}", i % 3, f"g{i}") for i in range(30)]
     assert Counter(e.label for e in teacher_subset(rows, 9, seed=1)) == {0: 3, 1: 3, 2: 3}
-
