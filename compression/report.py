@@ -253,6 +253,11 @@ def model_card(manifest: Manifest, candidate: str, recipe: Recipe, tgt: list) ->
     fits = {k: v for k, v in (manifest.build.get("calibration") or {}).items() if v}
     calibration = "; ".join(f"{k} T={c['temperature']:.2f}, ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f}"
                             for k, c in fits.items()) or "not recorded"  # fmt: skip
+    contrasts = recipe.data.negation_contrasts
+    synthetic = ""
+    if contrasts:
+        synthetic = (f"\n  Plus {contrasts:,} synthetic negation contrasts (`compression.augment`, e.g. \"The "
+                     "hotel was not dreadful.\" neutral), words disjoint from the behavioural suite's.")  # fmt: skip
     return f"""# sentimon model `{manifest.name}` ({PRETTY.get(candidate, candidate)})
 
 {kind_text[0].upper() + kind_text[1:]}. Labels: {", ".join(manifest.labels)}. Max length {manifest.max_length} tokens.
@@ -261,7 +266,7 @@ def model_card(manifest: Manifest, candidate: str, recipe: Recipe, tgt: list) ->
 - Data: {", ".join(d.name for d in manifest.data)}; held-out test splits per source (grouped by tweet id where
   rows are paraphrases, by a near-duplicate key for finance tweets), a dev split per source for temperature
   calibration. Finance: 9.5k labelled finance-news tweets (vendored, MIT) plus Guardian business headlines as
-  unlabelled transfer text; other market text (filings, long news, non-English) is untested.
+  unlabelled transfer text; other market text (filings, long news, non-English) is untested.{synthetic}
 - Size {(manifest.size_bytes or 0) / 1e6:.1f} MB (graph + tokenizer); \
 {manifest.throughput.get("texts_per_s", 0):,.0f} texts/s on \
 {manifest.throughput.get("machine")} (batch {manifest.throughput.get("batch_size")}, \

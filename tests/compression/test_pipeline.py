@@ -131,7 +131,8 @@ def test_bundles_are_valid_and_score_in_the_runtime(built):
         assert {d.name for d in manifest.data} >= {str(Path(__file__).parent / "data" / "tiny.csv"),
                                                    "finance_tweets:sent_train.csv"}  # fmt: skip
         assert all(len(d.sha256) == 64 for d in manifest.data)
-        assert (path / "README.md").read_text().startswith(f"# sentimon model `{name}`")
+        card = (path / "README.md").read_text()
+        assert card.startswith(f"# sentimon model `{name}`") and "synthetic negation contrasts" in card
         probs = load(path).score_probs(["good", "bad " * 100])
         assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
 
