@@ -164,6 +164,8 @@ def balanced_cap(examples: list[Example], cap: int, seed: int) -> list[Example]:
 def teacher_subset(train: list[Example], cap: int, seed: int) -> list[Example]:
     """The teacher's training rows: every synthetic row (compression.augment) plus a balanced cap of the rest."""
     synthetic = [e for e in train if e.group.startswith(GROUP_PREFIX)]
+    if not synthetic:  # the plain balanced cap, row for row (recipes without contrasts rebuild as before)
+        return balanced_cap(train, cap, seed)
     corpus = [e for e in train if not e.group.startswith(GROUP_PREFIX)]
     chosen = balanced_cap(corpus, cap, seed) + synthetic
     random.Random(seed).shuffle(chosen)
@@ -440,7 +442,9 @@ def prepare(data_cfg, cache_dir: Path, seed: int) -> PreparedData:
     transfer = [e for e in transfer if normalize(e.text) not in test_texts]
     transfer = sample(transfer, data_cfg.max_transfer, seed)
     if data_cfg.negation_contrasts:
-        synthetic = [Example(*row) for row in negation_examples(data_cfg.negation_contrasts, seed)]
+        # A synthetic sentence that is also a test or dev text would be a leak like a transfer text's.
+        synthetic = [Example(*row) for row in negation_examples(data_cfg.negation_contrasts, seed)
+                     if normalize(row[0]) not in test_texts]  # fmt: skip
         train.extend(synthetic)
         summary["sources"]["negation_contrasts"] = {"train": len(synthetic), "train_labels": _label_counts(synthetic)}
     random.Random(seed).shuffle(train)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -13,7 +14,7 @@ from sentimon.compression.augment import (
     SUBJECTS,
     negation_contrasts,
 )
-from sentimon.compression.data import Example, prepare, teacher_subset
+from sentimon.compression.data import Example, balanced_cap, prepare, teacher_subset
 from sentimon.compression.recipe import DataConfig
 from sentimon.inference.behaviour import build_cases, load_suite
 
@@ -68,6 +69,16 @@ def test_prepare_adds_contrasts_to_train_only_and_the_teacher_keeps_them_all(tmp
     assert len(subset) == 80 and set(map(id, synthetic)) <= set(map(id, subset))
 
 
-def test_teacher_subset_without_synthetic_rows_is_the_balanced_cap():
+def test_teacher_subset_without_synthetic_rows_is_the_balanced_cap_row_for_row():
     rows = [Example(f"t{i}", i % 3, f"g{i}") for i in range(30)]
+    assert teacher_subset(rows, 9, seed=1) == balanced_cap(rows, 9, seed=1)
     assert Counter(e.label for e in teacher_subset(rows, 9, seed=1)) == {0: 3, 1: 3, 2: 3}
+
+
+def test_a_contrast_that_is_also_a_test_text_stays_out_of_training(tmp_path: Path):
+    contrasts = negation_contrasts(30, seed=13)
+    held = tmp_path / "held.jsonl"  # a check set is all test: its texts must never be trained on
+    held.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in contrasts[:5]))
+    cfg = DataConfig(**{**fixture_sources(), "checks": [{"kind": "file", "path": str(held)}]}, negation_contrasts=30)
+    trained = {e.text for e in prepare(cfg, tmp_path, seed=13).train if e.group.startswith(GROUP_PREFIX)}
+    assert trained == {t for t, _ in contrasts[5:]}
