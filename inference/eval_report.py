@@ -16,11 +16,16 @@ import numpy as np
 
 from sentimon.inference.bundle import LABELS
 from sentimon.inference.evaluation import (
+    LEVEL,
+    RESAMPLES,
     LabelledSet,
     Metrics,
     Reliability,
     decision_probs,
+    intervals,
     metrics,
+    paired_intervals,
+    predicted_labels,
     reliability,
 )
 from sentimon.inference.prediction import Scorer
@@ -40,12 +45,16 @@ class SetResult:
     dropped: dict[str, int] = field(default_factory=dict)  # rows left out of the set (labels that are no sentiment)
     languages: dict[str, int] = field(default_factory=dict)  # identified language -> texts (language check on)
     unsupported: int = 0  # texts in a language the model does not read (scored low-confidence neutral)
+    intervals: dict[str, list[float]] = field(default_factory=dict)  # metric -> bootstrap [low, high]
+    # Per text, for comparing two models on the same rows (not written to eval.json).
+    gold: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False, compare=False)
+    predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "data": self.data, "path": self.path, "model": self.model, "metrics": self.metrics.as_dict(),
-            "reliability": self.reliability.as_dict(), "dropped": self.dropped, "languages": self.languages,
-            "unsupported": self.unsupported,
+            "intervals": self.intervals, "reliability": self.reliability.as_dict(), "dropped": self.dropped,
+            "languages": self.languages, "unsupported": self.unsupported,
         }  # fmt: skip
 
 
@@ -58,6 +67,7 @@ def score_set(scorer: Scorer, data: LabelledSet, path: str = "", bins: int = BIN
     preds = scorer.score(data.texts)
     probs = np.array([[p.probs[label] for label in LABELS] for p in preds], dtype=np.float64)
     m = metrics(probs, data.labels)
+    predicted = predicted_labels(probs, m.binary)
     langs = Counter(p.lang for p in preds if p.lang is not None)
     return SetResult(
         data=data.name,
@@ -68,7 +78,19 @@ def score_set(scorer: Scorer, data: LabelledSet, path: str = "", bins: int = BIN
         dropped=dict(data.dropped),
         languages=dict(langs.most_common()),
         unsupported=sum(p.unsupported for p in preds),
+        intervals=intervals(data.labels, predicted) if len(data.labels) > 1 else {},
+        gold=np.asarray(data.labels, dtype=np.int64),
+        predicted=predicted,
     )
+
+
+def compared(results: list[SetResult]) -> dict[str, list[float]]:
+    """Bootstrap intervals of the second model minus the first on the same texts (metric -> [low, high]); empty
+    unless exactly two models scored the set."""
+    if len(results) != 2 or len(results[0].gold) < 2:
+        return {}
+    a, b = results
+    return paired_intervals(a.gold, a.predicted, b.predicted)
 
 
 # --- Markdown ------------------------------------------------------------------------------------------------
@@ -78,8 +100,15 @@ def _f(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def _ci(interval: list[float] | None, sign: str = "") -> str:
+    return "" if not interval else f" [{interval[0]:{sign}.3f}, {interval[1]:{sign}.3f}]"
+
+
 def summary_rows(results: list[SetResult]) -> list[tuple[str, list[str]]]:
-    """(metric, one cell per model) rows for one data set; the last cell a delta when two models are compared."""
+    """(metric, one cell per model) rows for one data set; the last cell a delta when two models are compared.
+    Accuracy and macro-F1 carry their bootstrap interval (the delta's: paired, on the same texts)."""
+    delta_ci = compared(results)
+    with_ci = {"accuracy": "accuracy", "macro-F1": "macro_f1"}
     rows: list[tuple[str, list[float | None]]] = [
         ("accuracy", [r.metrics.accuracy for r in results]),
         ("macro-F1", [r.metrics.macro_f1 for r in results]),
@@ -94,10 +123,12 @@ def summary_rows(results: list[SetResult]) -> list[tuple[str, list[str]]]:
         ]
     out = []
     for name, values in rows:
-        cells = [_f(v) for v in values]
+        key = with_ci.get(name)
+        cells = [_f(v) + (_ci(r.intervals.get(key)) if key else "") for v, r in zip(values, results, strict=True)]
         if len(values) == 2:
             a, b = values
-            cells.append("–" if a is None or b is None else f"{b - a:+.3f}")
+            delta = "–" if a is None or b is None else f"{b - a:+.3f}" + (_ci(delta_ci.get(key), "+") if key else "")
+            cells.append(delta)
         out.append((name, cells))
     return out
 
@@ -117,6 +148,8 @@ def notes(result: SetResult) -> list[str]:
         f"{result.metrics.n} texts"
         + (", scored negative vs positive (no neutral gold)" if result.metrics.binary else "")
     ]
+    if result.intervals:
+        out.append(f"[low, high] = {LEVEL:.0%} bootstrap interval over {RESAMPLES:,} resamples of the texts")
     if result.dropped:
         out.append(f"left out: {', '.join(f'{k} ({v})' for k, v in result.dropped.items())}")
     if result.unsupported:
@@ -186,7 +219,13 @@ def write_report(by_set: dict[str, list[SetResult]], out_dir: Path, extra: dict[
             images.update({(name, r.model): png.name for r in results})
     except ImportError:
         pass  # the caller says that the PNGs need the [eval] extra
-    payload = {"sets": {name: [r.to_dict() for r in results] for name, results in by_set.items()}, **(extra or {})}
+    payload: dict[str, Any] = {
+        "sets": {name: [r.to_dict() for r in results] for name, results in by_set.items()},
+        **(extra or {}),
+    }
+    deltas = {name: delta for name, results in by_set.items() if (delta := compared(results))}
+    if deltas:  # second model minus first, paired bootstrap on the same texts
+        payload["compare_intervals"] = deltas
     (out_dir / "eval.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     (out_dir / "eval.md").write_text(to_markdown(by_set, images))
     return [out_dir / "eval.json", out_dir / "eval.md", *written]

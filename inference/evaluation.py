@@ -6,6 +6,10 @@
 Compression reports, ``sentimon bench``, replay reports and ``sentimon eval`` all go through ``metrics`` so
 they publish the same numbers for the same predictions.
 
+Uncertainty: ``intervals(gold, pred)`` gives bootstrap confidence intervals of accuracy and macro-F1 and
+``paired_intervals(gold, pred_a, pred_b)`` of their difference between two models on the same texts (both resample
+the texts with SciPy's ``stats.bootstrap``; seeded, so a report is reproducible).
+
 Calibration: ``expected_calibration_error(probs, gold, bins=15)`` and ``reliability(probs, gold, bins=15)`` (the
 reliability diagram's bins); ``Metrics.ece`` is the same number for the set's decision (two-way on a binary set).
 
@@ -20,8 +24,9 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +195,91 @@ def expected_calibration_error(probs: np.ndarray, gold: Sequence[int] | np.ndarr
     """ECE of the top-label prediction (Guo et al. 2017): sum over equal-width confidence bins of
     |accuracy - mean confidence| weighted by the bin's share of rows. ``probs`` [n, k], ``gold`` column indices."""
     return reliability(probs, gold, bins).ece
+
+
+# --- uncertainty ---------------------------------------------------------------------------------------------
+
+RESAMPLES = 1000  # bootstrap resamples of the texts
+LEVEL = 0.95  # two-sided confidence level of every interval
+INTERVAL_METRICS = ("accuracy", "macro_f1")
+
+
+def _accuracy(gold: np.ndarray, pred: np.ndarray, axis: int = -1) -> np.ndarray:
+    return (gold == pred).mean(axis=axis)
+
+
+def _macro_f1(gold: np.ndarray, pred: np.ndarray, classes: Sequence[int], axis: int = -1) -> np.ndarray:
+    """Macro-F1 over ``classes`` along ``axis`` (vectorized over resamples); a class absent from both gold and
+    prediction in a resample scores 0, as ``precision_recall_fscore_support(zero_division=0)`` does."""
+    f1s = []
+    for c in classes:
+        g, p = gold == c, pred == c
+        tp = (g & p).sum(axis=axis)
+        denom = g.sum(axis=axis) + p.sum(axis=axis)
+        f1s.append(np.divide(2.0 * tp, denom, out=np.zeros(np.shape(tp)), where=denom > 0))
+    return np.mean(f1s, axis=0)
+
+
+def _metric(name: str, gold: np.ndarray, pred: np.ndarray, classes: Sequence[int], axis: int = -1) -> np.ndarray:
+    return _accuracy(gold, pred, axis) if name == "accuracy" else _macro_f1(gold, pred, classes, axis)
+
+
+def _bootstrap(data: tuple[np.ndarray, ...], statistic: Any, resamples: int, level: float, seed: int) -> list[float]:
+    from scipy import stats
+
+    n = len(data[0])
+    if n < 2 or resamples < 1:
+        raise InferenceError(f"a bootstrap interval needs at least 2 texts and 1 resample (got {n} and {resamples})")
+    res = stats.bootstrap(
+        data, statistic, paired=True, vectorized=True, n_resamples=resamples, confidence_level=level,
+        method="percentile", batch=max(1, 4_000_000 // n), rng=np.random.default_rng(seed),
+    )  # fmt: skip
+    low, high = res.confidence_interval
+    return [float(low), float(high)]
+
+
+def _classes(gold: np.ndarray) -> list[int]:
+    return [NEG, POS] if is_binary(gold) else list(range(len(LABELS)))
+
+
+def intervals(
+    gold: Sequence[int] | np.ndarray,
+    pred: Sequence[int] | np.ndarray,
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Bootstrap (percentile) confidence intervals of accuracy and macro-F1: metric -> [low, high]. ``pred`` holds
+    LABELS indices as ``predicted_labels`` gives them (on a binary set: negative vs positive)."""
+    gold, pred = np.asarray(gold, dtype=np.int64), np.asarray(pred, dtype=np.int64)
+    classes = _classes(gold)
+    return {
+        name: _bootstrap((gold, pred), partial(_metric, name, classes=classes), resamples, level, seed)
+        for name in INTERVAL_METRICS
+    }
+
+
+def paired_intervals(
+    gold: Sequence[int] | np.ndarray,
+    pred_a: Sequence[int] | np.ndarray,
+    pred_b: Sequence[int] | np.ndarray,
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Confidence intervals of model B minus model A (accuracy, macro-F1) on the same texts, each resample scoring
+    both on the same rows: a difference whose interval excludes 0 is unlikely to be luck of the sample."""
+    gold = np.asarray(gold, dtype=np.int64)
+    a, b = np.asarray(pred_a, dtype=np.int64), np.asarray(pred_b, dtype=np.int64)
+    classes = _classes(gold)
+
+    def delta(name: str) -> Callable[..., np.ndarray]:
+        def stat(g: np.ndarray, pa: np.ndarray, pb: np.ndarray, axis: int = -1) -> np.ndarray:
+            return _metric(name, g, pb, classes, axis) - _metric(name, g, pa, classes, axis)
+
+        return stat
+
+    return {name: _bootstrap((gold, a, b), delta(name), resamples, level, seed) for name in INTERVAL_METRICS}
 
 
 def evaluate(scorer: Scorer, data: LabelledSet) -> Metrics:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from sentimon.cli.common import console, fail, settings_of
 from sentimon.core.errors import UserError
@@ -64,11 +65,12 @@ def _run(ctx, data, model, compare, report, behaviour, label_map, text_column, l
     names = [s.name for s in sets]
     sets = [s if names.count(s.name) == 1 else _renamed(s, p) for s, p in zip(sets, data, strict=True)]
     settings = settings_of(ctx)
-    scorers = [inference.load(m, settings.inference) for m in (model, *([compare] if compare else []))]
+    asked = [model, *([compare] if compare else [])]
+    scorers = [inference.load(m, settings.inference) for m in asked]
     by_set = {}
     for s, path in zip(sets, data, strict=True):
         console.print(f"scoring {s.name} ({len(s.texts)} texts) ...", highlight=False)
-        by_set[s.name] = [score_set(scorer, s, str(path)) for scorer in scorers]
+        by_set[s.name] = _named([score_set(scorer, s, str(path)) for scorer in scorers], asked)
         _print_set(by_set[s.name])
     extra = {}
     if behaviour:
@@ -88,6 +90,18 @@ def _run(ctx, data, model, compare, report, behaviour, label_map, text_column, l
         console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
 
 
+def _named(results, asked: list[str | None]):
+    """Two bundles of one name and version (a rebuild beside the shipped one) are told apart by what was asked."""
+    from dataclasses import replace
+
+    if len(results) != 2 or results[0].model != results[1].model:
+        return results
+    tags = [a or "inference.model" for a in asked]
+    if tags[0] == tags[1]:
+        tags = ["--model", "--compare"]
+    return [replace(r, model=f"{r.model} ({tag})") for r, tag in zip(results, tags, strict=True)]
+
+
 def _renamed(s, path: Path):
     from dataclasses import replace
 
@@ -99,7 +113,8 @@ def _print_set(results) -> None:
     from sentimon.inference.eval_report import notes, summary_rows
 
     first = results[0]
-    out.print(f"\n{first.data} ({first.path}): " + "; ".join(notes(first)), highlight=False, soft_wrap=True)
+    head = f"\n{first.data} ({first.path}): " + "; ".join(notes(first))
+    out.print(head, highlight=False, markup=False, soft_wrap=True)
     table = Table()
     table.add_column("metric")
     for r in results:
@@ -107,7 +122,7 @@ def _print_set(results) -> None:
     if len(results) == 2:
         table.add_column("Δ", justify="right")
     for metric, cells in summary_rows(results):
-        table.add_row(metric, *cells)
+        table.add_row(metric, *(Text(c) for c in cells))
     out.print(table)
     for r in results:
         out.print(f"confusion, {r.model}:", highlight=False, soft_wrap=True)

@@ -4,6 +4,7 @@ kind of bad input."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,28 @@ def test_report_with_compare_writes_json_markdown_and_a_reliability_png(tmp_path
     md = (tmp_path / "eval.md").read_text()
     assert "## small" in md and f"{m['macro_f1']:.3f}" in md and "reliability-small.png" in md
     assert (tmp_path / "reliability-small.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # 95% bootstrap intervals: per model around its number, and of the difference on the same texts.
+    for name in ("accuracy", "macro_f1"):
+        low, high = tiny["intervals"][name]
+        assert low <= m[name] <= high
+        low, high = payload["compare_intervals"]["small"][name]
+        assert low <= vader["metrics"][name] - m[name] <= high
+    assert f"{m['macro_f1']:.3f} [{tiny['intervals']['macro_f1'][0]:.3f}, " in result.stdout
+    assert "bootstrap interval" in md
+
+
+def test_two_builds_of_one_bundle_are_told_apart(tmp_path):
+    rebuilt = tmp_path / "rebuilt"  # a rebuild beside the shipped bundle: same name and version
+    shutil.copytree(TINY, rebuilt)
+    result = invoke("--data", str(SMALL), "--model", str(TINY), "--compare", str(rebuilt), "--report", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    payload = json.loads((tmp_path / "eval.json").read_text())
+    a, b = payload["sets"]["small"]
+    assert (a["model"], b["model"]) == (f"tiny-transformer 0.1.0 ({TINY})", f"tiny-transformer 0.1.0 ({rebuilt})")
+    # The same weights: every resample scores them alike.
+    assert payload["compare_intervals"]["small"] == {"accuracy": [0.0, 0.0], "macro_f1": [0.0, 0.0]}
+    result = invoke("--data", str(SMALL), "--model", str(TINY), "--compare", str(TINY))
+    assert "(--model)" in result.stdout and "(--compare)" in result.stdout
 
 
 def test_csv_parquet_and_label_map_read_like_jsonl(tmp_path):

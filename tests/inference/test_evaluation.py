@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sentimon.inference import InferenceError, LabelledSet, evaluate, load, metrics, read_labelled
+from sentimon.inference.evaluation import _macro_f1, intervals, paired_intervals
 
 from .conftest import TINY
 
@@ -62,3 +63,43 @@ def test_evaluate_scores_through_the_scorer_windows_included():
     scorer = load(TINY)
     data = LabelledSet("s", ["good", "bad " * 100], np.array([2, 0]))  # the second text spans several windows
     assert evaluate(scorer, data) == metrics(scorer.score_probs(data.texts), data.labels)
+
+
+def _noisy(n: int, accuracy: float, seed: int, gold: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    gold = rng.integers(0, 3, n) if gold is None else gold
+    return gold, np.where(rng.random(len(gold)) < accuracy, gold, rng.integers(0, 3, len(gold)))
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_bootstrap_intervals_hold_the_point_estimate_and_narrow_with_more_texts(binary):
+    gold, pred = _noisy(400, 0.75, seed=1)
+    if binary:  # the binary rule: two classes, macro-F1 over negative and positive
+        gold, pred = np.where(gold == 1, 2, gold), np.where(pred == 1, 0, pred)
+    m = metrics(np.eye(3)[pred], gold)
+    got = intervals(gold, pred)
+    assert got == intervals(gold, pred)  # seeded: a report is reproducible
+    for name, point in (("accuracy", m.accuracy), ("macro_f1", m.macro_f1)):
+        low, high = got[name]
+        assert low < point < high and high - low < 0.2
+        low4, high4 = intervals(np.tile(gold, 4), np.tile(pred, 4))[name]  # four times the texts: half as wide
+        assert (high4 - low4) < 0.7 * (high - low)
+    # The vectorized macro-F1 the bootstrap resamples is the metrics path's number on the whole set.
+    assert _macro_f1(gold, pred, [0, 2] if binary else [0, 1, 2]) == pytest.approx(m.macro_f1)
+
+
+def test_paired_intervals_tell_a_real_difference_from_luck():
+    gold, a = _noisy(600, 0.7, seed=2)
+    assert paired_intervals(gold, a, a) == {"accuracy": [0.0, 0.0], "macro_f1": [0.0, 0.0]}
+    better = np.where(np.random.default_rng(3).random(len(gold)) < 0.2, gold, a)  # fixes ~20% of a's rows
+    low, high = paired_intervals(gold, a, better)["macro_f1"]
+    assert 0 < low < high
+    assert paired_intervals(gold, better, a)["accuracy"][1] < 0  # the same difference the other way round
+    _, luck = _noisy(600, 0.7, seed=4, gold=gold)  # another model as good as a: the interval spans 0
+    low, high = paired_intervals(gold, a, luck)["macro_f1"]
+    assert low < 0 < high
+
+
+def test_a_bootstrap_needs_two_texts():
+    with pytest.raises(InferenceError, match="at least 2 texts"):
+        intervals([1], [1])
