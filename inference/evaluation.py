@@ -224,7 +224,9 @@ def _metric(name: str, gold: np.ndarray, pred: np.ndarray, classes: Sequence[int
     return _accuracy(gold, pred, axis) if name == "accuracy" else _macro_f1(gold, pred, classes, axis)
 
 
-def _bootstrap(data: tuple[np.ndarray, ...], statistic: Any, resamples: int, level: float, seed: int) -> list[float]:
+def _bootstrap(
+    data: tuple[np.ndarray, ...], statistic: Callable[..., np.ndarray], resamples: int, level: float, seed: int
+) -> list[float]:
     from scipy import stats
 
     n = len(data[0])
