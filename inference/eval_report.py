@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,8 @@ class SetResult:
     languages: dict[str, int] = field(default_factory=dict)  # identified language -> texts (language check on)
     unsupported: int = 0  # texts in a language the model does not read (scored low-confidence neutral)
     intervals: dict[str, list[float]] = field(default_factory=dict)  # metric -> bootstrap [low, high]
-    # Per text, for comparing two models on the same rows (not written to eval.json).
-    gold: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False, compare=False)
-    predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False, compare=False)
+    # The second of two models on a set: metric -> paired bootstrap [low, high] of its difference from the first.
+    vs_first: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,14 +61,13 @@ def model_label(scorer: Scorer) -> str:
     return f"{scorer.name} {scorer.version}".strip()
 
 
-def score_set(scorer: Scorer, data: LabelledSet, path: str = "", bins: int = BINS) -> SetResult:
-    """Score ``data`` as the worker would and compute its metrics and reliability diagram."""
+def _score(scorer: Scorer, data: LabelledSet, path: str, bins: int) -> tuple[SetResult, np.ndarray]:
     preds = scorer.score(data.texts)
     probs = np.array([[p.probs[label] for label in LABELS] for p in preds], dtype=np.float64)
     m = metrics(probs, data.labels)
     predicted = predicted_labels(probs, m.binary)
     langs = Counter(p.lang for p in preds if p.lang is not None)
-    return SetResult(
+    result = SetResult(
         data=data.name,
         path=path,
         model=model_label(scorer),
@@ -79,18 +77,19 @@ def score_set(scorer: Scorer, data: LabelledSet, path: str = "", bins: int = BIN
         languages=dict(langs.most_common()),
         unsupported=sum(p.unsupported for p in preds),
         intervals=intervals(data.labels, predicted) if len(data.labels) > 1 else {},
-        gold=np.asarray(data.labels, dtype=np.int64),
-        predicted=predicted,
     )
+    return result, predicted
 
 
-def compared(results: list[SetResult]) -> dict[str, list[float]]:
-    """Bootstrap intervals of the second model minus the first on the same texts (metric -> [low, high]); empty
-    unless exactly two models scored the set."""
-    if len(results) != 2 or len(results[0].gold) < 2:
-        return {}
-    a, b = results
-    return paired_intervals(a.gold, a.predicted, b.predicted)
+def score_sets(scorers: list[Scorer], data: LabelledSet, path: str = "", bins: int = BINS) -> list[SetResult]:
+    """Score ``data`` with each scorer as the worker would: metrics, reliability diagram and bootstrap intervals;
+    with two scorers the second result also carries the paired intervals of its difference from the first."""
+    scored = [_score(scorer, data, path, bins) for scorer in scorers]
+    results = [result for result, _ in scored]
+    if len(scored) == 2 and len(data.labels) > 1:
+        (_, first), (second, predicted) = scored
+        results[1] = replace(second, vs_first=paired_intervals(data.labels, first, predicted))
+    return results
 
 
 # --- Markdown ------------------------------------------------------------------------------------------------
@@ -107,7 +106,7 @@ def _ci(interval: list[float] | None, sign: str = "") -> str:
 def summary_rows(results: list[SetResult]) -> list[tuple[str, list[str]]]:
     """(metric, one cell per model) rows for one data set; the last cell a delta when two models are compared.
     Accuracy and macro-F1 carry their bootstrap interval (the delta's: paired, on the same texts)."""
-    delta_ci = compared(results)
+    delta_ci = results[-1].vs_first if len(results) == 2 else {}
     with_ci = {"accuracy": "accuracy", "macro-F1": "macro_f1"}
     rows: list[tuple[str, list[float | None]]] = [
         ("accuracy", [r.metrics.accuracy for r in results]),
@@ -223,7 +222,7 @@ def write_report(by_set: dict[str, list[SetResult]], out_dir: Path, extra: dict[
         "sets": {name: [r.to_dict() for r in results] for name, results in by_set.items()},
         **(extra or {}),
     }
-    deltas = {name: delta for name, results in by_set.items() if (delta := compared(results))}
+    deltas = {name: results[-1].vs_first for name, results in by_set.items() if results[-1].vs_first}
     if deltas:  # second model minus first, paired bootstrap on the same texts
         payload["compare_intervals"] = deltas
     (out_dir / "eval.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")

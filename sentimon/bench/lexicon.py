@@ -11,6 +11,7 @@ polarity is right against a model's label. Numbers come from ``inference.evaluat
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,9 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", action="append", required=True, help="Labelled file (repeatable).")
     parser.add_argument("--model", default="finance", help="Model whose labels the lexicon is held against.")
     args = parser.parse_args(argv)
+    sets = [read_labelled(path) for path in args.data]  # a bad file fails before the model loads
     model = inference.load(args.model)
-    for path in args.data:
-        data = read_labelled(path)
+    for data in sets:
         lexicon = polarity_labels(lexicon_polarity(data.texts))
         m = metrics(np.eye(len(LABELS))[lexicon], data.labels)
         covered = lexicon != NEU
@@ -62,4 +63,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as exc:  # a missing package, file or label: one line, exit 2
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

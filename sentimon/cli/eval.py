@@ -50,7 +50,7 @@ def eval_command(
 
 def _run(ctx, data, model, compare, report, behaviour, label_map, text_column, label_column) -> None:
     from sentimon import inference
-    from sentimon.inference.eval_report import score_set, write_report
+    from sentimon.inference.eval_report import score_sets, write_report
     from sentimon.inference.evaluation import read_labelled
     from sentimon.inference.labels import parse_label_map
 
@@ -70,7 +70,7 @@ def _run(ctx, data, model, compare, report, behaviour, label_map, text_column, l
     by_set = {}
     for s, path in zip(sets, data, strict=True):
         console.print(f"scoring {s.name} ({len(s.texts)} texts) ...", highlight=False)
-        by_set[s.name] = _named([score_set(scorer, s, str(path)) for scorer in scorers], asked)
+        by_set[s.name] = _named(score_sets(scorers, s, str(path)), asked)
         _print_set(by_set[s.name])
     extra = {}
     if behaviour:
